@@ -1,0 +1,320 @@
+//! `xiaobao`: the service and its admin commands.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use xiaobao_config::{Config, LogFormat, MAIN_CLUSTER};
+use xiaobao_db::seed::{REGIONS_CSV, regions_under};
+use xiaobao_db::{Db, NewTenant, ProvisionOutcome, RulesSeed};
+
+#[derive(Parser)]
+#[command(name = "xiaobao", about = "校保：校方责任保险管理平台", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the service (the default): embedded database unless configured otherwise.
+    Run,
+    /// Tenant provisioning.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Programme rules of a tenant.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Import a national holiday calendar (format of holidays-cn.toml).
+    CalendarImport { file: PathBuf },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant (idempotent): schema t_<slug>, its role, migrations, regions, rules.
+    Create {
+        #[arg(long)]
+        slug: String,
+        /// Chinese name of the programme, e.g. 河南省教育保险管理系统.
+        #[arg(long)]
+        name: String,
+        /// GB/T 2260 code of the programme's top region, e.g. 410000.
+        #[arg(long)]
+        root_region: String,
+        /// Cluster to place it on (`main` or a name from database.clusters).
+        #[arg(long, default_value = MAIN_CLUSTER)]
+        cluster: String,
+        /// Rules document (TOML) to seed for --academic-year.
+        #[arg(long, requires = "academic_year")]
+        rules: Option<PathBuf>,
+        #[arg(long)]
+        academic_year: Option<String>,
+    },
+    /// Apply missing migrations to one tenant, or to all.
+    Migrate {
+        #[arg(long)]
+        slug: Option<String>,
+    },
+    /// Archive a tenant: its schema is renamed, never dropped.
+    Archive {
+        #[arg(long)]
+        slug: String,
+    },
+    /// List the catalog.
+    List,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Store a new version of a tenant's rules for an academic year (validated, audited).
+    Set {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        academic_year: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// Why the rules change (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print the rules in force.
+    Show {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        academic_year: String,
+    },
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("启动失败：{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    match run(cli, config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("错误：{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Db> {
+    let urls = xiaobao::cluster_urls(config)?;
+    Ok(Db::connect(
+        &urls,
+        config.database.max_connections,
+        &config.database.role_prefix,
+        config.database.statement_timeout_ms,
+    )
+    .await?)
+}
+
+#[expect(clippy::print_stdout, reason = "admin commands print their results")]
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let urls = xiaobao::cluster_urls(&config)?;
+            let state = xiaobao::build_state(config.clone(), &urls).await?;
+            if config.demo.seed {
+                for (slug, outcome) in xiaobao::seed_demo_tenants(&state.db).await? {
+                    tracing::info!(tenant.slug = %slug, ?outcome, "demo tenant");
+                }
+            }
+            print_banner(&config, &state.db);
+            xiaobao::serve(state).await?;
+        }
+        Command::Tenant { command } => {
+            let db = connect(&config).await?;
+            match command {
+                TenantCommand::Create {
+                    slug,
+                    name,
+                    root_region,
+                    cluster,
+                    rules,
+                    academic_year,
+                } => {
+                    let regions = regions_under(REGIONS_CSV, &root_region)?;
+                    let rules = match (rules, academic_year) {
+                        (Some(file), Some(year)) => {
+                            let document = std::fs::read_to_string(&file)
+                                .with_context(|| format!("无法读取 {}", file.display()))?;
+                            xiaobao_domain::rules::ProgrammeRules::from_toml_str(&document)
+                                .with_context(|| {
+                                    format!("{} 不是有效的项目规则", file.display())
+                                })?;
+                            Some(RulesSeed {
+                                academic_year: year,
+                                document,
+                            })
+                        }
+                        _ => None,
+                    };
+                    let outcome = db
+                        .provisioner()
+                        .create(
+                            &NewTenant {
+                                slug: slug.clone(),
+                                name_zh: name,
+                                root_region_code: root_region,
+                                cluster,
+                            },
+                            &regions,
+                            rules.as_ref(),
+                        )
+                        .await?;
+                    match outcome {
+                        ProvisionOutcome::Created => println!("已开通租户 {slug}"),
+                        ProvisionOutcome::AlreadyPresent { migrations_applied } => println!(
+                            "租户 {slug} 已存在，未做改动（补齐迁移 {migrations_applied} 个）"
+                        ),
+                    }
+                }
+                TenantCommand::Migrate { slug } => {
+                    let results = match slug {
+                        Some(slug) => vec![(slug.clone(), db.provisioner().migrate(&slug).await?)],
+                        None => db.provisioner().migrate_all().await?,
+                    };
+                    for (slug, n) in results {
+                        println!("{slug}: 应用迁移 {n} 个");
+                    }
+                }
+                TenantCommand::Archive { slug } => {
+                    let schema = db.provisioner().archive(&slug).await?;
+                    println!("租户 {slug} 已归档，数据保留在 schema {schema}");
+                }
+                TenantCommand::List => {
+                    for t in db.catalog.all() {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{:?}",
+                            t.slug,
+                            t.name_zh,
+                            t.root_region_code,
+                            t.schema_name,
+                            t.cluster,
+                            t.status
+                        );
+                    }
+                }
+            }
+        }
+        Command::Rules { command } => {
+            let db = connect(&config).await?;
+            match command {
+                RulesCommand::Set {
+                    tenant,
+                    academic_year,
+                    file,
+                    reason,
+                } => {
+                    let year = xiaobao_domain::academic_year::AcademicYear::parse(&academic_year)?;
+                    let document = std::fs::read_to_string(&file)
+                        .with_context(|| format!("无法读取 {}", file.display()))?;
+                    let parsed = xiaobao_domain::rules::ProgrammeRules::from_toml_str(&document)
+                        .with_context(|| format!("{} 不是有效的项目规则", file.display()))?;
+                    if parsed.academic_year() != year {
+                        bail!(
+                            "规则文件中的学年 {} 与 --academic-year {year} 不一致",
+                            parsed.academic_year()
+                        );
+                    }
+                    if reason.trim().is_empty() {
+                        bail!("请用 --reason 说明修改原因");
+                    }
+                    let tenant = db.active_tenant(&tenant)?;
+                    let actor = format!(
+                        "cli:{}",
+                        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+                    );
+                    let mut tx = db.tenant_tx(&tenant).await?;
+                    let version = xiaobao_db::rules::save_version(
+                        &mut tx,
+                        &year.to_string(),
+                        &document,
+                        &actor,
+                        reason.trim(),
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    println!("已保存 {} {year} 学年规则第 {version} 版", tenant.slug);
+                }
+                RulesCommand::Show {
+                    tenant,
+                    academic_year,
+                } => {
+                    let tenant = db.active_tenant(&tenant)?;
+                    let mut tx = db.tenant_tx(&tenant).await?;
+                    let rules = xiaobao_db::rules::current(&mut tx, &academic_year).await?;
+                    tx.commit().await?;
+                    match rules {
+                        Some(r) => println!(
+                            "# 第 {} 版，{}：{}\n{}",
+                            r.version, r.changed_by, r.change_reason, r.document
+                        ),
+                        None => bail!("{} 没有 {academic_year} 学年的规则", tenant.slug),
+                    }
+                }
+            }
+        }
+        Command::CalendarImport { file } => {
+            let db = connect(&config).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("无法读取 {}", file.display()))?;
+            let years = xiaobao_db::import_calendar_toml(
+                db.clusters.main(),
+                &text,
+                &file.display().to_string(),
+            )
+            .await?;
+            println!("已导入年份：{years:?}");
+        }
+        Command::Openapi => println!("{}", xiaobao_http::openapi_json()),
+    }
+    Ok(())
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the start banner is for the person who ran the command"
+)]
+fn print_banner(config: &Config, db: &Db) {
+    let base = config.public_url();
+    println!();
+    println!("校保已启动：{base}/");
+    println!(
+        "  健康检查：{base}/healthz  就绪检查：{base}/readyz  API 文档：{base}/api/v1/openapi.json"
+    );
+    for t in db.catalog.all() {
+        if t.status == xiaobao_db::TenantStatus::Active {
+            println!("  {}：{base}/t/{}/", t.name_zh, t.slug);
+        }
+    }
+    println!("  演示账号：账号功能尚未开通，目前页面无需登录。");
+    println!("按 Ctrl-C 停止。");
+    println!();
+}

@@ -1,0 +1,387 @@
+//! Typed configuration, loaded once at start: embedded defaults → optional TOML file →
+//! environment variables (`XIAOBAO_SECTION__KEY`). A missing or wrong value fails at start
+//! with a message that names the variable and says how to fix it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret value (URL with password, key): never printed by `Debug`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is handed to a client library.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Name of the cluster that holds the control schema (the tenant catalog).
+pub const MAIN_CLUSTER: &str = "main";
+
+/// The whole configuration of one service process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub storage: StorageConfig,
+    pub outbox: OutboxConfig,
+    pub demo: DemoConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Host names `<slug>.<base_domain>` select a tenant (e.g. `henan.localhost`).
+    pub base_domain: String,
+    /// Public base URL printed on start and used in links (defaults to `http://<listen>`).
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Requests taking longer than this are answered with 503.
+    pub request_timeout_secs: u64,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Where PostgreSQL is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseMode {
+    /// Start a private cluster under `embedded_dir` from the machine's PostgreSQL binaries.
+    Embedded,
+    /// Use the clusters given in `url` / `clusters`.
+    External,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub mode: DatabaseMode,
+    /// Data directory of the embedded cluster.
+    pub embedded_dir: PathBuf,
+    /// Loopback port of the embedded cluster.
+    pub embedded_port: u16,
+    /// URL of the main cluster (external mode); holds the control schema.
+    pub url: Option<Secret>,
+    /// Further clusters tenants can be placed on: name → URL.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, Secret>,
+    /// Connections per cluster pool.
+    pub max_connections: u32,
+    /// Prefix of the per-tenant database roles (`<prefix>_t_<slug>`); roles are cluster-wide,
+    /// so two deployments sharing a cluster need different prefixes.
+    pub role_prefix: String,
+    /// Statement timeout for request transactions, in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Redis URL; when absent sessions, rate limits and caches stay in-process.
+    pub url: Option<Secret>,
+}
+
+/// Which object store holds documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Files under `local_dir`.
+    Local,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    /// Directory for the local backend.
+    pub local_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Directory where outgoing mail and SMS are written when no gateway is configured.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Provision the demo tenants (`henan`, `liupanshui`, `shanghai`) on start.
+    pub seed: bool,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// `tracing` filter directive, e.g. `info,xiaobao=debug`.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                base_domain: "localhost".into(),
+                public_url: None,
+                body_limit_bytes: 32 * 1024 * 1024,
+                request_timeout_secs: 60,
+                shutdown_grace_secs: 10,
+            },
+            database: DatabaseConfig {
+                mode: DatabaseMode::Embedded,
+                embedded_dir: PathBuf::from("var/pg"),
+                embedded_port: 54320,
+                url: None,
+                clusters: BTreeMap::new(),
+                max_connections: 20,
+                role_prefix: "xiaobao".into(),
+                statement_timeout_ms: 30_000,
+            },
+            redis: RedisConfig { url: None },
+            storage: StorageConfig {
+                backend: StorageBackend::Local,
+                local_dir: PathBuf::from("var/objects"),
+            },
+            outbox: OutboxConfig {
+                dir: PathBuf::from("var/outbox"),
+            },
+            demo: DemoConfig { seed: true },
+            log: LogConfig {
+                format: LogFormat::Pretty,
+                filter: "info".into(),
+            },
+        }
+    }
+}
+
+/// A configuration that could not be loaded, with the fix in the message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "配置文件 {path} 不存在（XIAOBAO_CONFIG 指向的文件）：请检查路径，或去掉 XIAOBAO_CONFIG 以使用内置默认值"
+    )]
+    MissingFile { path: PathBuf },
+    #[error(
+        "配置无效：{0}。配置项可写在 XIAOBAO_CONFIG 指定的 TOML 文件中，或以环境变量 XIAOBAO_<节>__<键> 给出（例如 XIAOBAO_SERVER__LISTEN=127.0.0.1:8080）；全部配置项见 README"
+    )]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then the file named by `XIAOBAO_CONFIG` (if set), then `XIAOBAO_*`
+    /// environment variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var_os("XIAOBAO_CONFIG").map(PathBuf::from);
+        Self::load_from(file.as_deref(), environment())
+    }
+
+    /// Loads with an explicit file and environment provider (used by tests).
+    pub fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_path_buf(),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // `XIAOBAO_CONFIG` names the file, and `XIAOBAO_TEST_*` belong to the test suite:
+        // neither is a configuration key.
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.database.mode == DatabaseMode::External && self.database.url.is_none() {
+            return invalid(
+                "database.mode = external 时必须给出 database.url（环境变量 XIAOBAO_DATABASE__URL，例如 postgres://xiaobao@db:5432/xiaobao）",
+            );
+        }
+        if self.database.clusters.contains_key(MAIN_CLUSTER) {
+            return invalid("database.clusters 中不能再定义名为 main 的集群：main 即 database.url");
+        }
+        for name in self.database.clusters.keys() {
+            if !valid_ident(name) {
+                return invalid(&format!(
+                    "集群名 {name:?} 无效：只能使用小写字母、数字和下划线，以字母开头"
+                ));
+            }
+        }
+        if !valid_ident(&self.database.role_prefix) || self.database.role_prefix.len() > 24 {
+            return invalid(
+                "database.role_prefix 无效：只能使用小写字母、数字和下划线，以字母开头，最长 24 个字符",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections 必须大于 0");
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return invalid("server.body_limit_bytes 不能小于 1024");
+        }
+        if let Some(url) = &self.server.public_url
+            && url::Url::parse(url).is_err()
+        {
+            return invalid("server.public_url 不是有效的 URL（例如 https://xiaobao.example.cn）");
+        }
+        Ok(())
+    }
+
+    /// Base URL for links and the start banner.
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+/// The `XIAOBAO_*` variables, less `XIAOBAO_CONFIG` (it names the file) and `XIAOBAO_TEST_*`
+/// (they belong to the test suite).
+pub fn environment() -> Env {
+    Env::prefixed("XIAOBAO_")
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && !key.starts_with("test_")
+        })
+        .split("__")
+}
+
+/// Lowercase identifier usable in role, schema and cluster names.
+pub fn valid_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn describe(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            let var = format!("XIAOBAO_{}", e.path.join("__").to_uppercase());
+            if path.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("{path}（环境变量 {var}）: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment::Jail fixes the closure's error type")]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load() -> Result<Config, ConfigError> {
+        Config::load_from(None, environment())
+    }
+
+    #[test]
+    fn defaults_are_embedded_and_valid() {
+        Jail::expect_with(|_| {
+            let c = load().map_err(|e| e.to_string())?;
+            assert_eq!(c.database.mode, DatabaseMode::Embedded);
+            assert!(c.redis.url.is_none());
+            assert_eq!(c.storage.backend, StorageBackend::Local);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "x.toml",
+                "[server]\nlisten = \"127.0.0.1:9000\"\nbase_domain = \"example.cn\"\n",
+            )?;
+            jail.set_env("XIAOBAO_SERVER__LISTEN", "127.0.0.1:9100");
+            let c = Config::load_from(Some(Path::new("x.toml")), environment())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.server.listen.port(), 9100);
+            assert_eq!(c.server.base_domain, "example.cn");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_wrong_value_names_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("XIAOBAO_SERVER__LISTEN", "not an address");
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("XIAOBAO_SERVER__LISTEN"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn external_mode_without_url_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("XIAOBAO_DATABASE__MODE", "external");
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("XIAOBAO_DATABASE__URL"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("XIAOBAO_SERVER__LISTN", "127.0.0.1:1");
+            assert!(load().is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_is_refused() {
+        let err = Config::load_from(
+            Some(Path::new("/nonexistent/xiaobao.toml")),
+            Env::prefixed("XIAOBAO_TEST_NOTHING_"),
+        );
+        assert!(matches!(err, Err(ConfigError::MissingFile { .. })));
+    }
+}

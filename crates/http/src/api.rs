@@ -1,0 +1,272 @@
+//! The JSON API under `/api/v1`, described by an OpenAPI document generated from this code.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use xiaobao_domain::academic_year::AcademicYear;
+use xiaobao_domain::region::RegionCode;
+use xiaobao_domain::rules::ProgrammeRules;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::tenant::ApiTenant;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "校保 API",
+        version = "1",
+        description = "校方责任保险管理平台 JSON API。时间均为带 +08:00 时区的 RFC 3339。"
+    ),
+    paths(
+        list_tenants,
+        get_tenant,
+        get_region,
+        list_region_children,
+        get_rules,
+        compute_working_day_due,
+        openapi_document
+    ),
+    components(schemas(ErrorBody, TenantView, RegionView, RulesView, DueView))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document, pretty-printed (snapshot-tested).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_document))
+        .route("/tenants", get(list_tenants))
+        .route("/t/{slug}", get(get_tenant))
+        .route("/t/{slug}/regions/{code}", get(get_region))
+        .route(
+            "/t/{slug}/regions/{code}/children",
+            get(list_region_children),
+        )
+        .route("/t/{slug}/rules/{academic_year}", get(get_rules))
+        .route("/t/{slug}/working-days/due", get(compute_working_day_due))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3 document")))]
+async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// A programme (tenant).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    pub slug: String,
+    /// The programme's Chinese name.
+    pub name: String,
+    pub root_region_code: String,
+}
+
+impl From<&xiaobao_db::Tenant> for TenantView {
+    fn from(t: &xiaobao_db::Tenant) -> Self {
+        Self {
+            slug: t.slug.clone(),
+            name: t.name_zh.clone(),
+            root_region_code: t.root_region_code.clone(),
+        }
+    }
+}
+
+/// Active programmes.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenancy",
+    responses((status = 200, body = Vec<TenantView>)))]
+async fn list_tenants(State(state): State<AppState>) -> Json<Vec<TenantView>> {
+    Json(
+        state
+            .db
+            .catalog
+            .all()
+            .iter()
+            .filter(|t| t.status == xiaobao_db::TenantStatus::Active)
+            .map(|t| TenantView::from(t.as_ref()))
+            .collect(),
+    )
+}
+
+/// One programme.
+#[utoipa::path(get, path = "/api/v1/t/{slug}", tag = "tenancy",
+    params(("slug" = String, Path, description = "租户标识，如 henan")),
+    responses((status = 200, body = TenantView), (status = 404, body = ErrorBody)))]
+async fn get_tenant(ApiTenant(tenant): ApiTenant) -> Json<TenantView> {
+    Json(TenantView::from(tenant.as_ref()))
+}
+
+/// A region of the programme's tree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionView {
+    /// GB/T 2260 code (a 市直 bucket ends in 99).
+    pub code: String,
+    pub name: String,
+    pub parent_code: Option<String>,
+    /// province | city | county | direct
+    pub level: String,
+}
+
+impl From<xiaobao_db::regions::Region> for RegionView {
+    fn from(r: xiaobao_db::regions::Region) -> Self {
+        Self {
+            code: r.region_code,
+            name: r.name,
+            parent_code: r.parent_code,
+            level: r.level,
+        }
+    }
+}
+
+fn parse_region(code: &str) -> Result<RegionCode, ApiError> {
+    RegionCode::parse(code).map_err(|e| ApiError::invalid("code", e.to_string()))
+}
+
+/// One region.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/regions/{code}", tag = "regions",
+    params(("slug" = String, Path), ("code" = String, Path, description = "6 位地区代码")),
+    responses((status = 200, body = RegionView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn get_region(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    Path((_slug, code)): Path<(String, String)>,
+) -> Result<Json<RegionView>, ApiError> {
+    let code = parse_region(&code)?;
+    let mut tx = state.db.tenant_tx(&tenant).await?;
+    let region = xiaobao_db::regions::get(&mut tx, code.as_str()).await?;
+    tx.commit().await?;
+    region
+        .map(|r| Json(r.into()))
+        .ok_or_else(|| ApiError::NotFound(format!("地区 {code} 不存在")))
+}
+
+/// The direct children of a region.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/regions/{code}/children", tag = "regions",
+    params(("slug" = String, Path), ("code" = String, Path, description = "6 位地区代码")),
+    responses((status = 200, body = Vec<RegionView>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_region_children(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    Path((_slug, code)): Path<(String, String)>,
+) -> Result<Json<Vec<RegionView>>, ApiError> {
+    let code = parse_region(&code)?;
+    let mut tx = state.db.tenant_tx(&tenant).await?;
+    let children = xiaobao_db::regions::children(&mut tx, code.as_str()).await?;
+    let exists = !children.is_empty()
+        || xiaobao_db::regions::get(&mut tx, code.as_str())
+            .await?
+            .is_some();
+    tx.commit().await?;
+    if !exists {
+        return Err(ApiError::NotFound(format!("地区 {code} 不存在")));
+    }
+    Ok(Json(children.into_iter().map(Into::into).collect()))
+}
+
+/// The programme rules in force for an academic year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulesView {
+    pub academic_year: String,
+    pub version: i32,
+    pub changed_by: String,
+    pub change_reason: String,
+    /// When this version was stored (+08:00).
+    pub changed_at: String,
+    /// The parsed rules document.
+    #[schema(value_type = Object)]
+    pub rules: serde_json::Value,
+}
+
+/// The rules in force for an academic year.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/rules/{academic_year}", tag = "rules",
+    params(("slug" = String, Path), ("academic_year" = String, Path, description = "学年，如 2025-2026")),
+    responses((status = 200, body = RulesView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn get_rules(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    Path((_slug, year)): Path<(String, String)>,
+) -> Result<Json<RulesView>, ApiError> {
+    let year = AcademicYear::parse(&year)
+        .map_err(|e| ApiError::invalid("academic_year", e.to_string()))?;
+    let mut tx = state.db.tenant_tx(&tenant).await?;
+    let stored = xiaobao_db::rules::current(&mut tx, &year.to_string()).await?;
+    tx.commit().await?;
+    let stored =
+        stored.ok_or_else(|| ApiError::NotFound(format!("{year} 学年的项目规则尚未配置")))?;
+    let rules = ProgrammeRules::from_toml_str(&stored.document)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let rules =
+        serde_json::to_value(rules.document()).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok(Json(RulesView {
+        academic_year: stored.academic_year,
+        version: stored.version,
+        changed_by: stored.changed_by,
+        change_reason: stored.change_reason,
+        changed_at: crate::time::cst_rfc3339(stored.created_at),
+        rules,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DueQuery {
+    /// Start, RFC 3339 with offset (e.g. 2025-09-30T10:00:00+08:00).
+    pub from: String,
+    /// Working days to add (0–365).
+    pub days: u32,
+}
+
+/// A working-day deadline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DueView {
+    /// The deadline: end of the last counted working day (+08:00).
+    pub due_at: String,
+    /// The last working day counted (China Standard Time).
+    pub last_day: String,
+    /// True when a counted day lies beyond the years of the national holiday calendar.
+    pub beyond_known_calendar: bool,
+}
+
+/// Adds working days to a moment, on the national holiday calendar (调休 included).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/working-days/due", tag = "rules",
+    params(("slug" = String, Path), DueQuery),
+    responses((status = 200, body = DueView), (status = 422, body = ErrorBody)))]
+async fn compute_working_day_due(
+    State(state): State<AppState>,
+    ApiTenant(_tenant): ApiTenant,
+    query: Result<Query<DueQuery>, QueryRejection>,
+) -> Result<Json<DueView>, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::invalid(
+            "days",
+            "请给出 from（开始时间）和 days（工作日数，0–365 的整数）",
+        )
+    })?;
+    let from: DateTime<FixedOffset> =
+        DateTime::parse_from_rfc3339(q.from.trim()).map_err(|_| {
+            ApiError::invalid(
+                "from",
+                "开始时间格式错误，应为 2025-09-30T10:00:00+08:00 这样的格式",
+            )
+        })?;
+    if q.days > 365 {
+        return Err(ApiError::invalid("days", "工作日数不能超过 365"));
+    }
+    let due = state
+        .calendar
+        .add_working_days(from.with_timezone(&Utc), q.days);
+    Ok(Json(DueView {
+        due_at: crate::time::cst_rfc3339(due.at),
+        last_day: due.last_day.to_string(),
+        beyond_known_calendar: due.beyond_known_calendar,
+    }))
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# THE test command (README): starts the test services, runs every test of the workspace,
+# then the fresh-clone check, and always stops what it started.
+#
+#   infra/test/run.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+# Lets services.sh (and fresh-clone.sh) run `apt-get update` at most once per run.
+XIAOBAO_TEST_RUN_ID="run-$$-$(date +%s)"
+export XIAOBAO_TEST_RUN_ID
+
+STEP="starting test services (infra/test/services.sh up)"
+FRESH_CLONE="skipped (infra/test/fresh-clone.sh not present)"
+
+finish() {
+  local status=$?
+  trap - EXIT INT TERM
+  if ! infra/test/services.sh down; then
+    printf 'run.sh: warning: stopping the test services failed; see var/test/started\n' >&2
+  fi
+  if ((status == 0)); then
+    printf '==> infra/test/run.sh: PASSED (services up, cargo test --workspace --all-targets, fresh-clone check %s)\n' \
+      "$FRESH_CLONE"
+  else
+    printf '==> infra/test/run.sh: FAILED while %s (exit status %d)\n' "$STEP" "$status"
+  fi
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+infra/test/services.sh up
+# shellcheck source=/dev/null
+source var/test/env.sh
+
+STEP="running cargo test --workspace --all-targets"
+cargo test --workspace --all-targets --no-fail-fast
+
+if [[ -x infra/test/fresh-clone.sh ]]; then
+  STEP="running the fresh-clone check (infra/test/fresh-clone.sh)"
+  infra/test/fresh-clone.sh
+  FRESH_CLONE="passed"
+fi
+STEP="finishing"

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real router against real PostgreSQL (two clusters) and Redis.
+//! Run through `infra/test/run.sh`, which starts what they need.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod api;
+mod health;
+mod pages;
+mod tenancy;
