@@ -11,9 +11,26 @@ use xiaobao_db::seed::{REGIONS_CSV, demo_tenants, regions_under};
 use xiaobao_db::{ClusterUrls, Db, NewTenant, ProvisionOutcome};
 use xiaobao_http::AppState;
 
-/// The cluster URLs to connect to; in embedded mode the private cluster is started first.
-pub fn cluster_urls(config: &Config) -> anyhow::Result<ClusterUrls> {
+/// The private cluster of the embedded default, when this process started it.
+pub struct EmbeddedCluster {
+    spec: xiaobao_pgembed::ClusterSpec,
+}
+
+impl EmbeddedCluster {
+    /// Stops the cluster this process started.
+    pub fn stop(self) {
+        match xiaobao_pgembed::stop(&self.spec) {
+            Ok(_) => tracing::info!("embedded PostgreSQL stopped"),
+            Err(error) => tracing::warn!(%error, "embedded PostgreSQL did not stop cleanly"),
+        }
+    }
+}
+
+/// The cluster URLs to connect to; in embedded mode the private cluster is started first
+/// (and returned, when this process started it, so the caller can stop it on exit).
+pub fn cluster_urls(config: &Config) -> anyhow::Result<(ClusterUrls, Option<EmbeddedCluster>)> {
     let mut urls = ClusterUrls::new();
+    let mut embedded = None;
     match config.database.mode {
         DatabaseMode::Embedded => {
             let spec = xiaobao_pgembed::ClusterSpec {
@@ -25,6 +42,9 @@ pub fn cluster_urls(config: &Config) -> anyhow::Result<ClusterUrls> {
             tracing::info!(data_dir = %running.data_dir.display(), port = running.port,
                 started_now = running.started_now, "embedded PostgreSQL ready");
             urls.insert(MAIN_CLUSTER.to_string(), running.url);
+            if running.started_now {
+                embedded = Some(EmbeddedCluster { spec });
+            }
         }
         DatabaseMode::External => {
             let url = config
@@ -38,7 +58,7 @@ pub fn cluster_urls(config: &Config) -> anyhow::Result<ClusterUrls> {
     for (name, url) in &config.database.clusters {
         urls.insert(name.clone(), url.expose().to_string());
     }
-    Ok(urls)
+    Ok((urls, embedded))
 }
 
 fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
@@ -139,9 +159,20 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     );
     let db = state.db.clone();
     let app = xiaobao_http::build_router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // After the signal, in-flight requests get `shutdown_grace_secs` to finish.
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    let grace = std::time::Duration::from_secs(config.server.shutdown_grace_secs);
+    tokio::select! {
+        result = server => result?,
+        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; closing");
+        }
+    }
     catalog_task.abort();
     db.clusters.close().await;
     tracing::info!("stopped");

@@ -124,7 +124,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Db> {
-    let urls = xiaobao::cluster_urls(config)?;
+    // An admin command leaves an embedded cluster running: the service may be using it.
+    let (urls, _embedded) = xiaobao::cluster_urls(config)?;
     Ok(Db::connect(
         &urls,
         config.database.max_connections,
@@ -138,15 +139,22 @@ async fn connect(config: &Config) -> anyhow::Result<Db> {
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            let urls = xiaobao::cluster_urls(&config)?;
-            let state = xiaobao::build_state(config.clone(), &urls).await?;
-            if config.demo.seed {
-                for (slug, outcome) in xiaobao::seed_demo_tenants(&state.db).await? {
-                    tracing::info!(tenant.slug = %slug, ?outcome, "demo tenant");
+            let (urls, embedded) = xiaobao::cluster_urls(&config)?;
+            let served = async {
+                let state = xiaobao::build_state(config.clone(), &urls).await?;
+                if config.demo.seed {
+                    for (slug, outcome) in xiaobao::seed_demo_tenants(&state.db).await? {
+                        tracing::info!(tenant.slug = %slug, ?outcome, "demo tenant");
+                    }
                 }
+                print_banner(&config, &state.db);
+                xiaobao::serve(state).await
             }
-            print_banner(&config, &state.db);
-            xiaobao::serve(state).await?;
+            .await;
+            if let Some(cluster) = embedded {
+                cluster.stop();
+            }
+            served?;
         }
         Command::Tenant { command } => {
             let db = connect(&config).await?;
