@@ -15,6 +15,16 @@ export XIAOBAO_TEST_RUN_ID
 STEP="starting test services (infra/test/services.sh up)"
 FRESH_CLONE="skipped (infra/test/fresh-clone.sh not present)"
 
+CHECKS=0
+# One closing line for the whole run: every cargo test result plus the fresh-clone check.
+summary() {
+  [[ -f var/test/cargo-test.log ]] || return 0
+  awk -v checks="$CHECKS" '
+    /^test result:/ { for (i = 2; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i - 1); if ($(i) ~ /^failed;?$/) f += $(i - 1) } }
+    END { printf "tests: %d passed, %d failed\n", p + checks, f }
+  ' var/test/cargo-test.log
+}
+
 finish() {
   local status=$?
   trap - EXIT INT TERM
@@ -27,6 +37,7 @@ finish() {
   else
     printf '==> infra/test/run.sh: FAILED while %s (exit status %d)\n' "$STEP" "$status"
   fi
+  summary
   exit "$status"
 }
 trap finish EXIT
@@ -38,11 +49,14 @@ infra/test/services.sh up
 source var/test/env.sh
 
 STEP="running cargo test --workspace --all-targets"
-cargo test --workspace --all-targets --no-fail-fast
+mkdir -p var/test
+rm -f var/test/cargo-test.log
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee var/test/cargo-test.log
 
 if [[ -x infra/test/fresh-clone.sh ]]; then
   STEP="running the fresh-clone check (infra/test/fresh-clone.sh)"
   infra/test/fresh-clone.sh
   FRESH_CLONE="passed"
+  CHECKS=1
 fi
 STEP="finishing"
