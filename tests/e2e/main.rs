@@ -4,6 +4,9 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 mod api;
+mod browser;
+mod documents;
 mod health;
 mod pages;
 mod tenancy;
+mod web;

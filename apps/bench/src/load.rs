@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use crate::app::{self, TempDir};
+use crate::cpu::{CpuSnapshot, CpuUse};
 use crate::pgbench::{self, PgbenchRun};
 use crate::scratch::{self, ScratchDb};
 use crate::stats::Latency;
@@ -71,10 +72,8 @@ pub async fn run(admin_url: &str, args: &LoadArgs) -> anyhow::Result<()> {
         "load: fresh database {name}; the load generator, the server (one tokio runtime, \
          {cores} worker threads) and PostgreSQL all share this machine's {cores} cores"
     );
-    let routes = scratch::with_scratch_db(admin_url, &name, async |db| {
-        load_routes(db, args).await
-    })
-    .await?;
+    let routes =
+        scratch::with_scratch_db(admin_url, &name, async |db| load_routes(db, args).await).await?;
 
     println!(
         "pgbench -S -c {} -j {} -T {} -n (scale {}, {}) …",
@@ -99,6 +98,10 @@ pub async fn run(admin_url: &str, args: &LoadArgs) -> anyhow::Result<()> {
         "pgbench -S: {:.0} tps (without initial connection time; init took {:.1} s)",
         ceiling.tps, ceiling.init_seconds
     );
+    if let Some(cpu) = &ceiling.cpu {
+        let transactions = (ceiling.tps * cpu.seconds) as u64;
+        println!("pgbench -S {}", cpu.line(transactions));
+    }
 
     let percent = |rate: f64| 100.0 * rate / ceiling.tps;
     let route_percent = percent(routes.route.rate);
@@ -132,6 +135,7 @@ pub async fn run(admin_url: &str, args: &LoadArgs) -> anyhow::Result<()> {
             "clients": args.concurrency,
             "threads": args.pgbench_threads,
             "scale": args.pgbench_scale,
+            "cpu": ceiling.cpu.map(CpuUse::to_json),
         },
         "route_percent_of_pgbench": route_percent,
         "target_percent": TARGET_PERCENT,
@@ -234,6 +238,9 @@ async fn measure_route(
     if let Some(latency) = measured.latency {
         println!("GET {} latency: {}", target.path, latency.line());
     }
+    if let Some(cpu) = &measured.cpu {
+        println!("GET {} {}", target.path, cpu.line(measured.ok));
+    }
     if let Some(error) = &measured.first_error {
         println!("GET {} first error: {error}", target.path);
     }
@@ -334,6 +341,8 @@ struct Measured {
     rate: f64,
     latency: Option<Latency>,
     first_error: Option<String>,
+    /// Who used the cores during the load.
+    cpu: Option<CpuUse>,
 }
 
 impl Measured {
@@ -345,6 +354,7 @@ impl Measured {
             "requests_per_second": self.rate,
             "latency_us": self.latency.map(Latency::to_json),
             "first_error": self.first_error,
+            "cpu": self.cpu.map(CpuUse::to_json),
         })
     }
 }
@@ -376,6 +386,7 @@ async fn generate(
     max_requests: u64,
 ) -> anyhow::Result<Measured> {
     let sent = Arc::new(AtomicU64::new(0));
+    let cpu_before = CpuSnapshot::take();
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = JoinSet::new();
@@ -392,6 +403,9 @@ async fn generate(
         first_error = first_error.or(tally.first_error);
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_before
+        .zip(CpuSnapshot::take())
+        .map(|(before, after)| before.until(&after, elapsed.as_secs_f64()));
     let ok = latencies.len() as u64;
     Ok(Measured {
         elapsed,
@@ -400,6 +414,7 @@ async fn generate(
         rate: ok as f64 / elapsed.as_secs_f64(),
         latency: Latency::of(&mut latencies),
         first_error,
+        cpu,
     })
 }
 

@@ -10,6 +10,7 @@
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
 mod app;
+mod cpu;
 mod load;
 mod pgbench;
 mod provision;

@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
+use crate::cpu::{CpuSnapshot, CpuUse};
 use crate::scratch::{self, ScratchDb};
 
 /// How to run pgbench.
@@ -24,6 +25,8 @@ pub struct PgbenchResult {
     /// Transactions per second, without initial connection time.
     pub tps: f64,
     pub init_seconds: f64,
+    /// Who used the cores during the run (inside it, see [`sample_cpu`]).
+    pub cpu: Option<CpuUse>,
 }
 
 /// The pgbench binary: `explicit`, else `pgbench` on `PATH`, else the newest
@@ -77,16 +80,37 @@ async fn measure(db: &ScratchDb, options: &PgbenchRun<'_>) -> anyhow::Result<Pgb
         options.threads.to_string(),
         options.seconds.to_string(),
     );
-    let output = pgbench(
-        options.binary,
-        &["-S", "-c", &clients, "-j", &threads, "-T", &seconds, "-n", &db.url],
-    )
-    .await
-    .context("pgbench -S failed")?;
+    let select_only = [
+        "-S", "-c", &clients, "-j", &threads, "-T", &seconds, "-n", &db.url,
+    ];
+    let (output, cpu) = tokio::join!(
+        pgbench(options.binary, &select_only),
+        sample_cpu(options.seconds)
+    );
+    let output = output.context("pgbench -S failed")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let tps = parse_tps(&stdout)
-        .with_context(|| format!("no \"tps = … (without initial connection time)\" in:\n{stdout}"))?;
-    Ok(PgbenchResult { tps, init_seconds })
+    let tps = parse_tps(&stdout).with_context(|| {
+        format!("no \"tps = … (without initial connection time)\" in:\n{stdout}")
+    })?;
+    Ok(PgbenchResult {
+        tps,
+        init_seconds,
+        cpu,
+    })
+}
+
+/// CPU use inside a run of `seconds`, leaving out its first and last second (connections
+/// being made and closed).
+async fn sample_cpu(seconds: u64) -> Option<CpuUse> {
+    if seconds < 3 {
+        return None;
+    }
+    let window = Duration::from_secs(seconds - 2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = CpuSnapshot::take()?;
+    tokio::time::sleep(window).await;
+    let after = CpuSnapshot::take()?;
+    Some(before.until(&after, window.as_secs_f64()))
 }
 
 async fn pgbench(binary: &Path, args: &[&str]) -> anyhow::Result<Output> {
@@ -129,6 +153,9 @@ mod tests {
                       initial connection time = 12.5 ms\n\
                       tps = 25934.123456 (without initial connection time)\n";
         assert_eq!(parse_tps(report), Some(25934.123456));
-        assert_eq!(parse_tps("tps = 1.0 (including connections establishing)"), None);
+        assert_eq!(
+            parse_tps("tps = 1.0 (including connections establishing)"),
+            None
+        );
     }
 }

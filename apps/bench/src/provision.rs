@@ -72,7 +72,11 @@ impl Kind {
     }
 
     /// Provisions every tenant of this kind, timing each call and checking its outcome.
-    async fn provision(&self, db: &Db, expected: ProvisionOutcome) -> anyhow::Result<Vec<Duration>> {
+    async fn provision(
+        &self,
+        db: &Db,
+        expected: ProvisionOutcome,
+    ) -> anyhow::Result<Vec<Duration>> {
         let mut times = Vec::with_capacity(self.count);
         for index in 0..self.count {
             let tenant = self.tenant(index);
@@ -96,20 +100,8 @@ impl Kind {
 
 pub async fn run(admin_url: &str, args: &ProvisionArgs) -> anyhow::Result<()> {
     let kinds = [
-        Kind::new(
-            "liupanshui tree",
-            "b",
-            "520200",
-            "liupanshui",
-            args.tenants,
-        )?,
-        Kind::new(
-            "henan tree",
-            "h",
-            "410000",
-            "henan",
-            args.henan_tenants,
-        )?,
+        Kind::new("liupanshui tree", "b", "520200", "liupanshui", args.tenants)?,
+        Kind::new("henan tree", "h", "410000", "henan", args.henan_tenants)?,
     ];
     let name = format!("xbbench_{}", scratch::unix_time()?);
     println!("provision: fresh database {name}; tenant roles {name}_t_*; dropped at the end");

@@ -4,18 +4,23 @@ use std::time::Duration;
 
 use serde_json::json;
 
-/// Min, median, mean and max of a set of durations, in seconds.
+/// Min, median, mean and max of a set of durations, in seconds, and the first and last
+/// sample in measurement order (to show a trend as the database fills).
 #[derive(Debug, Clone, Copy)]
 pub struct Spread {
     pub min: f64,
     pub median: f64,
     pub mean: f64,
     pub max: f64,
+    pub first: f64,
+    pub last: f64,
 }
 
 impl Spread {
     /// `None` for no samples.
     pub fn of(samples: &[Duration]) -> Option<Self> {
+        let first = samples.first()?.as_secs_f64();
+        let last = samples.last()?.as_secs_f64();
         let mut secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
         secs.sort_by(f64::total_cmp);
         let (&min, &max) = (secs.first()?, secs.last()?);
@@ -31,19 +36,24 @@ impl Spread {
             median,
             mean,
             max,
+            first,
+            last,
         })
     }
 
     /// One line of text: `min 0.041 s, median …`.
     pub fn line(&self) -> String {
         format!(
-            "min {:.3} s, median {:.3} s, mean {:.3} s, max {:.3} s",
-            self.min, self.median, self.mean, self.max
+            "min {:.3} s, median {:.3} s, mean {:.3} s, max {:.3} s (first {:.3} s, last {:.3} s)",
+            self.min, self.median, self.mean, self.max, self.first, self.last
         )
     }
 
     pub fn to_json(self) -> serde_json::Value {
-        json!({ "min": self.min, "median": self.median, "mean": self.mean, "max": self.max })
+        json!({
+            "min": self.min, "median": self.median, "mean": self.mean, "max": self.max,
+            "first": self.first, "last": self.last,
+        })
     }
 }
 
@@ -108,9 +118,10 @@ mod tests {
 
     #[test]
     fn spread_has_an_even_median() {
-        let samples = [1, 2, 3, 10].map(Duration::from_secs);
+        let samples = [3, 1, 10, 2].map(Duration::from_secs);
         let spread = Spread::of(&samples).expect("samples");
         assert!((spread.median - 2.5).abs() < 1e-9);
+        assert!((spread.first - 3.0).abs() < 1e-9 && (spread.last - 2.0).abs() < 1e-9);
         assert!((spread.mean - 4.0).abs() < 1e-9);
         assert!((spread.max - 10.0).abs() < 1e-9);
     }

@@ -1,12 +1,16 @@
 //! Wiring: from a [`Config`] to a running service. The binary and the end-to-end tests build
 //! the application through these same functions.
 
+pub mod jobs;
+
 use std::sync::Arc;
 
 use anyhow::Context;
-use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
-use xiaobao_config::{Config, DatabaseMode, MAIN_CLUSTER, StorageBackend};
+use std::time::Duration;
+
+use xiaobao_config::{
+    Config, DatabaseMode, MAIN_CLUSTER, MailTransport, SmtpTlsMode, StorageBackend,
+};
 use xiaobao_db::seed::{REGIONS_CSV, demo_tenants, regions_under};
 use xiaobao_db::{ClusterUrls, Db, NewTenant, ProvisionOutcome};
 use xiaobao_http::AppState;
@@ -90,12 +94,23 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
             )
         }
     };
-    let objects: Arc<dyn ObjectStore> = match config.storage.backend {
-        StorageBackend::Local => {
-            let dir = absolute(&config.storage.local_dir)?;
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("无法创建文件存储目录 {}", dir.display()))?;
-            Arc::new(LocalFileSystem::new_with_prefix(&dir)?)
+    let objects = xiaobao_storage::build_store(&store_settings(&config)?)
+        .context("无法打开文件存储（storage.*）")?;
+    let upload_dir = absolute(&config.storage.upload_dir)?;
+    std::fs::create_dir_all(&upload_dir)
+        .with_context(|| format!("无法创建上传暂存目录 {}", upload_dir.display()))?;
+    let documents = Arc::new(xiaobao_storage::Documents::new(objects.clone(), upload_dir));
+    let download_key: Arc<[u8]> = match &config.storage.download_key {
+        Some(key) => Arc::from(key.expose().as_bytes()),
+        None => {
+            if config.database.mode == DatabaseMode::External {
+                tracing::warn!(
+                    "storage.download_key is not set: download links only work on the instance that issued them"
+                );
+            }
+            let mut key = [0u8; 32];
+            rand::fill(&mut key);
+            Arc::from(key.as_slice())
         }
     };
     let calendar = xiaobao_db::load_calendar(db.clusters.main())
@@ -104,10 +119,111 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
     Ok(AppState {
         db,
         config: Arc::new(config),
+        sessions: xiaobao_http::Sessions::new(redis.clone()),
         redis,
         objects,
+        documents,
+        download_key,
         calendar: Arc::new(calendar),
     })
+}
+
+fn store_settings(config: &Config) -> anyhow::Result<xiaobao_storage::StoreSettings> {
+    let s = &config.storage;
+    Ok(match s.backend {
+        StorageBackend::Local => xiaobao_storage::StoreSettings::Local {
+            dir: absolute(&s.local_dir)?,
+        },
+        StorageBackend::S3 => {
+            let need = |v: &Option<String>, key: &str| {
+                v.clone()
+                    .with_context(|| format!("storage.backend = s3 需要 {key}"))
+            };
+            xiaobao_storage::StoreSettings::S3 {
+                endpoint: need(&s.s3_endpoint, "XIAOBAO_STORAGE__S3_ENDPOINT")?,
+                bucket: need(&s.s3_bucket, "XIAOBAO_STORAGE__S3_BUCKET")?,
+                region: s.s3_region.clone(),
+                access_key_id: need(&s.s3_access_key_id, "XIAOBAO_STORAGE__S3_ACCESS_KEY_ID")?,
+                secret_access_key: s
+                    .s3_secret_access_key
+                    .as_ref()
+                    .map(|k| k.expose().to_string())
+                    .context("storage.backend = s3 需要 XIAOBAO_STORAGE__S3_SECRET_ACCESS_KEY")?,
+                virtual_hosted_style: s.s3_virtual_hosted_style,
+                allow_http: s.s3_allow_http,
+            }
+        }
+    })
+}
+
+/// The background worker with every job this service knows: notification delivery, the
+/// nightly clean-ups of finished jobs and of unreferenced document objects.
+pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
+    let config = &state.config;
+    let outbox = absolute(&config.outbox.dir)?;
+    let mailer: Arc<dyn xiaobao_notify::Mailer> = match config.mail.transport {
+        MailTransport::Outbox => Arc::new(
+            xiaobao_notify::OutboxMailer::new(&outbox, &config.mail.from)
+                .context("无法使用邮件发件箱目录（outbox.dir）")?,
+        ),
+        MailTransport::Smtp => Arc::new(
+            xiaobao_notify::SmtpMailer::new(&xiaobao_notify::SmtpSettings {
+                host: config.mail.smtp_host.clone().unwrap_or_default(),
+                port: config.mail.smtp_port,
+                username: config.mail.smtp_username.clone(),
+                password: config
+                    .mail
+                    .smtp_password
+                    .as_ref()
+                    .map(|p| secrecy::SecretString::from(p.expose().to_string())),
+                tls: match config.mail.smtp_tls {
+                    SmtpTlsMode::None => xiaobao_notify::SmtpTls::None,
+                    SmtpTlsMode::Starttls => xiaobao_notify::SmtpTls::StartTls,
+                    SmtpTlsMode::Tls => xiaobao_notify::SmtpTls::Tls,
+                },
+                from: config.mail.from.clone(),
+                timeout: Duration::from_secs(config.mail.smtp_timeout_secs),
+            })
+            .context("邮件配置无效（mail.*）")?,
+        ),
+    };
+    let sms: Arc<dyn xiaobao_notify::SmsProvider> =
+        Arc::new(xiaobao_notify::OutboxSms::new(&outbox));
+    Ok(xiaobao_jobs::Worker::new(state.db.clone())
+        .with_handler(xiaobao_notify::DeliverHandler::new(mailer, sms))
+        .with_handler(xiaobao_jobs::CleanupJobs::default())
+        .with_handler(jobs::SweepDocuments::new(state.documents.clone()))
+        .with_schedule(xiaobao_jobs::Schedule::daily(
+            xiaobao_jobs::CLEANUP_KIND,
+            3,
+            30,
+        ))
+        .with_schedule(xiaobao_jobs::Schedule::daily(
+            jobs::SWEEP_DOCUMENTS_KIND,
+            3,
+            45,
+        ))
+        .with_concurrency(config.jobs.concurrency)
+        .with_poll_interval(Duration::from_secs(config.jobs.poll_interval_secs))
+        .with_lease(Duration::from_secs(config.jobs.lease_secs)))
+}
+
+/// Runs the worker alone (`xiaobao worker`) until Ctrl-C or SIGTERM.
+pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
+    let worker = build_worker(&state)?;
+    let catalog_task = tokio::spawn(
+        state
+            .db
+            .catalog
+            .clone()
+            .listen(state.db.clusters.main().clone()),
+    );
+    tracing::info!("worker started");
+    worker.run_until(shutdown_signal()).await;
+    catalog_task.abort();
+    state.db.clusters.close().await;
+    tracing::info!("worker stopped");
+    Ok(())
 }
 
 /// Provisions the demo programmes (`henan`, `liupanshui`, `shanghai`) on the main cluster;
@@ -158,6 +274,22 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             .listen(state.db.clusters.main().clone()),
     );
     let db = state.db.clone();
+    // The embedded default runs the background worker in this process; it stops with the
+    // server (jobs already running finish first).
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker_task = if config.jobs.embedded_worker {
+        let worker = build_worker(&state)?;
+        let mut stopped = worker_stopped.clone();
+        Some(tokio::spawn(async move {
+            worker
+                .run_until(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+        }))
+    } else {
+        None
+    };
     let app = xiaobao_http::build_router(state);
     // After the signal, in-flight requests get `shutdown_grace_secs` to finish.
     let stopping = Arc::new(tokio::sync::Notify::new());
@@ -172,6 +304,10 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; closing");
         }
+    }
+    let _ = stop_worker.send(true);
+    if let Some(task) = worker_task {
+        let _ = task.await;
     }
     catalog_task.abort();
     db.clusters.close().await;

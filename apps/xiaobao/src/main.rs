@@ -17,8 +17,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the service (the default): embedded database unless configured otherwise.
+    /// Start the service (the default): embedded database unless configured otherwise; runs
+    /// the background worker too unless `jobs.embedded_worker` is off.
     Run,
+    /// Run only the background worker (notifications, clean-ups, scheduled jobs).
+    Worker,
     /// Tenant provisioning.
     Tenant {
         #[command(subcommand)]
@@ -155,6 +158,18 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 cluster.stop();
             }
             served?;
+        }
+        Command::Worker => {
+            let (urls, embedded) = xiaobao::cluster_urls(&config)?;
+            let result = async {
+                let state = xiaobao::build_state(config.clone(), &urls).await?;
+                xiaobao::run_worker(state).await
+            }
+            .await;
+            if let Some(cluster) = embedded {
+                cluster.stop();
+            }
+            result?;
         }
         Command::Tenant { command } => {
             let db = connect(&config).await?;

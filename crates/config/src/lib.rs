@@ -41,7 +41,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
+    pub session: SessionConfig,
     pub storage: StorageConfig,
+    pub mail: MailConfig,
+    pub jobs: JobsConfig,
     pub outbox: OutboxConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
@@ -103,12 +106,27 @@ pub struct RedisConfig {
     pub url: Option<Secret>,
 }
 
+/// The browser session cookie (sessions live in Redis when `redis.url` is set, else in-process).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Name of the session cookie.
+    pub cookie_name: String,
+    /// Send the cookie with `Secure` (HTTPS only). Unset: on when `server.public_url` is
+    /// `https://…`, off otherwise (loopback development over plain HTTP).
+    pub cookie_secure: Option<bool>,
+    /// Minutes without a request after which a session ends (等保: session time-out).
+    pub idle_timeout_mins: u64,
+}
+
 /// Which object store holds documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
     /// Files under `local_dir`.
     Local,
+    /// An S3-compatible service (Aliyun OSS in production).
+    S3,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +135,68 @@ pub struct StorageConfig {
     pub backend: StorageBackend,
     /// Directory for the local backend.
     pub local_dir: PathBuf,
+    /// Where uploads are staged (hashed, checked) before they go to the store.
+    pub upload_dir: PathBuf,
+    /// S3: endpoint URL; for Aliyun OSS the bucket's own host
+    /// (`https://<bucket>.oss-cn-hangzhou.aliyuncs.com`) with `s3_virtual_hosted_style`.
+    pub s3_endpoint: Option<String>,
+    pub s3_bucket: Option<String>,
+    /// S3 region, e.g. `cn-hangzhou`.
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
+    /// The endpoint names the bucket (Aliyun OSS), rather than the bucket being in the path.
+    pub s3_virtual_hosted_style: bool,
+    /// Allow a plain `http://` endpoint (loopback test servers only).
+    pub s3_allow_http: bool,
+    /// Key (at least 32 characters) signing document download links; several instances
+    /// must share it. When absent a random key is made per process.
+    pub download_key: Option<Secret>,
+}
+
+/// Where outgoing mail goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// `.eml` files under `outbox.dir` (the embedded default).
+    Outbox,
+    Smtp,
+}
+
+/// TLS towards the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTlsMode {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// Sender, e.g. `校保 <noreply@example.cn>`.
+    pub from: String,
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    pub smtp_tls: SmtpTlsMode,
+    pub smtp_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the background worker inside `run` (the embedded default); a deployment with a
+    /// separate `xiaobao worker` process turns this off.
+    pub embedded_worker: bool,
+    /// Jobs one worker runs at once.
+    pub concurrency: usize,
+    pub poll_interval_secs: u64,
+    /// How long a claimed job stays reserved before another worker may take it over.
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,9 +251,39 @@ impl Default for Config {
                 statement_timeout_ms: 30_000,
             },
             redis: RedisConfig { url: None },
+            session: SessionConfig {
+                cookie_name: "xb_session".into(),
+                cookie_secure: None,
+                idle_timeout_mins: 30,
+            },
             storage: StorageConfig {
                 backend: StorageBackend::Local,
                 local_dir: PathBuf::from("var/objects"),
+                upload_dir: PathBuf::from("var/uploads"),
+                s3_endpoint: None,
+                s3_bucket: None,
+                s3_region: "cn-hangzhou".into(),
+                s3_access_key_id: None,
+                s3_secret_access_key: None,
+                s3_virtual_hosted_style: true,
+                s3_allow_http: false,
+                download_key: None,
+            },
+            mail: MailConfig {
+                transport: MailTransport::Outbox,
+                from: "校保 <noreply@xiaobao.localhost>".into(),
+                smtp_host: None,
+                smtp_port: 587,
+                smtp_username: None,
+                smtp_password: None,
+                smtp_tls: SmtpTlsMode::Starttls,
+                smtp_timeout_secs: 30,
+            },
+            jobs: JobsConfig {
+                embedded_worker: true,
+                concurrency: 4,
+                poll_interval_secs: 5,
+                lease_secs: 60,
             },
             outbox: OutboxConfig {
                 dir: PathBuf::from("var/outbox"),
@@ -251,6 +361,37 @@ impl Config {
                 "database.role_prefix 无效：只能使用小写字母、数字和下划线，以字母开头，最长 24 个字符",
             );
         }
+        if self.storage.backend == StorageBackend::S3
+            && (self.storage.s3_endpoint.is_none()
+                || self.storage.s3_bucket.is_none()
+                || self.storage.s3_access_key_id.is_none()
+                || self.storage.s3_secret_access_key.is_none())
+        {
+            return invalid(
+                "storage.backend = s3 时必须给出 XIAOBAO_STORAGE__S3_ENDPOINT、XIAOBAO_STORAGE__S3_BUCKET、XIAOBAO_STORAGE__S3_ACCESS_KEY_ID 和 XIAOBAO_STORAGE__S3_SECRET_ACCESS_KEY",
+            );
+        }
+        if self
+            .storage
+            .download_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            return invalid("storage.download_key（XIAOBAO_STORAGE__DOWNLOAD_KEY）至少 32 个字符");
+        }
+        if self.mail.transport == MailTransport::Smtp && self.mail.smtp_host.is_none() {
+            return invalid(
+                "mail.transport = smtp 时必须给出 mail.smtp_host（XIAOBAO_MAIL__SMTP_HOST）",
+            );
+        }
+        if self.jobs.concurrency == 0
+            || self.jobs.lease_secs < 5
+            || self.jobs.poll_interval_secs == 0
+        {
+            return invalid(
+                "jobs.concurrency 与 jobs.poll_interval_secs 必须大于 0，jobs.lease_secs 不能小于 5",
+            );
+        }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections 必须大于 0");
         }
@@ -262,7 +403,28 @@ impl Config {
         {
             return invalid("server.public_url 不是有效的 URL（例如 https://xiaobao.example.cn）");
         }
+        let name = &self.session.cookie_name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return invalid(
+                "session.cookie_name 无效：只能使用字母、数字、下划线和连字符（例如 xb_session）",
+            );
+        }
+        if !(1..=1440).contains(&self.session.idle_timeout_mins) {
+            return invalid("session.idle_timeout_mins 必须在 1 到 1440（分钟）之间");
+        }
         Ok(())
+    }
+
+    /// Whether the session cookie carries `Secure`: `session.cookie_secure` when set, else
+    /// whether the public URL is HTTPS.
+    pub fn session_cookie_secure(&self) -> bool {
+        self.session
+            .cookie_secure
+            .unwrap_or_else(|| self.public_url().starts_with("https://"))
     }
 
     /// Base URL for links and the start banner.
@@ -311,7 +473,10 @@ fn describe(e: &figment::Error) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::result_large_err, reason = "figment::Jail fixes the closure's error type")]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail fixes the closure's error type"
+)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -363,6 +528,26 @@ mod tests {
             jail.set_env("XIAOBAO_DATABASE__MODE", "external");
             let err = load().err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains("XIAOBAO_DATABASE__URL"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_exactly_when_served_over_https() {
+        Jail::expect_with(|jail| {
+            let c = load().map_err(|e| e.to_string())?;
+            assert_eq!(c.session.cookie_name, "xb_session");
+            assert_eq!(c.session.idle_timeout_mins, 30);
+            assert!(!c.session_cookie_secure(), "loopback HTTP by default");
+            jail.set_env("XIAOBAO_SERVER__PUBLIC_URL", "https://xiaobao.example.cn");
+            let c = load().map_err(|e| e.to_string())?;
+            assert!(c.session_cookie_secure());
+            jail.set_env("XIAOBAO_SESSION__COOKIE_SECURE", "false");
+            let c = load().map_err(|e| e.to_string())?;
+            assert!(!c.session_cookie_secure(), "an explicit setting wins");
+            jail.set_env("XIAOBAO_SESSION__IDLE_TIMEOUT_MINS", "0");
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("idle_timeout_mins"), "{err}");
             Ok(())
         });
     }

@@ -33,6 +33,9 @@ impl Clusters {
                 .max_connections(max_connections)
                 .min_connections(0)
                 .acquire_timeout(Duration::from_secs(10))
+                // A broken connection fails its query and is discarded; pinging on every
+                // checkout would add a round trip to every request.
+                .test_before_acquire(false)
                 // A connection never has a usable search_path of its own: tenant work sets
                 // one locally inside its transaction, control queries name `control.`.
                 .after_connect(|conn, _meta| {

@@ -15,6 +15,7 @@
 //! - [`china_time`]: local dates and midnights in China time.
 //! - [`rules`]: [`ProgrammeRules`], the per-tenant, per-year rules document.
 //! - [`programmes`]: the demo rules of Henan, Liupanshui and Shanghai.
+//! - [`role`]: [`Role`] of an account and the login page's [`AccountType`].
 //!
 //! ```
 //! use xiaobao_domain::{
@@ -44,6 +45,7 @@ pub mod money;
 pub mod programmes;
 pub mod region;
 pub mod resident_id;
+pub mod role;
 pub mod rules;
 pub mod school;
 
@@ -53,6 +55,7 @@ pub use money::{Fen, MoneyError};
 pub use programmes::demo_rules;
 pub use region::{RegionCode, RegionError, RegionLevel};
 pub use resident_id::{Gender, GenderError, ResidentId, ResidentIdError};
+pub use role::{AccountType, Role};
 pub use rules::{
     ClaimKind, Deadline, DocumentRule, InsuredGroup, ProgrammeRules, RulesDocument, RulesError,
 };

@@ -34,6 +34,9 @@ pub enum ApiError {
         field: Option<String>,
         message: String,
     },
+    /// Refused before any processing (e.g. `csrf_failed`).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("服务暂时不可用")]
     Unavailable,
     #[error("服务器内部错误")]
@@ -52,6 +55,7 @@ impl ApiError {
         match self {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

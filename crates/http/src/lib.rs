@@ -4,10 +4,17 @@
 //! use the same function.
 
 mod api;
+mod assets;
+pub mod csrf;
+mod documents;
 mod error;
 mod health;
+mod layout;
+mod login;
 mod middleware;
+pub mod nav;
 mod pages;
+pub mod session;
 mod tenant;
 mod time;
 
@@ -21,6 +28,7 @@ use xiaobao_domain::calendar::WorkCalendar;
 
 pub use api::openapi_json;
 pub use error::{ApiError, ErrorBody};
+pub use session::{SessionData, Sessions, SignedIn};
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -28,7 +36,13 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Browser sessions: in Redis when `redis` is set, else in-process.
+    pub sessions: Sessions,
     pub objects: Arc<dyn ObjectStore>,
+    /// Documents over `objects`.
+    pub documents: Arc<xiaobao_storage::Documents>,
+    /// Signs download links (`xiaobao_storage::DownloadToken`).
+    pub download_key: Arc<[u8]>,
     pub calendar: Arc<WorkCalendar>,
 }
 
@@ -36,7 +50,10 @@ pub struct AppState {
 pub fn build_router(state: AppState) -> Router {
     let app = Router::new()
         .merge(health::router())
+        .merge(assets::router())
         .merge(pages::router())
+        .merge(login::router())
+        .merge(documents::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
         .with_state(state.clone());

@@ -19,11 +19,18 @@ use crate::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps the routes: host-named tenants are rewritten before routing, then request ids,
-/// tracing, panics, security headers, compression, time-outs and body limits apply to all.
+/// Wraps the routes: host-named tenants are rewritten before routing, sessions are loaded and
+/// unsafe requests pass the CSRF check before any handler runs; request ids, tracing, panics,
+/// security headers, caching, compression, time-outs and body limits apply to all.
 pub fn wrap(routes: Router, state: &AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    let routes = routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::csrf::verify,
+        ))
+        .layer(state.sessions.layer(&state.config));
     let rewritten = ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -31,6 +38,9 @@ pub fn wrap(routes: Router, state: &AppState) -> Router {
         ))
         .service(routes);
     let security = [
+        // Pages carry forms, tokens and personal data: nothing is stored by browsers or
+        // proxies unless a response says otherwise (static files do).
+        (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),

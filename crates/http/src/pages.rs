@@ -1,24 +1,29 @@
-//! Server-rendered pages (Chinese).
+//! Server-rendered pages (Chinese): the platform's programme list, each programme's landing
+//! page, and the error pages.
+
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{OriginalUri, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::Utc;
+use xiaobao_db::Tenant;
+use xiaobao_domain::AccountType;
 use xiaobao_domain::rules::ProgrammeRules;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::layout::Layout;
+use crate::nav::Section;
+use crate::session::WebSession;
 use crate::tenant::PageTenant;
-
-const APP_CSS: &str = include_str!("../static/app.css");
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(platform_index))
-        .route("/static/app.css", get(app_css))
         .route("/t/{slug}", get(tenant_root_redirect))
         .route("/t/{slug}/", get(tenant_landing))
 }
@@ -27,12 +32,19 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug)]
 pub enum PageError {
     NotFound,
+    /// A form post failed the CSRF check; the programme (and its link base) when known.
+    CsrfRejected(Option<(Arc<Tenant>, String)>),
+    /// A dependency (the session store, the database) did not answer.
+    Unavailable,
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<xiaobao_db::DbError> for PageError {
     fn from(e: xiaobao_db::DbError) -> Self {
-        Self::Internal(Box::new(e))
+        match e {
+            xiaobao_db::DbError::Sqlx(sqlx::Error::PoolTimedOut) => Self::Unavailable,
+            other => Self::Internal(Box::new(other)),
+        }
     }
 }
 
@@ -45,20 +57,35 @@ impl From<askama::Error> for PageError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
-    brand: &'a str,
-    home: &'a str,
+    layout: Layout,
     status: u16,
     title: &'a str,
     message: &'a str,
+    back_href: String,
+    back_label: &'a str,
 }
 
-fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    tenant: Option<&(Arc<Tenant>, String)>,
+) -> Response {
+    let (layout, back_href, back_label) = match tenant {
+        Some((tenant, base)) => (
+            Layout::tenant_public(tenant, base, Some(title)),
+            base.clone(),
+            "返回系统首页",
+        ),
+        None => (Layout::platform(Some(title)), "/".to_string(), "返回首页"),
+    };
     let page = ErrorPage {
-        brand: "校保",
-        home: "/",
+        layout,
         status: status.as_u16(),
         title,
         message,
+        back_href,
+        back_label,
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -73,6 +100,19 @@ impl IntoResponse for PageError {
                 StatusCode::NOT_FOUND,
                 "页面不存在",
                 "您访问的页面或项目不存在，请检查网址是否正确。",
+                None,
+            ),
+            Self::CsrfRejected(tenant) => error_page(
+                StatusCode::FORBIDDEN,
+                "请求未通过安全校验",
+                "页面已过期或请求来源无法确认，本次提交未被处理。请返回上一页，刷新后重新提交。",
+                tenant.as_ref(),
+            ),
+            Self::Unavailable => error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "服务暂时不可用",
+                "系统繁忙或正在维护，请稍后重试。",
+                None,
             ),
             Self::Internal(error) => {
                 tracing::error!(%error, "page failed");
@@ -80,6 +120,7 @@ impl IntoResponse for PageError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "系统出错了",
                     "服务器处理请求时出错，请稍后重试。如果问题持续，请联系管理员。",
+                    None,
                 )
             }
         }
@@ -95,16 +136,6 @@ pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     }
 }
 
-async fn app_css() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        APP_CSS,
-    )
-}
-
 struct TenantLink {
     slug: String,
     name_zh: String,
@@ -113,8 +144,7 @@ struct TenantLink {
 #[derive(Template)]
 #[template(path = "platform_index.html")]
 struct PlatformIndex {
-    brand: &'static str,
-    home: &'static str,
+    layout: Layout,
     tenants: Vec<TenantLink>,
 }
 
@@ -131,15 +161,14 @@ async fn platform_index(State(state): State<AppState>) -> Result<Html<String>, P
         })
         .collect();
     let page = PlatformIndex {
-        brand: "校保 · 校方责任保险管理平台",
-        home: "/",
+        layout: Layout::platform(None),
         tenants,
     };
     Ok(Html(page.render()?))
 }
 
-async fn tenant_root_redirect(PageTenant(tenant): PageTenant) -> Redirect {
-    Redirect::permanent(&format!("/t/{}/", tenant.slug))
+async fn tenant_root_redirect(page: PageTenant) -> Redirect {
+    Redirect::permanent(&page.base)
 }
 
 struct ProductRow {
@@ -147,57 +176,92 @@ struct ProductRow {
     rates: String,
 }
 
+/// A shortcut to the login page with an account type chosen.
+pub(crate) struct LoginEntry {
+    pub label: &'static str,
+    pub href: String,
+}
+
+pub(crate) fn login_entries(page: &PageTenant) -> Vec<LoginEntry> {
+    AccountType::ALL
+        .iter()
+        .map(|t| LoginEntry {
+            label: t.label(),
+            href: page.href(&format!("login?type={}", t.as_str())),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "tenant_landing.html")]
 struct TenantLanding {
-    brand: String,
-    home: String,
+    layout: Layout,
     academic_year: String,
     rules_version: Option<i32>,
     products: Vec<ProductRow>,
     deadlines: Vec<(String, String)>,
     root_name: String,
     regions: Vec<xiaobao_db::regions::Region>,
+    entries: Vec<LoginEntry>,
     now: String,
+}
+
+/// The programme facts shown on the landing and login pages.
+pub(crate) struct ProgrammeFacts {
+    pub academic_year: String,
+    pub rules_version: Option<i32>,
+    pub rules: Option<ProgrammeRules>,
+}
+
+pub(crate) async fn programme_facts(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<ProgrammeFacts, PageError> {
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let years = xiaobao_db::rules::years(&mut tx).await?;
+    let academic_year = years.first().cloned().unwrap_or_default();
+    let stored = xiaobao_db::rules::current(&mut tx, &academic_year).await?;
+    tx.commit().await?;
+    Ok(ProgrammeFacts {
+        academic_year: if academic_year.is_empty() {
+            "未配置".into()
+        } else {
+            academic_year
+        },
+        rules_version: stored.as_ref().map(|r| r.version),
+        rules: stored.and_then(|r| ProgrammeRules::from_toml_str(&r.document).ok()),
+    })
 }
 
 async fn tenant_landing(
     State(state): State<AppState>,
-    PageTenant(tenant): PageTenant,
+    page: PageTenant,
+    mut session: WebSession,
 ) -> Result<Html<String>, PageError> {
-    let mut tx = state.db.tenant_tx(&tenant).await?;
-    let years = xiaobao_db::rules::years(&mut tx).await?;
-    let academic_year = years.first().cloned().unwrap_or_default();
-    let rules = xiaobao_db::rules::current(&mut tx, &academic_year).await?;
+    let facts = programme_facts(&state, &page.tenant).await?;
+    let mut tx = state.db.tenant_tx(&page.tenant).await?;
     let root = xiaobao_db::regions::root(&mut tx).await?;
     let regions = match &root {
         Some(r) => xiaobao_db::regions::children(&mut tx, &r.region_code).await?,
         None => Vec::new(),
     };
     tx.commit().await?;
-    let parsed = rules
-        .as_ref()
-        .and_then(|r| ProgrammeRules::from_toml_str(&r.document).ok());
-    let (products, deadlines) = match &parsed {
+    let (products, deadlines) = match &facts.rules {
         Some(p) => (product_rows(p), deadline_rows(p)),
         None => (Vec::new(), Vec::new()),
     };
-    let page = TenantLanding {
-        brand: tenant.name_zh.clone(),
-        home: format!("/t/{}/", tenant.slug),
-        academic_year: if academic_year.is_empty() {
-            "未配置".into()
-        } else {
-            academic_year
-        },
-        rules_version: rules.map(|r| r.version),
+    let view = TenantLanding {
+        layout: Layout::tenant(&page, &mut session, Section::Home, None).await?,
+        academic_year: facts.academic_year,
+        rules_version: facts.rules_version,
         products,
         deadlines,
         root_name: root.map(|r| r.name).unwrap_or_default(),
         regions,
+        entries: login_entries(&page),
         now: crate::time::cst(Utc::now()),
     };
-    Ok(Html(page.render()?))
+    Ok(Html(view.render()?))
 }
 
 /// Products with their rates in words: "10 元/人/年" or "公办 幼儿园 5 元/人/年；其他 8 元/人/年".
@@ -232,7 +296,7 @@ fn product_rows(rules: &ProgrammeRules) -> Vec<ProductRow> {
         .collect()
 }
 
-fn deadline_rows(rules: &ProgrammeRules) -> Vec<(String, String)> {
+pub(crate) fn deadline_rows(rules: &ProgrammeRules) -> Vec<(String, String)> {
     let year = rules.academic_year();
     xiaobao_domain::rules::Deadline::ALL
         .iter()

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
-use axum::http::Uri;
 use axum::http::request::Parts;
+use axum::http::{Extensions, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use xiaobao_db::Tenant;
@@ -33,6 +33,25 @@ pub fn slug_from_host(host: &str, base_domain: &str) -> Option<String> {
 /// Paths that are the same on every host.
 fn is_global(path: &str) -> bool {
     path == "/healthz" || path == "/readyz" || path.starts_with("/static/")
+}
+
+/// Marks a request whose tenant came from the host name, so links are written without the
+/// `/t/{slug}` prefix the browser never saw.
+#[derive(Debug, Clone, Copy)]
+struct HostNamed;
+
+/// The prefix of a tenant's page links as the browser sees them: `/` on the tenant's own host
+/// name, `/t/{slug}/` otherwise.
+pub struct TenantBase;
+
+impl TenantBase {
+    pub fn of(extensions: &Extensions, slug: &str) -> String {
+        if extensions.get::<HostNamed>().is_some() {
+            "/".to_string()
+        } else {
+            format!("/t/{slug}/")
+        }
+    }
 }
 
 /// Rewrites `henan.localhost/x` to `/t/henan/x` and `henan.localhost/api/v1/x` to
@@ -64,6 +83,7 @@ pub async fn rewrite_host_tenant(
                 Ok(uri) => *request.uri_mut() = uri,
                 Err(_) => return PageError::NotFound.into_response(),
             }
+            request.extensions_mut().insert(HostNamed);
         }
     }
     next.run(request).await
@@ -91,8 +111,19 @@ impl FromRequestParts<AppState> for ApiTenant {
     }
 }
 
-/// The active tenant of a page request (`/t/{slug}/…`).
-pub struct PageTenant(pub Arc<Tenant>);
+/// The active tenant of a page request (`/t/{slug}/…`), with the prefix of its links.
+pub struct PageTenant {
+    pub tenant: Arc<Tenant>,
+    /// `/t/{slug}/`, or `/` when the tenant came from the host name.
+    pub base: String,
+}
+
+impl PageTenant {
+    /// A link to a page of this tenant: `href("login")` is `/t/henan/login` (or `/login`).
+    pub fn href(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
 
 impl FromRequestParts<AppState> for PageTenant {
     type Rejection = PageError;
@@ -105,11 +136,12 @@ impl FromRequestParts<AppState> for PageTenant {
             .await
             .map_err(|_| PageError::NotFound)?;
         let slug = slug_param(&params).ok_or(PageError::NotFound)?;
-        state
+        let tenant = state
             .db
             .active_tenant(slug)
-            .map(Self)
-            .map_err(|_| PageError::NotFound)
+            .map_err(|_| PageError::NotFound)?;
+        let base = TenantBase::of(&parts.extensions, &tenant.slug);
+        Ok(Self { tenant, base })
     }
 }
 

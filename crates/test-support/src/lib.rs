@@ -4,13 +4,18 @@
 //! Environment (set by `infra/test/run.sh`):
 //! - `XIAOBAO_TEST_DATABASE_URL` — a superuser URL of cluster A (main);
 //! - `XIAOBAO_TEST_DATABASE_URL_B` — a superuser URL of a second cluster B;
-//! - `XIAOBAO_TEST_REDIS_URL` — Redis.
+//! - `XIAOBAO_TEST_REDIS_URL` — Redis;
+//! - `XIAOBAO_TEST_WEBDRIVER_URL`, `XIAOBAO_TEST_CHROMIUM` — chromedriver and Chromium for the
+//!   browser tests ([`browser`]).
 
 #![expect(
     clippy::unwrap_used,
     reason = "test support panics with context on setup failure"
 )]
 
+pub mod browser;
+
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -23,7 +28,10 @@ use tower::ServiceExt;
 use xiaobao_config::{Config, DatabaseMode, Secret};
 use xiaobao_db::seed::{REGIONS_CSV, regions_under};
 use xiaobao_db::{ClusterUrls, Db, NewTenant, ProvisionOutcome};
-use xiaobao_http::AppState;
+use xiaobao_domain::Role;
+use xiaobao_http::{AppState, SessionData, SignedIn};
+
+pub use browser::Browser;
 
 /// Superuser URL of test cluster A.
 pub fn cluster_a_url() -> String {
@@ -101,6 +109,8 @@ pub struct TestApp {
     pub name: String,
     /// Superuser URLs of the test databases: cluster name → URL.
     pub urls: ClusterUrls,
+    /// Servers started by [`TestApp::serve`], stopped at cleanup.
+    servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Options for [`TestApp::start`].
@@ -108,7 +118,7 @@ pub struct TestApp {
 pub struct TestAppOptions {
     /// Also create a database on cluster B, configured as cluster `b`.
     pub second_cluster: bool,
-    /// Connect Redis (from `XIAOBAO_TEST_REDIS_URL`).
+    /// Connect Redis (from `XIAOBAO_TEST_REDIS_URL`); sessions then live in Redis.
     pub redis: bool,
 }
 
@@ -119,6 +129,15 @@ impl TestApp {
     }
 
     pub async fn start(options: TestAppOptions) -> Self {
+        Self::start_configured(options, |_| {}).await
+    }
+
+    /// Like [`TestApp::start`], with the configuration changed by `configure` before the app
+    /// is built.
+    pub async fn start_configured(
+        options: TestAppOptions,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let a = cluster_a_url();
         SWEPT.get_or_init(|| sweep(&a)).await;
         let now = SystemTime::now()
@@ -148,6 +167,7 @@ impl TestApp {
         config.database.max_connections = 5;
         config.demo.seed = false;
         config.storage.local_dir = std::env::temp_dir().join(&name).join("objects");
+        config.storage.upload_dir = std::env::temp_dir().join(&name).join("uploads");
         if options.redis {
             config.redis.url = redis_url().map(Secret::new);
             assert!(
@@ -163,6 +183,7 @@ impl TestApp {
                     .insert(cluster.clone(), Secret::new(url.clone()));
             }
         }
+        configure(&mut config);
         let state = xiaobao::build_state(config, &urls).await.unwrap();
         let router = xiaobao_http::build_router(state.clone());
         Self {
@@ -170,7 +191,36 @@ impl TestApp {
             router,
             name,
             urls,
+            servers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Serves the real router on a loopback port (for a browser) and returns its base URL,
+    /// e.g. `http://127.0.0.1:41234`. The server stops at [`TestApp::cleanup`].
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        self.servers.lock().unwrap().push(server);
+        format!("http://{addr}")
+    }
+
+    /// A `Cookie` header value for a session signed in to `slug` as `role`, as the identity
+    /// context's sign-in will create it.
+    pub async fn signed_in_cookie(&self, slug: &str, role: Role, display_name: &str) -> String {
+        let data = SessionData::new(
+            slug,
+            Some(SignedIn {
+                role,
+                display_name: display_name.to_string(),
+            }),
+        );
+        let idle = std::time::Duration::from_secs(self.state.config.session.idle_timeout_mins * 60);
+        let id = self.state.sessions.open(&data, idle).await.unwrap();
+        format!("{}={id}", self.state.config.session.cookie_name)
     }
 
     pub fn db(&self) -> &Db {
@@ -242,8 +292,55 @@ impl TestApp {
         .await
     }
 
+    /// GET with a `Cookie` header.
+    pub async fn get_with_cookie(&self, uri: &str, cookie: &str) -> TestResponse {
+        self.request(
+            Request::get(uri)
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// POSTs an urlencoded form, with a `Cookie` header when given.
+    pub async fn post_form(
+        &self,
+        uri: &str,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request =
+            Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        self.request(request.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Loads a page that carries a form and returns its session cookie (`name=value`, for a
+    /// `Cookie` header) and CSRF token.
+    pub async fn form_session(&self, uri: &str) -> (String, String) {
+        let r = self.get(uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.text());
+        let name = &self.state.config.session.cookie_name;
+        let value = r
+            .cookie(name)
+            .unwrap_or_else(|| panic!("{uri} set no {name} cookie"));
+        let token = r
+            .csrf_token()
+            .unwrap_or_else(|| panic!("{uri} has no csrf_token field"));
+        (format!("{name}={value}"), token)
+    }
+
     /// Drops the test databases and tenant roles.
     pub async fn cleanup(self) {
+        for server in self.servers.lock().unwrap().drain(..) {
+            server.abort();
+        }
         self.state.db.clusters.close().await;
         let mut admin = vec![cluster_a_url()];
         if self.urls.contains_key("b") {
@@ -277,5 +374,30 @@ impl TestResponse {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The whole `Set-Cookie` header that sets cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.split_once('=').is_some_and(|(k, _)| k.trim() == name))
+            .map(str::to_string)
+    }
+
+    /// The value cookie `name` is set to.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.set_cookie(name)?;
+        let (_, rest) = header.split_once('=')?;
+        Some(rest.split(';').next().unwrap_or("").to_string())
+    }
+
+    /// The value of the page's first `csrf_token` field.
+    pub fn csrf_token(&self) -> Option<String> {
+        let html = self.text();
+        let at = html.find("name=\"csrf_token\" value=\"")?;
+        let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
+        Some(rest[..rest.find('"')?].to_string())
     }
 }

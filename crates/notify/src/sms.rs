@@ -1,0 +1,108 @@
+//! SMS: the [`SmsProvider`] trait and the outbox file of the embedded default.
+//!
+//! A production provider (Aliyun SMS, `dysmsapi` `SendSms`) may follow: it would map
+//! [`Sms::template`] to an approved template code, send [`Sms::params`] as `TemplateParam`,
+//! [`Sms::signature`] as `SignName` and [`Sms::idempotency_key`] as `OutId` — Aliyun sends
+//! only pre-approved templates, which is why the provider gets the kind and parameters and
+//! not only the rendered text.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+
+use crate::DeliveryError;
+
+/// A text message ready to send. Its `Debug` masks the number and leaves out the text and
+/// parameters.
+#[derive(Clone)]
+pub struct Sms {
+    /// Mainland mobile number, 11 digits.
+    pub to: String,
+    /// The rendered text, starting with 【signature】.
+    pub text: String,
+    /// Template kind, e.g. `password_reset_code`.
+    pub template: &'static str,
+    /// The template's parameters.
+    pub params: serde_json::Value,
+    /// The programme name used as signature (without the brackets).
+    pub signature: String,
+    /// Stable per notification, e.g. `t_henan-n42`.
+    pub idempotency_key: String,
+}
+
+impl std::fmt::Debug for Sms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sms")
+            .field("to", &crate::mask_phone(&self.to))
+            .field("template", &self.template)
+            .field("idempotency_key", &self.idempotency_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends SMS. Errors carry a short detail without personal data.
+#[async_trait]
+pub trait SmsProvider: Send + Sync {
+    /// Recorded with every attempt, e.g. `outbox`.
+    fn provider(&self) -> &'static str;
+    async fn send(&self, sms: &Sms) -> Result<(), DeliveryError>;
+}
+
+/// The embedded default: every message is appended as one JSON line to `<outbox>/sms.jsonl`
+/// (`{"at", "key", "to", "template", "text"}`).
+pub struct OutboxSms {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl OutboxSms {
+    /// `outbox` is the outbox root.
+    pub fn new(outbox: impl Into<PathBuf>) -> Self {
+        Self {
+            path: outbox.into().join("sms.jsonl"),
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The file the messages are appended to.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+#[async_trait]
+impl SmsProvider for OutboxSms {
+    fn provider(&self) -> &'static str {
+        "outbox"
+    }
+
+    async fn send(&self, sms: &Sms) -> Result<(), DeliveryError> {
+        let mut line = serde_json::to_string(&serde_json::json!({
+            "at": chrono::Utc::now(),
+            "key": sms.idempotency_key,
+            "to": sms.to,
+            "template": sms.template,
+            "text": sms.text,
+        }))
+        .map_err(|e| DeliveryError::permanent(format!("短信无法生成：{e}")))?;
+        line.push('\n');
+        let io =
+            |e: std::io::Error| DeliveryError::transient(format!("写入发件箱失败（{}）", e.kind()));
+        // One write per line, appended, under a lock: lines of concurrent deliveries of this
+        // process never interleave.
+        let _guard = self.lock.lock().await;
+        if let Some(dir) = self.path.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+            .map_err(io)?;
+        file.write_all(line.as_bytes()).await.map_err(io)?;
+        file.flush().await.map_err(io)?;
+        Ok(())
+    }
+}
