@@ -262,13 +262,7 @@ impl Server {
             .context("cannot listen on 127.0.0.1")?;
         let addr = listener.local_addr()?;
         // As `xiaobao::serve`: the catalog follows notifications while serving.
-        let catalog = tokio::spawn(
-            state
-                .db
-                .catalog
-                .clone()
-                .listen(state.db.clusters.main().clone()),
-        );
+        let catalog = state.db.spawn_catalog_listener();
         let (stop, stopped) = oneshot::channel::<()>();
         let app = xiaobao_http::build_router(state);
         let serving = tokio::spawn(async move {

@@ -211,13 +211,7 @@ pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
 /// Runs the worker alone (`xiaobao worker`) until Ctrl-C or SIGTERM.
 pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
     let worker = build_worker(&state)?;
-    let catalog_task = tokio::spawn(
-        state
-            .db
-            .catalog
-            .clone()
-            .listen(state.db.clusters.main().clone()),
-    );
+    let catalog_task = state.db.spawn_catalog_listener();
     tracing::info!("worker started");
     worker.run_until(shutdown_signal()).await;
     catalog_task.abort();
@@ -266,13 +260,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
                 config.server.listen
             )
         })?;
-    let catalog_task = tokio::spawn(
-        state
-            .db
-            .catalog
-            .clone()
-            .listen(state.db.clusters.main().clone()),
-    );
+    let catalog_task = state.db.spawn_catalog_listener();
     let db = state.db.clone();
     // The embedded default runs the background worker in this process; it stops with the
     // server (jobs already running finish first).

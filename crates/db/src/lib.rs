@@ -100,6 +100,11 @@ impl Db {
         Provisioner::new(self, &self.inner.role_prefix)
     }
 
+    /// Keeps the catalog cache current in the background (see [`Catalog::listen`]).
+    pub fn spawn_catalog_listener(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.catalog.clone().listen(self.clusters.main().clone()))
+    }
+
     /// Pings every cluster (for `/readyz`).
     pub async fn ping(&self) -> DbResult<()> {
         for pool in self.clusters.pools() {
