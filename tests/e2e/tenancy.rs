@@ -374,3 +374,32 @@ async fn schema_exists(conn: &mut sqlx::PgConnection, schema: &str) -> bool {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn invalid_rules_refuse_provisioning_before_anything_is_made() {
+    let app = TestApp::init().await;
+    let regions = xiaobao_db::seed::regions_under(xiaobao_db::seed::REGIONS_CSV, "520200").unwrap();
+    let r = app
+        .db()
+        .provisioner()
+        .create(
+            &xiaobao_db::NewTenant {
+                slug: "gamma".into(),
+                name_zh: "测试".into(),
+                root_region_code: "520200".into(),
+                cluster: "main".into(),
+            },
+            &regions,
+            Some(&xiaobao_db::RulesSeed {
+                academic_year: "2025-2026".into(),
+                document: "academic_year = \"2025-2026\"\n".into(),
+            }),
+        )
+        .await;
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("项目规则无效"), "{err}");
+    assert!(app.db().catalog.all().is_empty());
+    let mut su = app.superuser("main").await;
+    assert!(!schema_exists(&mut su, "t_gamma").await);
+    app.cleanup().await;
+}

@@ -187,10 +187,6 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         (Some(file), Some(year)) => {
                             let document = std::fs::read_to_string(&file)
                                 .with_context(|| format!("无法读取 {}", file.display()))?;
-                            xiaobao_domain::rules::ProgrammeRules::from_toml_str(&document)
-                                .with_context(|| {
-                                    format!("{} 不是有效的项目规则", file.display())
-                                })?;
                             Some(RulesSeed {
                                 academic_year: year,
                                 document,

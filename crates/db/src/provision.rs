@@ -72,6 +72,17 @@ impl<'a> Provisioner<'a> {
             return Err(DbError::Invalid("项目中文名称不能为空".into()));
         }
         self.db.clusters.get(&new.cluster)?;
+        if let Some(rules) = rules {
+            let parsed = xiaobao_domain::rules::ProgrammeRules::from_toml_str(&rules.document)
+                .map_err(|e| DbError::Invalid(format!("项目规则无效：{e}")))?;
+            if parsed.academic_year().to_string() != rules.academic_year {
+                return Err(DbError::Invalid(format!(
+                    "项目规则中的学年 {} 与要开通的学年 {} 不一致",
+                    parsed.academic_year(),
+                    rules.academic_year
+                )));
+            }
+        }
         if !regions.iter().any(|r| r.code == new.root_region_code) {
             return Err(DbError::Invalid(format!(
                 "根地区代码 {} 不在地区数据中",
@@ -295,16 +306,19 @@ impl<'a> Provisioner<'a> {
             .as_str(),
         )
         .await?;
-        // The catalog may be on another cluster: the rename commits only once the catalog
-        // row no longer points at the old name.
-        let updated = sqlx::query(
+        // On the main cluster the rename and the catalog change commit together. On another
+        // cluster the rename commits only once the catalog row no longer points at the old name.
+        let update = sqlx::query(
             "update control.tenants set status = 'archived', schema_name = $2, \
              archived_at = now(), updated_at = now() where tenant_id = $1 returning tenant_id",
         )
         .bind(tenant.tenant_id)
-        .bind(&new_schema)
-        .fetch_optional(main)
-        .await?;
+        .bind(&new_schema);
+        let updated = if tenant.cluster == xiaobao_config::MAIN_CLUSTER {
+            update.fetch_optional(&mut *tx).await?
+        } else {
+            update.fetch_optional(main).await?
+        };
         if updated.is_none() {
             return Err(DbError::UnknownTenant(slug.to_string()));
         }
