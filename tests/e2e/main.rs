@@ -4,9 +4,12 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 mod api;
+mod audit;
+mod authz_matrix;
 mod browser;
 mod documents;
 mod health;
+mod identity;
 mod pages;
 mod tenancy;
 mod web;

@@ -204,7 +204,7 @@ async fn migrating_a_tenant_that_is_behind_brings_it_up_to_date() {
     // Put alpha back to before migration 2: drop what it made and its ledger row.
     let mut su = app.superuser("main").await;
     su.execute(
-        "drop table t_alpha.audit_log; drop function t_alpha.audit_log_append_only(); \
+        "drop table t_alpha.audit_log cascade; drop function t_alpha.audit_log_append_only() cascade; \
          delete from t_alpha._sqlx_migrations where version = 2",
     )
     .await

@@ -1,6 +1,7 @@
 //! Wiring: from a [`Config`] to a running service. The binary and the end-to-end tests build
 //! the application through these same functions.
 
+pub mod demo;
 pub mod jobs;
 
 use std::sync::Arc;
@@ -116,6 +117,22 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
     let calendar = xiaobao_db::load_calendar(db.clusters.main())
         .await
         .context("无法读取节假日日历")?;
+    let auth_secret: Vec<u8> = match &config.auth.secret_key {
+        Some(key) => key.expose().as_bytes().to_vec(),
+        None => {
+            if config.database.mode == DatabaseMode::External {
+                tracing::warn!(
+                    "auth.secret_key is not set: SMS codes and set-password links only work on the instance that issued them"
+                );
+            }
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    };
+    let authz = xiaobao_authz::Authz::load()
+        .await
+        .context("权限策略（policies/）无法加载")?;
+    let auth = xiaobao_http::auth::services(&config, authz, redis.clone(), &auth_secret)
+        .context("无法初始化登录服务")?;
     Ok(AppState {
         db,
         config: Arc::new(config),
@@ -125,6 +142,7 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
         documents,
         download_key,
         calendar: Arc::new(calendar),
+        auth,
     })
 }
 

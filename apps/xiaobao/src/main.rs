@@ -1,5 +1,7 @@
 //! `xiaobao`: the service and its admin commands.
 
+mod audit_cli;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -31,6 +33,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Audit trail checks.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
     },
     /// Import a national holiday calendar (format of holidays-cn.toml).
     CalendarImport { file: PathBuf },
@@ -145,12 +152,15 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let (urls, embedded) = xiaobao::cluster_urls(&config)?;
             let served = async {
                 let state = xiaobao::build_state(config.clone(), &urls).await?;
+                let mut demo_logins = Vec::new();
                 if config.demo.seed {
                     for (slug, outcome) in xiaobao::seed_demo_tenants(&state.db).await? {
                         tracing::info!(tenant.slug = %slug, ?outcome, "demo tenant");
                     }
+                    demo_logins =
+                        xiaobao::demo::seed_demo_accounts(&state.db, &state.auth.hasher).await?;
                 }
-                print_banner(&config, &state.db);
+                print_banner(&config, &state.db, &demo_logins);
                 xiaobao::serve(state).await
             }
             .await;
@@ -300,6 +310,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Audit { command } => {
+            let db = connect(&config).await?;
+            audit_cli::run(&db, command).await?;
+        }
         Command::CalendarImport { file } => {
             let db = connect(&config).await?;
             let text = std::fs::read_to_string(&file)
@@ -321,7 +335,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "the start banner is for the person who ran the command"
 )]
-fn print_banner(config: &Config, db: &Db) {
+fn print_banner(config: &Config, db: &Db, demo: &[xiaobao::demo::DemoLogin]) {
     let base = config.public_url();
     println!();
     println!("校保已启动：{base}/");
@@ -333,7 +347,22 @@ fn print_banner(config: &Config, db: &Db) {
             println!("  {}：{base}/t/{}/", t.name_zh, t.slug);
         }
     }
-    println!("  演示账号：账号功能尚未开通，目前页面无需登录。");
+    if !demo.is_empty() {
+        println!(
+            "  演示账号（密码均为 {}，仅供演示）：",
+            xiaobao::demo::DEMO_PASSWORD
+        );
+        for d in demo {
+            println!(
+                "    {:<10} {}（{}）：{base}/t/{}/login?type={}",
+                d.tenant,
+                d.login_name,
+                d.what,
+                d.tenant,
+                d.account_type.as_str()
+            );
+        }
+    }
     println!("按 Ctrl-C 停止。");
     println!();
 }

@@ -48,6 +48,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +214,37 @@ pub struct DemoConfig {
     pub seed: bool,
 }
 
+/// Passwords, lock-out, rate limits and one-time codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Argon2id memory cost in KiB (with `argon2_iterations`, chosen so one login costs
+    /// 50–200 ms of one core; `xiaobao-bench auth` prints the figure).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    /// A password must be changed this many days after it was set.
+    pub password_max_age_days: u32,
+    /// Holders are warned (SMS or mail) this many days before their password expires.
+    pub password_warn_days: u32,
+    /// Failed logins in a row that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a locked account stays locked.
+    pub lockout_mins: u32,
+    /// Login attempts allowed per client IP per minute (Redis when configured).
+    pub login_per_ip_per_minute: u32,
+    /// Login attempts allowed per login name per 15 minutes.
+    pub login_per_account_per_15min: u32,
+    /// SMS codes sent per mobile per hour.
+    pub codes_per_mobile_per_hour: u32,
+    /// How long an SMS code stays valid.
+    pub code_ttl_mins: u32,
+    /// How long a set-password link stays valid.
+    pub link_ttl_hours: u32,
+    /// Key (at least 32 characters) hashing one-time codes and signing set-password links;
+    /// several instances must share it. When absent a random key is made per process.
+    pub secret_key: Option<Secret>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -289,6 +321,20 @@ impl Default for Config {
                 dir: PathBuf::from("var/outbox"),
             },
             demo: DemoConfig { seed: true },
+            auth: AuthConfig {
+                argon2_memory_kib: 19 * 1024,
+                argon2_iterations: 2,
+                password_max_age_days: 90,
+                password_warn_days: 7,
+                lockout_threshold: 5,
+                lockout_mins: 15,
+                login_per_ip_per_minute: 60,
+                login_per_account_per_15min: 20,
+                codes_per_mobile_per_hour: 5,
+                code_ttl_mins: 10,
+                link_ttl_hours: 72,
+                secret_key: None,
+            },
             log: LogConfig {
                 format: LogFormat::Pretty,
                 filter: "info".into(),
@@ -378,6 +424,31 @@ impl Config {
             .is_some_and(|k| k.expose().len() < 32)
         {
             return invalid("storage.download_key（XIAOBAO_STORAGE__DOWNLOAD_KEY）至少 32 个字符");
+        }
+        if self
+            .auth
+            .secret_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            return invalid("auth.secret_key（XIAOBAO_AUTH__SECRET_KEY）至少 32 个字符");
+        }
+        let a = &self.auth;
+        if a.argon2_memory_kib < 8 * 1024 || a.argon2_iterations == 0 {
+            return invalid(
+                "auth.argon2_memory_kib 不能小于 8192，auth.argon2_iterations 必须大于 0",
+            );
+        }
+        if a.lockout_threshold == 0
+            || a.lockout_mins == 0
+            || a.password_max_age_days == 0
+            || a.code_ttl_mins == 0
+            || a.link_ttl_hours == 0
+            || a.login_per_ip_per_minute == 0
+            || a.login_per_account_per_15min == 0
+            || a.codes_per_mobile_per_hour == 0
+        {
+            return invalid("auth 节的次数、时长必须大于 0");
         }
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp_host.is_none() {
             return invalid(

@@ -29,7 +29,11 @@ use crate::tenant::ApiTenant;
         list_region_children,
         get_rules,
         compute_working_day_due,
-        openapi_document
+        openapi_document,
+        crate::login::api_login,
+        crate::login::api_logout,
+        crate::account::api_me,
+        crate::account::api_change_password
     ),
     components(schemas(ErrorBody, TenantView, RegionView, RulesView, DueView))
 )]

@@ -37,6 +37,18 @@ pub enum ApiError {
     /// Refused before any processing (e.g. `csrf_failed`).
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// A login refused (one answer for unknown names and wrong passwords).
+    #[error("{0}")]
+    InvalidCredentials(String),
+    /// A login refused because the account is locked.
+    #[error("{0}")]
+    Locked(String),
+    /// No signed-in session for this tenant.
+    #[error("请先登录")]
+    Unauthenticated,
+    /// Refused with a reason and a retry time (rate limits, lock-out).
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String },
     #[error("服务暂时不可用")]
     Unavailable,
     #[error("服务器内部错误")]
@@ -56,6 +68,10 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
+            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::InvalidCredentials(_) => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::Locked(_) => (StatusCode::LOCKED, "account_locked"),
+            Self::TooMany { code, .. } => (StatusCode::TOO_MANY_REQUESTS, *code),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -3,8 +3,10 @@
 //! [`build_router`] builds the whole application from an [`AppState`]; the binary and the tests
 //! use the same function.
 
+mod account;
 mod api;
 mod assets;
+pub mod auth;
 pub mod csrf;
 mod documents;
 mod error;
@@ -27,6 +29,7 @@ use xiaobao_db::Db;
 use xiaobao_domain::calendar::WorkCalendar;
 
 pub use api::openapi_json;
+pub use auth::{AuthServices, GuardedRoute, route_table};
 pub use error::{ApiError, ErrorBody};
 pub use session::{SessionData, Sessions, SignedIn};
 
@@ -44,15 +47,26 @@ pub struct AppState {
     /// Signs download links (`xiaobao_storage::DownloadToken`).
     pub download_key: Arc<[u8]>,
     pub calendar: Arc<WorkCalendar>,
+    /// Passwords, sign-in, one-time codes and the authorisation policy.
+    pub auth: Arc<AuthServices>,
+}
+
+/// Every route registered through [`auth::Routes`]: the guarded ones (each with the
+/// permission it needs) and the open ones of the same contexts.
+pub(crate) fn guarded_routes() -> auth::Routes {
+    auth::Routes::new()
+        .merge(login::routes())
+        .merge(account::routes())
 }
 
 /// The whole application router with its middleware stack.
 pub fn build_router(state: AppState) -> Router {
+    let (routes, _) = guarded_routes().into_parts();
     let app = Router::new()
         .merge(health::router())
         .merge(assets::router())
         .merge(pages::router())
-        .merge(login::router())
+        .merge(routes)
         .merge(documents::router())
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)

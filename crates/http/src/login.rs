@@ -1,11 +1,11 @@
 //! A programme's login page (`/t/{slug}/login`): the account type first (seed 001: "请注意选择
 //! 账号类型"), then login name and password.
 //!
-//! Accounts arrive with the identity context; until then every complete attempt is answered
-//! with the same "账号或密码错误", which never tells whether a login name exists.
+//! An unknown name, a wrong password and an account without a password get the same answer
+//! ("账号或密码错误"), so the form never tells whether a login name exists. Lock-out and rate
+//! limits answer with when to try again. The JSON API signs in at `POST /api/v1/t/{slug}/session`.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -15,22 +15,29 @@ use serde::Deserialize;
 use xiaobao_domain::AccountType;
 
 use crate::AppState;
+use crate::auth::{ClientMeta, Routes};
 use crate::csrf::CsrfToken;
+use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
 use crate::pages::{PageError, deadline_rows, programme_facts};
-use crate::session::WebSession;
+use crate::session::{SignedIn, WebSession};
 use crate::tenant::PageTenant;
+use xiaobao_identity::Viewer;
 
 /// Longest login name accepted (a school's full legal name fits easily).
 const MAX_LOGIN_NAME_CHARS: usize = 100;
 /// Longest password accepted; longer input is refused before any hashing.
 const MAX_PASSWORD_BYTES: usize = 128;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/t/{slug}/login", get(show_login).post(submit_login))
-        .route("/t/{slug}/logout", post(logout))
+pub fn routes() -> Routes {
+    Routes::new()
+        .open("/t/{slug}/login", get(show_login).post(submit_login))
+        .open("/t/{slug}/logout", post(logout))
+        .open(
+            "/api/v1/t/{slug}/session",
+            post(api_login).delete(api_logout),
+        )
 }
 
 /// What the login form asks for, per account type.
@@ -88,6 +95,8 @@ struct Tab {
 
 #[derive(Default)]
 struct LoginErrors {
+    /// The answer to a complete attempt (wrong password, locked, rate limited).
+    refusal: Option<String>,
     form: Option<&'static str>,
     login_name: Option<&'static str>,
     password: Option<&'static str>,
@@ -106,6 +115,8 @@ struct LoginPage {
     hint: &'static str,
     /// As entered; the password is never sent back.
     login_name: String,
+    /// Where to go after signing in (a path of this tenant).
+    next: String,
     errors: LoginErrors,
     academic_year: String,
     deadlines: Vec<(String, String)>,
@@ -118,6 +129,7 @@ async fn render(
     session: &mut WebSession,
     kind: AccountType,
     login_name: String,
+    next: String,
     errors: LoginErrors,
 ) -> Result<Html<String>, PageError> {
     let facts = programme_facts(state, &page.tenant).await?;
@@ -147,6 +159,7 @@ async fn render(
         placeholder: p.placeholder,
         hint: p.hint,
         login_name,
+        next,
         errors,
         academic_year: facts.academic_year,
         deadlines: facts.rules.as_ref().map(deadline_rows).unwrap_or_default(),
@@ -159,6 +172,7 @@ async fn render(
 struct LoginQuery {
     #[serde(rename = "type")]
     account_type: Option<String>,
+    next: Option<String>,
 }
 
 /// The login page; `?type=department` preselects an account type.
@@ -168,17 +182,23 @@ async fn show_login(
     mut session: WebSession,
     query: Result<Query<LoginQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
+    let query = query.ok().map(|Query(q)| q);
     let kind = query
-        .ok()
-        .and_then(|Query(q)| q.account_type)
-        .and_then(|t| AccountType::parse(&t))
+        .as_ref()
+        .and_then(|q| q.account_type.as_deref())
+        .and_then(AccountType::parse)
         .unwrap_or(AccountType::School);
+    let next = query
+        .and_then(|q| q.next)
+        .filter(|n| safe_next(&page, n))
+        .unwrap_or_default();
     render(
         &state,
         &page,
         &mut session,
         kind,
         String::new(),
+        next,
         LoginErrors::default(),
     )
     .await
@@ -190,19 +210,102 @@ struct LoginForm {
     account_type: Option<String>,
     login_name: Option<String>,
     password: Option<String>,
+    next: Option<String>,
+}
+
+/// A redirect target after sign-in: a path of this tenant, never another site.
+fn safe_next(page: &PageTenant, next: &str) -> bool {
+    next.starts_with(&page.base)
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.contains("://")
+        && next.len() < 500
+}
+
+/// Full-width letters, digits and spaces typed into the login name become half-width.
+pub(crate) fn normalise_login_name(name: &str) -> String {
+    let half: String = name
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    half.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The outcome of a complete login attempt.
+async fn attempt(
+    state: &AppState,
+    page_tenant: &xiaobao_db::Tenant,
+    kind: AccountType,
+    login_name: &str,
+    password: &str,
+    meta: &ClientMeta,
+) -> Result<Result<xiaobao_identity::Authenticated, xiaobao_identity::LoginError>, PageError> {
+    let auth = &state.auth;
+    let mut tx = state.db.tenant_tx(page_tenant).await?;
+    let outcome = xiaobao_identity::authenticate(
+        &mut tx,
+        &auth.hasher,
+        &auth.limiter,
+        &auth.login,
+        &xiaobao_identity::LoginAttempt {
+            tenant: &page_tenant.slug,
+            account_type: kind,
+            login_name,
+            password,
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+        },
+    )
+    .await;
+    if let Err(xiaobao_identity::LoginError::Internal(error)) = &outcome {
+        tracing::error!(%error, "login failed");
+        return Err(PageError::Unavailable);
+    }
+    // Failures are committed too: they count towards the lock-out and are audited.
+    tx.commit().await?;
+    tracing::info!(tenant.slug = %page_tenant.slug, login.account_type = kind.as_str(),
+        login.ok = outcome.is_ok(), "login attempt");
+    Ok(outcome)
+}
+
+/// The session data of a successful sign-in.
+pub(crate) fn signed_in(ok: &xiaobao_identity::Authenticated) -> SignedIn {
+    let a = &ok.account;
+    SignedIn::new(
+        Viewer {
+            account_id: a.account_id,
+            org_id: a.org_id,
+            org_kind: a.org_kind.clone(),
+            roles: ok.roles.clone(),
+            region_code: a.region_code.clone(),
+            region_path: a.region_path.clone(),
+            company_id: a.company_id,
+            display_name: a.display_name.clone(),
+        },
+        ok.must_change_password,
+    )
 }
 
 async fn submit_login(
     State(state): State<AppState>,
     page: PageTenant,
     mut session: WebSession,
+    meta: ClientMeta,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let chosen = form.account_type.as_deref().and_then(AccountType::parse);
     let kind = chosen.unwrap_or(AccountType::School);
-    let login_name = form.login_name.unwrap_or_default().trim().to_string();
+    let login_name = normalise_login_name(&form.login_name.unwrap_or_default());
     let password = form.password.unwrap_or_default();
+    let next = form
+        .next
+        .filter(|n| safe_next(&page, n))
+        .unwrap_or_default();
     let mut errors = LoginErrors::default();
     if chosen.is_none() {
         errors.form = Some("请选择账号类型");
@@ -217,20 +320,165 @@ async fn submit_login(
     } else if password.len() > MAX_PASSWORD_BYTES {
         errors.password = Some("密码过长");
     }
+    let mut refusal = None;
     if errors.form.is_none() && errors.login_name.is_none() && errors.password.is_none() {
-        // No account exists yet. The answer is the same one a wrong password will get, so it
-        // never reveals whether the login name exists. The name itself is not logged (it may
-        // be a mobile number).
-        tracing::info!(tenant.slug = %page.tenant.slug, login.account_type = kind.as_str(),
-            "login refused");
-        errors.form = Some("账号或密码错误");
+        match attempt(&state, &page.tenant, kind, &login_name, &password, &meta).await? {
+            Ok(ok) => {
+                let user = signed_in(&ok);
+                let must_change = user.must_change_password;
+                session.sign_in(user).await?;
+                let to = if must_change {
+                    page.href("account/password")
+                } else if !next.is_empty() {
+                    next
+                } else {
+                    page.base.clone()
+                };
+                return Ok(Redirect::to(&to).into_response());
+            }
+            Err(e) => refusal = Some(e.to_string()),
+        }
     }
-    let html = render(&state, &page, &mut session, kind, login_name, errors).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+    let status = if refusal.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let html = render_with_refusal(
+        &state,
+        &page,
+        &mut session,
+        kind,
+        login_name,
+        next,
+        errors,
+        refusal,
+    )
+    .await?;
+    Ok((status, html).into_response())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_with_refusal(
+    state: &AppState,
+    page: &PageTenant,
+    session: &mut WebSession,
+    kind: AccountType,
+    login_name: String,
+    next: String,
+    mut errors: LoginErrors,
+    refusal: Option<String>,
+) -> Result<Html<String>, PageError> {
+    errors.refusal = refusal;
+    render(state, page, session, kind, login_name, next, errors).await
 }
 
 /// Ends the session and returns to the login page.
 async fn logout(page: PageTenant, mut session: WebSession) -> Result<Redirect, PageError> {
     session.sign_out().await?;
     Ok(Redirect::to(&page.href("login")))
+}
+
+/// `POST /api/v1/t/{slug}/session`: signs in and answers with the session's CSRF token (send it
+/// as `X-CSRF-Token` with the session cookie on every unsafe call).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ApiLogin {
+    /// `school`, `department`, `insurer`, `broker` or `authority`.
+    account_type: String,
+    login_name: String,
+    password: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ApiSession {
+    account_id: i64,
+    display_name: String,
+    roles: Vec<String>,
+    must_change_password: bool,
+    csrf_token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/t/{slug}/session", tag = "identity",
+    params(("slug" = String, Path, description = "租户标识")),
+    request_body = ApiLogin,
+    responses(
+        (status = 200, description = "已登录；Set-Cookie 带会话", body = ApiSession),
+        (status = 401, description = "账号或密码错误", body = crate::error::ErrorBody),
+        (status = 423, description = "账号已锁定", body = crate::error::ErrorBody),
+        (status = 429, description = "尝试过于频繁", body = crate::error::ErrorBody)))]
+pub(crate) async fn api_login(
+    State(state): State<AppState>,
+    tenant: crate::tenant::ApiTenant,
+    mut session: WebSession,
+    meta: ClientMeta,
+    body: Result<axum::Json<ApiLogin>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let axum::Json(body) = body.map_err(|e| ApiError::InvalidInput {
+        field: None,
+        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
+    })?;
+    let kind = AccountType::parse(&body.account_type)
+        .ok_or_else(|| ApiError::invalid("account_type", "账号类型无效"))?;
+    let login_name = normalise_login_name(&body.login_name);
+    if login_name.is_empty() || login_name.chars().count() > MAX_LOGIN_NAME_CHARS {
+        return Err(ApiError::invalid("login_name", "请输入登录账号"));
+    }
+    if body.password.is_empty() || body.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid("password", "请输入密码"));
+    }
+    let outcome = attempt(&state, &tenant.0, kind, &login_name, &body.password, &meta)
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    match outcome {
+        Ok(ok) => {
+            let user = signed_in(&ok);
+            let view = ApiSession {
+                account_id: user.viewer.account_id,
+                display_name: user.display_name.clone(),
+                roles: user
+                    .viewer
+                    .roles
+                    .iter()
+                    .map(|r| r.as_str().to_string())
+                    .collect(),
+                must_change_password: user.must_change_password,
+                csrf_token: String::new(),
+            };
+            session
+                .sign_in(user)
+                .await
+                .map_err(|_| ApiError::Unavailable)?;
+            let view = ApiSession {
+                csrf_token: session.current_csrf().unwrap_or_default(),
+                ..view
+            };
+            Ok(axum::Json(view).into_response())
+        }
+        Err(e) => {
+            let message = e.to_string();
+            Err(match e {
+                xiaobao_identity::LoginError::Locked { .. } => ApiError::Locked(message),
+                xiaobao_identity::LoginError::RateLimited { .. } => ApiError::TooMany {
+                    code: "rate_limited",
+                    message,
+                },
+                _ => ApiError::InvalidCredentials(message),
+            })
+        }
+    }
+}
+
+/// `DELETE /api/v1/t/{slug}/session`: signs out.
+#[utoipa::path(delete, path = "/api/v1/t/{slug}/session", tag = "identity",
+    params(("slug" = String, Path, description = "租户标识")),
+    responses((status = 204, description = "已退出")))]
+pub(crate) async fn api_logout(
+    _tenant: crate::tenant::ApiTenant,
+    mut session: WebSession,
+) -> Result<StatusCode, ApiError> {
+    session
+        .sign_out()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -28,6 +28,10 @@ pub fn wrap(routes: Router, state: &AppState) -> Router {
     let routes = routes
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::auth::provide_state,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::csrf::verify,
         ))
         .layer(state.sessions.layer(&state.config));

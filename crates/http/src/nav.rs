@@ -71,6 +71,7 @@ impl Section {
         match self {
             Section::Home => Some(""),
             Section::Login => Some("login"),
+            Section::Account => Some("account"),
             _ => None,
         }
     }

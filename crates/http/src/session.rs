@@ -22,6 +22,7 @@ use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 use xiaobao_config::Config;
 use xiaobao_domain::Role;
+use xiaobao_identity::Viewer;
 
 use crate::AppState;
 use crate::csrf::CsrfToken;
@@ -58,13 +59,28 @@ impl SessionData {
     }
 }
 
-/// The account a session acts for. The identity context fills this in at sign-in; until then
-/// only tests create signed-in sessions (see [`Sessions::open`]).
+/// The account a session acts for, as read from the tenant's database at sign-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedIn {
+    pub viewer: Viewer,
+    /// The role that picks the navigation and the badge in the header.
     pub role: Role,
     /// Shown in the header ("欢迎您，金水区教育局").
     pub display_name: String,
+    /// Only the password page answers until a new password is set.
+    pub must_change_password: bool,
+}
+
+impl SignedIn {
+    pub fn new(viewer: Viewer, must_change_password: bool) -> Self {
+        let role = viewer.primary_role().unwrap_or(Role::School);
+        Self {
+            role,
+            display_name: viewer.display_name.clone(),
+            viewer,
+            must_change_password,
+        }
+    }
 }
 
 /// The tenant slug of a (rewritten) request path, or `""` for platform paths.
@@ -124,6 +140,16 @@ impl WebSession {
         self.data = Some(data);
         self.foreign = false;
         Ok(())
+    }
+
+    /// Replaces the signed-in account's data (after a password change), with a new session id.
+    pub async fn update_user(&mut self, user: SignedIn) -> Result<(), PageError> {
+        self.sign_in(user).await
+    }
+
+    /// The CSRF token of the current session, if any (the API's login answer).
+    pub fn current_csrf(&self) -> Option<String> {
+        self.data.as_ref().map(|d| d.csrf_token.clone())
     }
 
     /// Ends the session: the record is deleted and the cookie removed.

@@ -15,6 +15,11 @@ pub fn cst_rfc3339(at: DateTime<Utc>) -> String {
     at.with_timezone(&Shanghai).to_rfc3339()
 }
 
+/// The instant with the +08:00 offset (serialised as RFC 3339 by serde).
+pub fn to_cst(at: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use tower::ServiceExt;
 use xiaobao_config::{Config, DatabaseMode, Secret};
 use xiaobao_db::seed::{REGIONS_CSV, regions_under};
 use xiaobao_db::{ClusterUrls, Db, NewTenant, ProvisionOutcome};
-use xiaobao_domain::Role;
+use xiaobao_domain::{AccountType, Role};
 use xiaobao_http::{AppState, SessionData, SignedIn};
 
 pub use browser::Browser;
@@ -166,6 +166,9 @@ impl TestApp {
         config.database.role_prefix = name.clone();
         config.database.max_connections = 5;
         config.demo.seed = false;
+        // Cheaper hashing keeps the suite fast; the benchmark measures the real settings.
+        config.auth.argon2_memory_kib = 8 * 1024;
+        config.auth.argon2_iterations = 1;
         config.storage.local_dir = std::env::temp_dir().join(&name).join("objects");
         config.storage.upload_dir = std::env::temp_dir().join(&name).join("uploads");
         if options.redis {
@@ -211,13 +214,20 @@ impl TestApp {
     /// A `Cookie` header value for a session signed in to `slug` as `role`, as the identity
     /// context's sign-in will create it.
     pub async fn signed_in_cookie(&self, slug: &str, role: Role, display_name: &str) -> String {
-        let data = SessionData::new(
-            slug,
-            Some(SignedIn {
-                role,
-                display_name: display_name.to_string(),
-            }),
-        );
+        let viewer = xiaobao_identity::Viewer {
+            account_id: 0,
+            org_id: 0,
+            org_kind: String::new(),
+            roles: vec![role],
+            region_code: String::new(),
+            // A path no region has: such a session sees no rows.
+            region_path: "-".into(),
+            company_id: None,
+            display_name: display_name.to_string(),
+        };
+        let mut user = SignedIn::new(viewer, false);
+        user.role = role;
+        let data = SessionData::new(slug, Some(user));
         let idle = std::time::Duration::from_secs(self.state.config.session.idle_timeout_mins * 60);
         let id = self.state.sessions.open(&data, idle).await.unwrap();
         format!("{}={id}", self.state.config.session.cookie_name)
@@ -336,6 +346,178 @@ impl TestApp {
         (format!("{name}={value}"), token)
     }
 
+    /// Creates an active organisation with one account holding `roles`, whose password is
+    /// [`TEST_PASSWORD`] (already changed, so nothing is forced). Schools get a contact and
+    /// a mobile; insurer branches the level their role implies and company `company_id`.
+    pub async fn account(&self, slug: &str, spec: AccountSpec<'_>) -> TestAccount {
+        use xiaobao_identity::orgs::{self, NewOrganisation, OrgKind};
+        let tenant = self.state.db.active_tenant(slug).unwrap();
+        let actor = xiaobao_audit::Actor::cli("test");
+        let kind = match spec.roles[0] {
+            Role::ProgrammeAuthority => OrgKind::Authority,
+            Role::CityDepartment | Role::CountyDepartment => OrgKind::Department,
+            Role::School | Role::CentralSchool => OrgKind::School,
+            Role::InsurerProvince | Role::InsurerCity | Role::InsurerCounty => {
+                OrgKind::InsurerBranch
+            }
+            Role::Broker | Role::PlatformOperator => OrgKind::BrokerOffice,
+        };
+        let account_type = spec.roles[0].account_type().unwrap_or(AccountType::Broker);
+        let mut org = NewOrganisation::basic(kind, spec.name, spec.region_code);
+        if kind == OrgKind::School {
+            org.nature = Some("public".into());
+            org.school_type = Some("primary".into());
+            org.contact_name = Some("联系人".into());
+            org.contact_mobile = Some(
+                spec.mobile
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("139{:08}", rand_digits())),
+            );
+        }
+        if kind == OrgKind::InsurerBranch {
+            org.company_id = Some(spec.company_id.unwrap_or(1));
+            org.company_name = Some("测试保险公司".into());
+            org.branch_level = Some(match spec.roles[0] {
+                Role::InsurerProvince => "province",
+                Role::InsurerCity => "city",
+                _ => "county",
+            });
+            org.parent_org_id = spec.parent_org_id;
+        }
+        if kind == OrgKind::BrokerOffice {
+            org.company_id = spec.company_id;
+        }
+        let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
+        let org_id = orgs::create(&mut tx, &actor, &org)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("region {} does not exist", spec.region_code));
+        let login_name = spec.login_name.unwrap_or(spec.name).to_string();
+        let account_id = xiaobao_identity::accounts::create(
+            &mut tx,
+            &actor,
+            org_id,
+            account_type,
+            &login_name,
+            spec.name,
+            spec.roles,
+        )
+        .await
+        .unwrap();
+        let hash = self.state.auth.hasher.hash(TEST_PASSWORD).await.unwrap();
+        xiaobao_identity::accounts::set_password_hash(&mut tx, account_id, &hash)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        TestAccount {
+            account_id,
+            org_id,
+            account_type,
+            login_name,
+            password: TEST_PASSWORD.to_string(),
+            mobile: org.contact_mobile,
+        }
+    }
+
+    /// Signs in through the login form; returns the session cookie and its CSRF token.
+    pub async fn sign_in(&self, slug: &str, account: &TestAccount) -> SignedInSession {
+        self.sign_in_with(
+            slug,
+            account.account_type,
+            &account.login_name,
+            &account.password,
+        )
+        .await
+        .unwrap_or_else(|r| {
+            panic!(
+                "sign-in of {} failed: {} {}",
+                account.login_name,
+                r.status,
+                r.text()
+            )
+        })
+    }
+
+    /// Signs in through the login form with any credentials: the session, or the response.
+    pub async fn sign_in_with(
+        &self,
+        slug: &str,
+        account_type: AccountType,
+        login_name: &str,
+        password: &str,
+    ) -> Result<SignedInSession, TestResponse> {
+        let (cookie, token) = self.form_session(&format!("/t/{slug}/login")).await;
+        let r = self
+            .post_form(
+                &format!("/t/{slug}/login"),
+                Some(&cookie),
+                &[
+                    ("csrf_token", &token),
+                    ("account_type", account_type.as_str()),
+                    ("login_name", login_name),
+                    ("password", password),
+                ],
+            )
+            .await;
+        if r.status != StatusCode::SEE_OTHER {
+            return Err(r);
+        }
+        let name = &self.state.config.session.cookie_name;
+        let value = r.cookie(name).expect("a new session cookie on sign-in");
+        let cookie = format!("{name}={value}");
+        let location = r
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        // The CSRF token of the new session, from a page with a form (the header's logout form).
+        let page = self
+            .get_with_cookie(&format!("/t/{slug}/account/password"), &cookie)
+            .await;
+        let csrf = page.csrf_token().unwrap_or_default();
+        Ok(SignedInSession {
+            cookie,
+            csrf,
+            location,
+        })
+    }
+
+    /// POSTs a form as a signed-in session (the CSRF token added).
+    pub async fn post_as(
+        &self,
+        session: &SignedInSession,
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", &session.csrf)];
+        all.extend_from_slice(fields);
+        self.post_form(uri, Some(&session.cookie), &all).await
+    }
+
+    /// Sends a JSON request as a signed-in session (cookie and `X-CSRF-Token`).
+    pub async fn json_as(
+        &self,
+        session: &SignedInSession,
+        method: &str,
+        uri: &str,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("cookie", &session.cookie)
+            .header("x-csrf-token", &session.csrf);
+        let body = match body {
+            Some(v) => {
+                request = request.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.request(request.body(body).unwrap()).await
+    }
+
     /// Drops the test databases and tenant roles.
     pub async fn cleanup(self) {
         for server in self.servers.lock().unwrap().drain(..) {
@@ -359,7 +541,63 @@ impl TestApp {
     }
 }
 
+/// The password of accounts made by [`TestApp::account`].
+pub const TEST_PASSWORD: &str = "Test2026pw";
+
+fn rand_digits() -> u32 {
+    (uuid::Uuid::new_v4().as_u128() % 100_000_000) as u32
+}
+
+/// What [`TestApp::account`] creates.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountSpec<'a> {
+    /// The organisation's name (and the login name unless `login_name` is given).
+    pub name: &'a str,
+    pub region_code: &'a str,
+    /// The first role decides the organisation's kind and the account type.
+    pub roles: &'a [Role],
+    pub login_name: Option<&'a str>,
+    pub mobile: Option<&'a str>,
+    pub company_id: Option<i64>,
+    pub parent_org_id: Option<i64>,
+}
+
+impl<'a> AccountSpec<'a> {
+    pub fn new(name: &'a str, region_code: &'a str, roles: &'a [Role]) -> Self {
+        Self {
+            name,
+            region_code,
+            roles,
+            login_name: None,
+            mobile: None,
+            company_id: None,
+            parent_org_id: None,
+        }
+    }
+}
+
+/// An account made by [`TestApp::account`].
+#[derive(Debug, Clone)]
+pub struct TestAccount {
+    pub account_id: i64,
+    pub org_id: i64,
+    pub account_type: AccountType,
+    pub login_name: String,
+    pub password: String,
+    pub mobile: Option<String>,
+}
+
+/// A signed-in browser session: the `Cookie` header value and the session's CSRF token.
+#[derive(Debug, Clone)]
+pub struct SignedInSession {
+    pub cookie: String,
+    pub csrf: String,
+    /// Where the login redirected to.
+    pub location: String,
+}
+
 /// A collected response.
+#[derive(Debug)]
 pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,

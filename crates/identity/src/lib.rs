@@ -1,0 +1,35 @@
+//! Identity: organisations and accounts of a programme, passwords (argon2id, rules, history,
+//! expiry), sign-in with lock-out and rate limits, one-time codes, and the region scope every
+//! query of a signed-in account is filtered by.
+//!
+//! Functions take the caller's tenant transaction (`&mut PgConnection` inside
+//! `Db::tenant_tx`), so a change, its audit entry and its notification commit together.
+
+pub mod accounts;
+pub mod codes;
+pub mod companies;
+pub mod limits;
+pub mod login;
+pub mod orgs;
+pub mod password;
+pub mod scope;
+
+pub use accounts::{Account, AccountSummary};
+pub use codes::{CodeError, CodePurpose, Codes};
+pub use limits::{Limit, RateLimiter, Verdict};
+pub use login::{Authenticated, LoginAttempt, LoginError, LoginPolicy, authenticate};
+pub use password::{PasswordHasher, PasswordProblem, check_new_password};
+pub use scope::{SchoolScope, ScopeParam, Viewer};
+
+/// Failures of the identity functions that are not a person's mistake.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Audit(#[from] xiaobao_audit::AuditError),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("rate limiter unavailable: {0}")]
+    Limiter(String),
+}
