@@ -3,13 +3,20 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod admin;
 mod api;
 mod audit;
 mod authz_matrix;
+mod branches;
 mod browser;
+mod browser_registration;
 mod documents;
 mod health;
 mod identity;
+mod onboarding;
+mod onboarding_web;
 mod pages;
+mod registration;
+mod schools;
 mod tenancy;
 mod web;

@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use xiaobao_domain::Role;
-use xiaobao_test_support::{TestApp, TestAppOptions};
+use xiaobao_test_support::{AccountSpec, TestApp, TestAppOptions};
 
 #[tokio::test]
 async fn the_login_page_asks_for_the_account_type_first_and_carries_a_csrf_token() {
@@ -26,15 +26,27 @@ async fn the_login_page_asks_for_the_account_type_first_and_carries_a_csrf_token
     let token = r.csrf_token().expect("csrf field");
     assert_eq!(token.len(), 43);
     assert_eq!(r.headers["cache-control"], "no-store");
-    // Not-yet-built pages are disabled entries, not links.
-    for soon in ["学校注册", "忘记密码", "忘记账号"] {
+    // Registration and recovery are links to their pages, which answer.
+    for (id, href, label) in [
+        ("register_link", "/t/henan/register", "学校注册"),
+        (
+            "forgot_password_link",
+            "/t/henan/forgot-password",
+            "忘记密码？",
+        ),
+        (
+            "forgot_account_link",
+            "/t/henan/forgot-account",
+            "忘记账号？",
+        ),
+    ] {
         assert!(
-            html.contains(&format!(
-                "<span class=\"soon\" aria-disabled=\"true\">{soon}<small>即将开放</small></span>"
-            )),
-            "{soon}"
+            html.contains(&format!("<a href=\"{href}\" id=\"{id}\">{label}</a>")),
+            "{id}: {html}"
         );
+        assert_eq!(app.get(href).await.status, StatusCode::OK, "{href}");
     }
+    assert!(!html.contains("即将开放"), "{html}");
     // ?type= chooses a tab without any script.
     let dept = app.get("/t/henan/login?type=department").await.text();
     assert!(dept.contains("value=\"department\" data-account-type"));
@@ -179,7 +191,7 @@ async fn calls_relying_on_the_session_cookie_need_the_csrf_header() {
                 .unwrap(),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("账号或密码错误"));
     // And a multipart form carries it as a field.
     let body = format!(
@@ -300,7 +312,7 @@ async fn a_complete_login_gets_the_same_answer_whether_or_not_the_account_exists
                 ],
             )
             .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         let html = r.text();
         assert!(html.contains(
             "<div class=\"alert alert-error\" role=\"alert\" id=\"form_error\">账号或密码错误</div>"
@@ -352,7 +364,7 @@ async fn sessions_live_in_redis_when_it_is_configured() {
             ],
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // … and signing out deletes it from Redis.
     let r = app
         .post_form("/t/henan/logout", Some(&cookie), &[("csrf_token", &token)])
@@ -387,32 +399,61 @@ async fn every_role_gets_its_menu_and_no_menu_entry_is_a_dead_link() {
     assert_eq!(nav_links(&html), ["/t/henan/", "/t/henan/login"]);
     assert!(html.contains(">系统首页</a>") && html.contains(">登录</a>"));
 
-    for (role, name, expected) in [
+    for (role, roles, region, name, expected) in [
         (
             Role::School,
+            &[Role::School][..],
+            "410105",
             "郑州市第一中学",
-            &["投保数据", "账户信息"][..],
+            &["投保数据"][..],
         ),
-        (Role::CentralSchool, "城关镇中心校", &["所辖学校"][..]),
+        (
+            Role::CentralSchool,
+            &[Role::School, Role::CentralSchool][..],
+            "410105",
+            "城关镇中心校",
+            &["投保数据"][..],
+        ),
         (
             Role::CountyDepartment,
+            &[Role::CountyDepartment][..],
+            "410105",
             "金水区",
-            &["学校数据", "中心校管理", "数据统计", "未决案件", "理赔案件"][..],
+            &["数据统计", "未决案件", "理赔案件"][..],
         ),
         (
             Role::InsurerProvince,
+            &[Role::InsurerProvince][..],
+            "410000",
             "平安财险河南分公司",
-            &["承保数据", "分支账号管理"][..],
+            &["承保数据"][..],
         ),
         (
             Role::InsurerCity,
+            &[Role::InsurerCity][..],
+            "410100",
             "平安财险郑州中心支公司",
-            &["县区账号管理"][..],
+            &["承保数据"][..],
         ),
-        (Role::Broker, "经纪公司", &["学校数据", "投保数据"][..]),
-        (Role::ProgrammeAuthority, "河南省教育厅", &["项目规则"][..]),
+        (
+            Role::Broker,
+            &[Role::Broker][..],
+            "410000",
+            "经纪公司",
+            &["投保数据"][..],
+        ),
+        (
+            Role::ProgrammeAuthority,
+            &[Role::ProgrammeAuthority][..],
+            "410000",
+            "河南省教育厅",
+            &["项目规则"][..],
+        ),
     ] {
-        let cookie = app.signed_in_cookie("henan", role, name).await;
+        let account = app
+            .account("henan", AccountSpec::new(name, region, roles))
+            .await;
+        let cookie = app.sign_in("henan", &account).await.cookie;
         let r = app.get_with_cookie("/t/henan/", &cookie).await;
         assert_eq!(r.status, StatusCode::OK);
         let html = r.text();

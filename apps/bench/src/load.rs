@@ -47,6 +47,13 @@ pub struct LoadArgs {
     /// Database pool size of the service (default: the service's own default).
     #[arg(long)]
     max_connections: Option<u32>,
+    /// Also load a guarded route with a signed-in session (the 金水区 department of the demo
+    /// accounts): session lookup, the policy check and the region filter in SQL.
+    #[arg(long)]
+    signed_in: bool,
+    /// The guarded route loaded with `--signed-in`; it must answer JSON with non-empty `items`.
+    #[arg(long, default_value = "/api/v1/t/henan/schools?per_page=20")]
+    signed_in_path: String,
     /// Also load `/healthz` (no database) the same way, as the HTTP stack's own ceiling.
     #[arg(long)]
     healthz_baseline: bool,
@@ -113,6 +120,17 @@ pub async fn run(admin_url: &str, args: &LoadArgs) -> anyhow::Result<()> {
     println!(
         "route rate = {route_percent:.1} % of pgbench -S (target ≥ {TARGET_PERCENT:.0} %: {verdict})"
     );
+    if let Some(signed_in) = &routes.signed_in {
+        let p = percent(signed_in.rate);
+        println!(
+            "signed-in route rate = {p:.1} % of pgbench -S (target ≥ {TARGET_PERCENT:.0} %: {})",
+            if p >= TARGET_PERCENT {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
     if let Some(healthz) = &routes.healthz {
         println!(
             "/healthz rate = {:.1} % of pgbench -S",
@@ -130,6 +148,7 @@ pub async fn run(admin_url: &str, args: &LoadArgs) -> anyhow::Result<()> {
         "pool_max_connections": routes.pool_max_connections,
         "route": routes.route.to_json(),
         "healthz": routes.healthz.as_ref().map(Measured::to_json),
+        "signed_in": routes.signed_in.as_ref().map(Measured::to_json),
         "pgbench": {
             "tps": ceiling.tps,
             "clients": args.concurrency,
@@ -148,6 +167,7 @@ pub async fn run(admin_url: &str, args: &LoadArgs) -> anyhow::Result<()> {
 struct RouteFigures {
     pool_max_connections: u32,
     route: Measured,
+    signed_in: Option<Measured>,
     healthz: Option<Measured>,
 }
 
@@ -167,13 +187,40 @@ async fn load_routes(db: &ScratchDb, args: &LoadArgs) -> anyhow::Result<RouteFig
             addr: server.addr,
             path: args.path.clone(),
             check: Check::NonEmptyJsonArray,
+            cookie: None,
         };
         let figures = measure_route(&route, args, pool_max_connections).await?;
+        let signed_in = if args.signed_in {
+            let hasher = &state.auth.hasher;
+            let demo = xiaobao::demo::seed_demo_accounts(&state.db, hasher)
+                .await
+                .context("cannot create the demo accounts")?;
+            anyhow::ensure!(!demo.is_empty(), "no demo accounts");
+            let session = xiaobao_http::open_session(
+                &state,
+                "henan",
+                xiaobao_domain::AccountType::Department,
+                "金水区",
+                xiaobao::demo::DEMO_PASSWORD,
+            )
+            .await
+            .map_err(|e| anyhow!("sign-in failed: {e}"))?;
+            let target = Target {
+                addr: server.addr,
+                path: args.signed_in_path.clone(),
+                check: Check::NonEmptyItems,
+                cookie: Some(format!("{}={session}", state.config.session.cookie_name)),
+            };
+            Some(measure_route(&target, args, pool_max_connections).await?)
+        } else {
+            None
+        };
         let healthz = if args.healthz_baseline {
             let target = Target {
                 addr: server.addr,
                 path: "/healthz".into(),
                 check: Check::Status200,
+                cookie: None,
             };
             Some(measure_route(&target, args, pool_max_connections).await?)
         } else {
@@ -182,6 +229,7 @@ async fn load_routes(db: &ScratchDb, args: &LoadArgs) -> anyhow::Result<RouteFig
         Ok(RouteFigures {
             pool_max_connections,
             route: figures,
+            signed_in,
             healthz,
         })
     }
@@ -198,7 +246,7 @@ async fn measure_route(
     pool_max_connections: u32,
 ) -> anyhow::Result<Measured> {
     let mut probe = Connection::open(target.addr).await?;
-    let (status, body) = probe.get(&target.path).await?;
+    let (status, body) = probe.get(&target.path, target.cookie.as_deref()).await?;
     if let Err(problem) = target.check.verify(status, &body) {
         bail!(
             "GET {} is not usable for the benchmark: {problem}; body: {}",
@@ -301,6 +349,8 @@ enum Check {
     NonEmptyJsonArray,
     /// 200, any body.
     Status200,
+    /// 200 with a JSON object whose `items` is a non-empty array.
+    NonEmptyItems,
 }
 
 impl Check {
@@ -310,6 +360,11 @@ impl Check {
         }
         match self {
             Check::Status200 => Ok(()),
+            Check::NonEmptyItems => match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(v) if v["items"].as_array().is_some_and(|a| !a.is_empty()) => Ok(()),
+                Ok(_) => Err("no non-empty `items`".into()),
+                Err(error) => Err(format!("not JSON: {error}")),
+            },
             Check::NonEmptyJsonArray => match serde_json::from_slice::<serde_json::Value>(body) {
                 Ok(serde_json::Value::Array(items)) if !items.is_empty() => Ok(()),
                 Ok(_) => Err("not a non-empty JSON array".into()),
@@ -324,6 +379,8 @@ struct Target {
     addr: SocketAddr,
     path: String,
     check: Check,
+    /// A `Cookie` header sent with every request (a signed-in session).
+    cookie: Option<String>,
 }
 
 /// The figures of one measured load.
@@ -424,7 +481,7 @@ async fn worker(
     let mut connection = Connection::open(target.addr).await?;
     while Instant::now() < deadline && sent.fetch_add(1, Ordering::Relaxed) < max_requests {
         let started = Instant::now();
-        match connection.get(&target.path).await {
+        match connection.get(&target.path, target.cookie.as_deref()).await {
             Ok((status, body)) => {
                 let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
                 match target.check.verify(status, &body) {
@@ -469,11 +526,16 @@ impl Connection {
     }
 
     /// `GET path`: the status and the whole body.
-    async fn get(&mut self, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
-        let request = Request::get(path)
-            .header(header::HOST, &self.host)
-            .body(Empty::new())
-            .context("invalid request")?;
+    async fn get(
+        &mut self,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let mut request = Request::get(path).header(header::HOST, &self.host);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let request = request.body(Empty::new()).context("invalid request")?;
         self.sender
             .ready()
             .await

@@ -10,6 +10,7 @@
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
 mod app;
+mod auth;
 mod cpu;
 mod load;
 mod pgbench;
@@ -50,6 +51,8 @@ enum Command {
     /// Serve the real router on loopback and load one tenant-scoped route; compare with
     /// `pgbench -S` on the same server.
     Load(load::LoadArgs),
+    /// Cost of one authorisation check (100,000 role assignments loaded) and of one login.
+    Auth(auth::AuthArgs),
 }
 
 #[tokio::main]
@@ -58,6 +61,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Provision(args) => provision::run(&cli.database_url, &args).await,
         Command::Load(args) => load::run(&cli.database_url, &args).await,
+        Command::Auth(args) => auth::run(&args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

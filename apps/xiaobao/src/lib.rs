@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod jobs;
+pub mod password_expiry;
 
 use std::sync::Arc;
 
@@ -175,7 +176,8 @@ fn store_settings(config: &Config) -> anyhow::Result<xiaobao_storage::StoreSetti
 }
 
 /// The background worker with every job this service knows: notification delivery, the
-/// nightly clean-ups of finished jobs and of unreferenced document objects.
+/// nightly clean-ups of finished jobs and of unreferenced document objects, the daily password
+/// expiry warnings.
 pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
     let config = &state.config;
     let outbox = absolute(&config.outbox.dir)?;
@@ -211,6 +213,9 @@ pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
         .with_handler(xiaobao_notify::DeliverHandler::new(mailer, sms))
         .with_handler(xiaobao_jobs::CleanupJobs::default())
         .with_handler(jobs::SweepDocuments::new(state.documents.clone()))
+        .with_handler(password_expiry::PasswordExpiryWarnings::new(
+            password_expiry::ExpiryPolicy::from_config(&config.auth),
+        ))
         .with_schedule(xiaobao_jobs::Schedule::daily(
             xiaobao_jobs::CLEANUP_KIND,
             3,
@@ -220,6 +225,11 @@ pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
             jobs::SWEEP_DOCUMENTS_KIND,
             3,
             45,
+        ))
+        .with_schedule(xiaobao_jobs::Schedule::daily(
+            password_expiry::PASSWORD_EXPIRY_KIND,
+            9,
+            0,
         ))
         .with_concurrency(config.jobs.concurrency)
         .with_poll_interval(Duration::from_secs(config.jobs.poll_interval_secs))

@@ -51,6 +51,7 @@ permissions! {
     REGISTRATIONS_DECIDE = ("registrations", "decide"), "Approving or refusing school registrations.";
     CHANGE_REQUESTS_DECIDE = ("change_requests", "decide"), "Deciding schools' change requests.";
     CENTRAL_SCHOOLS_MANAGE = ("central_schools", "manage"), "Marking central schools and assigning schools to them.";
+    ASSIGNED_SCHOOLS_LIST = ("assigned_schools", "list"), "A central school listing the schools assigned to it (所辖学校).";
     BRANCH_ACCOUNTS_LIST = ("branch_accounts", "list"), "Listing the insurer branch accounts below one's branch.";
     BRANCH_ACCOUNTS_CREATE = ("branch_accounts", "create"), "Opening insurer branch accounts below one's branch.";
     ONBOARDING_IMPORT_DEPARTMENTS = ("onboarding", "import_departments"), "Importing education departments from a spreadsheet.";

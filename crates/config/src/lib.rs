@@ -322,7 +322,7 @@ impl Default for Config {
             },
             demo: DemoConfig { seed: true },
             auth: AuthConfig {
-                argon2_memory_kib: 19 * 1024,
+                argon2_memory_kib: 64 * 1024,
                 argon2_iterations: 2,
                 password_max_age_days: 90,
                 password_warn_days: 7,

@@ -169,6 +169,24 @@ struct PasswordPage {
     forced: bool,
     done: bool,
     errors: PasswordErrors,
+    /// The account has a password: the current one is asked for (an activated account that
+    /// never had one sets its first without it).
+    ask_current: bool,
+}
+
+/// Whether the signed-in account has a password yet.
+async fn has_password(
+    state: &AppState,
+    tenant: &xiaobao_db::Tenant,
+    current: &Current,
+) -> Result<bool, PageError> {
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let account = accounts::get(&mut tx, current.viewer().account_id)
+        .await
+        .map_err(|e| PageError::Internal(Box::new(e)))?
+        .ok_or(PageError::NotFound)?;
+    tx.commit().await?;
+    Ok(account.password_hash.is_some())
 }
 
 async fn render_password(
@@ -177,6 +195,7 @@ async fn render_password(
     forced: bool,
     done: bool,
     errors: PasswordErrors,
+    ask_current: bool,
 ) -> Result<Html<String>, PageError> {
     let view = PasswordPage {
         layout: Layout::tenant(page, session, Section::Account, Some("修改密码")).await?,
@@ -185,6 +204,7 @@ async fn render_password(
         forced,
         done,
         errors,
+        ask_current,
     };
     Ok(Html(view.render()?))
 }
@@ -195,18 +215,21 @@ struct PasswordQuery {
 }
 
 async fn show_password(
+    State(state): State<AppState>,
     page: PageTenant,
     mut session: WebSession,
     current: Current,
     query: Result<axum::extract::Query<PasswordQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let done = query.ok().and_then(|q| q.0.done).is_some();
+    let ask_current = has_password(&state, &page.tenant, &current).await?;
     render_password(
         &page,
         &mut session,
         current.user.must_change_password,
         done,
         PasswordErrors::default(),
+        ask_current,
     )
     .await
 }
@@ -235,7 +258,15 @@ async fn change_password(
 ) -> Result<ChangeOutcome, PageError> {
     let current_pw = input.current_password.clone().unwrap_or_default();
     let new_pw = input.new_password.clone().unwrap_or_default();
-    if current_pw.is_empty() {
+    let auth = &state.auth;
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let account = accounts::get(&mut tx, current.viewer().account_id)
+        .await
+        .map_err(|e| PageError::Internal(Box::new(e)))?
+        .ok_or(PageError::NotFound)?;
+    // An account without a password (activated by its set-password link) sets its first one
+    // without a current one.
+    if account.password_hash.is_some() && current_pw.is_empty() {
         return Ok(ChangeOutcome::Refused(
             "current_password",
             "请输入当前密码".into(),
@@ -253,15 +284,9 @@ async fn change_password(
             PasswordProblem::Mismatch.to_string(),
         ));
     }
-    let auth = &state.auth;
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let account = accounts::get(&mut tx, current.viewer().account_id)
-        .await
-        .map_err(|e| PageError::Internal(Box::new(e)))?
-        .ok_or(PageError::NotFound)?;
     let ok = match &account.password_hash {
         Some(hash) => auth.hasher.verify(&current_pw, hash).await,
-        None => false,
+        None => true,
     };
     if !ok {
         xiaobao_audit::record(
@@ -322,12 +347,14 @@ async fn submit_password(
                 "confirm_password" => errors.confirm = Some(message),
                 _ => errors.new = Some(message),
             }
+            let ask_current = has_password(&state, &page.tenant, &current).await?;
             let html = render_password(
                 &page,
                 &mut session,
                 current.user.must_change_password,
                 false,
                 errors,
+                ask_current,
             )
             .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())

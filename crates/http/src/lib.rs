@@ -4,9 +4,15 @@
 //! use the same function.
 
 mod account;
+mod admin;
+mod anon;
 mod api;
 mod assets;
 pub mod auth;
+mod branches;
+mod captcha;
+mod central;
+mod change_requests;
 pub mod csrf;
 mod documents;
 mod error;
@@ -15,7 +21,12 @@ mod layout;
 mod login;
 mod middleware;
 pub mod nav;
+mod onboarding;
 mod pages;
+mod recovery;
+mod register;
+mod review;
+mod schools;
 pub mod session;
 mod tenant;
 mod time;
@@ -31,6 +42,7 @@ use xiaobao_domain::calendar::WorkCalendar;
 pub use api::openapi_json;
 pub use auth::{AuthServices, GuardedRoute, route_table};
 pub use error::{ApiError, ErrorBody};
+pub use login::open_session;
 pub use session::{SessionData, Sessions, SignedIn};
 
 /// Everything a request handler may need; cheap to clone.
@@ -57,6 +69,16 @@ pub(crate) fn guarded_routes() -> auth::Routes {
     auth::Routes::new()
         .merge(login::routes())
         .merge(account::routes())
+        .merge(onboarding::routes())
+        .merge(branches::routes())
+        .merge(admin::routes())
+        .merge(register::routes())
+        .merge(review::routes())
+        .merge(recovery::routes())
+        .merge(captcha::routes())
+        .merge(schools::routes())
+        .merge(central::routes())
+        .merge(change_requests::routes())
 }
 
 /// The whole application router with its middleware stack.

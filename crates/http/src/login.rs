@@ -121,6 +121,10 @@ struct LoginPage {
     academic_year: String,
     deadlines: Vec<(String, String)>,
     idle_timeout_mins: u64,
+    /// 学校注册, 忘记密码, 忘记账号.
+    register_href: String,
+    forgot_password_href: String,
+    forgot_account_href: String,
 }
 
 async fn render(
@@ -164,6 +168,9 @@ async fn render(
         academic_year: facts.academic_year,
         deadlines: facts.rules.as_ref().map(deadline_rows).unwrap_or_default(),
         idle_timeout_mins: state.config.session.idle_timeout_mins,
+        register_href: page.href("register"),
+        forgot_password_href: page.href("forgot-password"),
+        forgot_account_href: page.href("forgot-account"),
     };
     Ok(Html(view.render()?))
 }
@@ -481,4 +488,31 @@ pub(crate) async fn api_logout(
         .await
         .map_err(|_| ApiError::Unavailable)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs an account in without a browser (tools and benchmarks): the same checks as the login
+/// form; returns the session cookie's value.
+pub async fn open_session(
+    state: &AppState,
+    slug: &str,
+    kind: AccountType,
+    login_name: &str,
+    password: &str,
+) -> Result<String, String> {
+    let tenant = state.db.active_tenant(slug).map_err(|e| e.to_string())?;
+    let meta = ClientMeta {
+        ip: None,
+        user_agent: Some("xiaobao-tool".into()),
+    };
+    let outcome = attempt(state, &tenant, kind, login_name, password, &meta)
+        .await
+        .map_err(|_| "登录服务不可用".to_string())?
+        .map_err(|e| e.to_string())?;
+    let data = crate::session::SessionData::new(slug, Some(signed_in(&outcome)));
+    let idle = std::time::Duration::from_secs(state.config.session.idle_timeout_mins * 60);
+    state
+        .sessions
+        .open(&data, idle)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -36,6 +36,20 @@ pub enum Section {
     CountyAccounts,
     /// 项目规则: the programme's products, rates and deadlines.
     ProgrammeRules,
+    /// 注册审核: a department reviews schools' self-registrations.
+    Registrations,
+    /// 学校信息: a school's own record and its change requests.
+    SchoolProfile,
+    /// 导入学校: bulk onboarding of schools from a spreadsheet.
+    Onboarding,
+    /// 导入教育部门: bulk onboarding of education departments (the authority).
+    OnboardingDepartments,
+    /// 审计日志: the authority searches the audit trail.
+    AuditLog,
+    /// 消息发送记录: notifications and their delivery attempts.
+    NotificationLog,
+    /// 后台任务: background jobs, dead ones to retry.
+    Jobs,
     /// 项目管理: the platform's tenants.
     Programmes,
     /// 账户信息
@@ -60,6 +74,13 @@ impl Section {
             Section::BranchAccounts => "分支账号管理",
             Section::CountyAccounts => "县区账号管理",
             Section::ProgrammeRules => "项目规则",
+            Section::Registrations => "注册审核",
+            Section::SchoolProfile => "学校信息",
+            Section::Onboarding => "导入学校",
+            Section::OnboardingDepartments => "导入教育部门",
+            Section::AuditLog => "审计日志",
+            Section::NotificationLog => "消息发送记录",
+            Section::Jobs => "后台任务",
             Section::Programmes => "项目管理",
             Section::Account => "账户信息",
         }
@@ -72,6 +93,17 @@ impl Section {
             Section::Home => Some(""),
             Section::Login => Some("login"),
             Section::Account => Some("account"),
+            Section::Registrations => Some("registrations"),
+            Section::SchoolProfile => Some("school"),
+            Section::Onboarding => Some("onboarding/schools"),
+            Section::OnboardingDepartments => Some("onboarding/departments"),
+            Section::BranchAccounts | Section::CountyAccounts => Some("branches"),
+            Section::AuditLog => Some("admin/audit"),
+            Section::NotificationLog => Some("admin/notifications"),
+            Section::Jobs => Some("admin/jobs"),
+            Section::Schools => Some("schools"),
+            Section::CentralSchools => Some("central-schools"),
+            Section::AssignedSchools => Some("assigned-schools"),
             _ => None,
         }
     }
@@ -82,12 +114,14 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
     use Section::*;
     match role {
         None => &[Home, Login],
-        Some(Role::School) => &[Home, Enrolment, Account],
-        Some(Role::CentralSchool) => &[Home, Enrolment, AssignedSchools, Account],
+        Some(Role::School) => &[Home, Enrolment, SchoolProfile, Account],
+        Some(Role::CentralSchool) => &[Home, Enrolment, SchoolProfile, AssignedSchools, Account],
         Some(Role::CityDepartment | Role::CountyDepartment) => &[
             Home,
             Schools,
+            Registrations,
             CentralSchools,
+            Onboarding,
             StatisticsSubmission,
             Statistics,
             PendingClaims,
@@ -101,6 +135,11 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
             PendingClaims,
             SettledClaims,
             ProgrammeRules,
+            OnboardingDepartments,
+            Onboarding,
+            AuditLog,
+            NotificationLog,
+            Jobs,
             Account,
         ],
         Some(Role::InsurerProvince) => &[
@@ -168,14 +207,16 @@ mod tests {
         assert_eq!(labels(None), ["系统首页", "登录"]);
         assert_eq!(
             labels(Some(Role::School)),
-            ["系统首页", "投保数据", "账户信息"]
+            ["系统首页", "投保数据", "学校信息", "账户信息"]
         );
         assert_eq!(
             labels(Some(Role::CountyDepartment)),
             [
                 "系统首页",
                 "学校数据",
+                "注册审核",
                 "中心校管理",
+                "导入学校",
                 "数据提交",
                 "数据统计",
                 "未决案件",
@@ -188,6 +229,14 @@ mod tests {
         assert!(labels(Some(Role::InsurerCity)).contains(&"县区账号管理"));
         let county = labels(Some(Role::InsurerCounty));
         assert!(!county.contains(&"分支账号管理") && !county.contains(&"县区账号管理"));
+        let authority = labels(Some(Role::ProgrammeAuthority));
+        assert_eq!(
+            authority[authority.len() - 4..],
+            ["审计日志", "消息发送记录", "后台任务", "账户信息"]
+        );
+        for role in [Role::CityDepartment, Role::School, Role::InsurerProvince] {
+            assert!(!labels(Some(role)).contains(&"审计日志"), "{role}");
+        }
     }
 
     #[test]
@@ -204,9 +253,44 @@ mod tests {
         let items = menu(Some(Role::CityDepartment), "/t/henan/", Some(Section::Home));
         assert_eq!(items[0].href.as_deref(), Some("/t/henan/"));
         assert!(items[0].current);
-        assert!(items[1..].iter().all(|i| i.href.is_none() && !i.current));
+        assert!(items[1..].iter().all(|i| !i.current));
+        for (section, item) in sections(Some(Role::CityDepartment)).iter().zip(&items) {
+            assert_eq!(item.href.is_some(), section.path().is_some(), "{section:?}");
+        }
+        let pending = items.iter().find(|i| i.label == "未决案件");
+        assert_eq!(pending.and_then(|i| i.href.as_deref()), None);
         let anonymous = menu(None, "/", Some(Section::Login));
         assert_eq!(anonymous[1].href.as_deref(), Some("/login"));
         assert!(anonymous[1].current);
+    }
+
+    #[test]
+    fn branch_and_administration_pages_are_links() {
+        let href = |role, label| {
+            menu(Some(role), "/t/henan/", None)
+                .into_iter()
+                .find(|i| i.label == label)
+                .and_then(|i| i.href)
+        };
+        assert_eq!(
+            href(Role::InsurerProvince, "分支账号管理").as_deref(),
+            Some("/t/henan/branches")
+        );
+        assert_eq!(
+            href(Role::InsurerCity, "县区账号管理").as_deref(),
+            Some("/t/henan/branches")
+        );
+        assert_eq!(
+            href(Role::ProgrammeAuthority, "审计日志").as_deref(),
+            Some("/t/henan/admin/audit")
+        );
+        assert_eq!(
+            href(Role::ProgrammeAuthority, "消息发送记录").as_deref(),
+            Some("/t/henan/admin/notifications")
+        );
+        assert_eq!(
+            href(Role::ProgrammeAuthority, "后台任务").as_deref(),
+            Some("/t/henan/admin/jobs")
+        );
     }
 }

@@ -6,12 +6,17 @@
 //! `Db::tenant_tx`), so a change, its audit entry and its notification commit together.
 
 pub mod accounts;
+pub mod branches;
+pub mod captcha;
 pub mod codes;
 pub mod companies;
 pub mod limits;
 pub mod login;
 pub mod orgs;
 pub mod password;
+pub mod recovery;
+pub mod registration;
+pub mod school_admin;
 pub mod scope;
 
 pub use accounts::{Account, AccountSummary};

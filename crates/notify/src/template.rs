@@ -33,6 +33,15 @@ pub enum Template {
         claim_no: String,
         due_at: DateTime<Utc>,
     },
+    /// An account was opened for the organisation (an insurer branch opened by the branch
+    /// above it); the link sets the first password.
+    AccountOpened {
+        org_name: String,
+        login_name: String,
+        set_password_url: String,
+    },
+    /// The account's password expires in `days_left` days.
+    PasswordExpiring { days_left: u32 },
 }
 
 impl std::fmt::Debug for Template {
@@ -61,6 +70,8 @@ impl Template {
             Self::DeadlineReminder { .. } => "deadline_reminder",
             Self::ClaimStatusChanged { .. } => "claim_status_changed",
             Self::SlaAboutToBreach { .. } => "sla_about_to_breach",
+            Self::AccountOpened { .. } => "account_opened",
+            Self::PasswordExpiring { .. } => "password_expiring",
         }
     }
 
@@ -148,6 +159,29 @@ impl Template {
                     datetime_zh(*due_at)
                 ),
             ),
+            Self::AccountOpened {
+                org_name,
+                login_name,
+                set_password_url,
+            } => (
+                format!("{sig}{org_name}的账号已开通"),
+                format!(
+                    "{org_name}：\n\n\
+                     您单位在{programme}的账号已开通，登录账号为：{login_name}。\n\
+                     请打开以下链接设置登录密码，完成账户开通：\n\n\
+                     {set_password_url}\n\n\
+                     该链接仅限本单位使用，请勿转发他人。如有疑问，请联系为您开通账号的上级机构。"
+                ),
+            ),
+            Self::PasswordExpiring { days_left } => (
+                format!("{sig}登录密码即将到期"),
+                format!(
+                    "您好：\n\n\
+                     您在{programme}的登录密码将在{days_left}天后到期。\n\
+                     请及时登录系统，在“账户信息”中修改密码；到期后须先修改密码才能继续使用系统。\n\n\
+                     如已修改，请忽略本提醒。"
+                ),
+            ),
         };
         RenderedMail {
             subject,
@@ -186,6 +220,16 @@ impl Template {
             Self::SlaAboutToBreach { claim_no, due_at } => format!(
                 "{sig}理赔案件{claim_no}将于{}超过处理时限，请尽快处理。",
                 datetime_zh(*due_at)
+            ),
+            Self::AccountOpened {
+                org_name,
+                login_name,
+                set_password_url,
+            } => format!(
+                "{sig}{org_name}的账号已开通，登录账号为{login_name}，请打开链接设置登录密码：{set_password_url}"
+            ),
+            Self::PasswordExpiring { days_left } => format!(
+                "{sig}您的登录密码将在{days_left}天后到期，请及时登录系统修改密码。如已修改，请忽略本短信。"
             ),
         }
     }
@@ -254,6 +298,22 @@ mod tests {
         assert_eq!(r.redacted_params()["set_password_url"], "******");
         assert_eq!(r.redacted_params()["school_name"], "六盘水市第三中学");
         assert!(!format!("{t:?}").contains("482913"));
+        let o = Template::AccountOpened {
+            org_name: "测试保险郑州市分公司".into(),
+            login_name: "zz-branch".into(),
+            set_password_url: "https://x.example.cn/t/henan/activate?token=1.abc".into(),
+        };
+        assert_eq!(
+            o.redacted_params(),
+            serde_json::json!({
+                "org_name": "测试保险郑州市分公司",
+                "login_name": "zz-branch",
+                "set_password_url": "******"
+            })
+        );
+        assert!(!format!("{o:?}").contains("token=1.abc"));
+        let p = Template::PasswordExpiring { days_left: 5 };
+        assert_eq!(p.redacted_params(), serde_json::json!({"days_left": 5}));
     }
 
     #[test]
@@ -305,6 +365,47 @@ mod tests {
         assert_eq!(
             c.render_mail(HENAN).subject,
             "【河南省教育保险管理系统】理赔案件LP2025000123状态更新"
+        );
+    }
+
+    #[test]
+    fn account_opening_and_password_expiry_messages() {
+        let o = Template::AccountOpened {
+            org_name: "测试保险郑州市分公司".into(),
+            login_name: "zz-branch".into(),
+            set_password_url: "https://x.example.cn/t/henan/activate?token=1.abc".into(),
+        };
+        assert_eq!(o.kind(), "account_opened");
+        assert_eq!(Template::from_parts(o.kind(), o.params()).unwrap(), o);
+        let mail = o.render_mail(HENAN);
+        assert_eq!(
+            mail.subject,
+            "【河南省教育保险管理系统】测试保险郑州市分公司的账号已开通"
+        );
+        assert!(mail.body.contains("登录账号为：zz-branch"));
+        assert!(
+            mail.body
+                .contains("\n\nhttps://x.example.cn/t/henan/activate?token=1.abc\n\n")
+        );
+        assert_eq!(
+            o.render_sms(HENAN),
+            "【河南省教育保险管理系统】测试保险郑州市分公司的账号已开通，登录账号为zz-branch，请打开链接设置登录密码：https://x.example.cn/t/henan/activate?token=1.abc"
+        );
+
+        let p = Template::PasswordExpiring { days_left: 5 };
+        assert_eq!(p.kind(), "password_expiring");
+        assert_eq!(p.params(), serde_json::json!({"days_left": 5}));
+        assert_eq!(Template::from_parts(p.kind(), p.params()).unwrap(), p);
+        let mail = p.render_mail(HENAN);
+        assert_eq!(mail.subject, "【河南省教育保险管理系统】登录密码即将到期");
+        assert!(
+            mail.body
+                .contains("您在河南省教育保险管理系统的登录密码将在5天后到期")
+        );
+        assert!(mail.body.contains("\n\n河南省教育保险管理系统\n"));
+        assert_eq!(
+            p.render_sms(HENAN),
+            "【河南省教育保险管理系统】您的登录密码将在5天后到期，请及时登录系统修改密码。如已修改，请忽略本短信。"
         );
     }
 }
