@@ -30,6 +30,8 @@ struct Plan {
     schools: &'static [(&'static str, &'static str, &'static str)],
     insurer_branch: &'static str,
     insurer_login: &'static str,
+    /// The branch's level: a city programme's top branch is a city branch.
+    insurer_role: Role,
     broker_login: &'static str,
 }
 
@@ -45,6 +47,7 @@ const PLANS: &[Plan] = &[
         ],
         insurer_branch: "中国人民财产保险股份有限公司河南省分公司",
         insurer_login: "picc-henan",
+        insurer_role: Role::InsurerProvince,
         broker_login: "broker-henan",
     },
     Plan {
@@ -57,6 +60,7 @@ const PLANS: &[Plan] = &[
         ],
         insurer_branch: "中国人民财产保险股份有限公司六盘水市分公司",
         insurer_login: "picc-liupanshui",
+        insurer_role: Role::InsurerCity,
         broker_login: "broker-liupanshui",
     },
     Plan {
@@ -69,6 +73,7 @@ const PLANS: &[Plan] = &[
         ],
         insurer_branch: "中国人民财产保险股份有限公司上海市分公司",
         insurer_login: "picc-shanghai",
+        insurer_role: Role::InsurerProvince,
         broker_login: "broker-shanghai",
     },
 ];
@@ -139,7 +144,7 @@ pub async fn seed_demo_accounts(
         logins.push(login(
             AccountType::Insurer,
             plan.insurer_login,
-            "保险公司省级分公司",
+            plan.insurer_role.label(),
         ));
         logins.push(login(AccountType::Broker, plan.broker_login, "经纪机构"));
     }
@@ -258,7 +263,11 @@ async fn seed_one(
     let mut branch = NewOrganisation::basic(OrgKind::InsurerBranch, plan.insurer_branch, &root.0);
     branch.company_id = Some(insurer.0);
     branch.company_name = Some(insurer.1.to_string());
-    branch.branch_level = Some("province");
+    branch.branch_level = Some(if plan.insurer_role == Role::InsurerCity {
+        "city"
+    } else {
+        "province"
+    });
     let org = orgs::create(conn, &actor, &branch)
         .await?
         .ok_or_else(|| anyhow::anyhow!("root region missing"))?;
@@ -270,7 +279,7 @@ async fn seed_one(
             AccountType::Insurer,
             plan.insurer_login,
             plan.insurer_branch,
-            &[Role::InsurerProvince],
+            &[plan.insurer_role],
         )
         .await?,
     );
