@@ -745,7 +745,12 @@ async fn a_refusal_needs_a_reason_disables_the_account_and_frees_the_name() {
     )
     .await;
     assert_eq!(n, 1);
-    assert!(notifications(&app).await.is_empty());
+    // The contact is told why, by one SMS.
+    let sent = notifications(&app).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "sms");
+    assert_eq!(sent[0].2, "registration_refused");
+    assert_eq!(sent[0].3["reason"], reason);
     let refused = app
         .get_with_cookie("/t/henan/registrations?status=refused", &s.cookie)
         .await;

@@ -412,6 +412,27 @@ async fn refuse(
         .map_err(internal)?
     {
         Ok(()) => {
+            // The school learns why, by SMS to the contact it registered, with the refusal.
+            let contact: Option<(String, Option<String>)> =
+                sqlx::query_as("select name, contact_mobile from organisations where org_id = $1")
+                    .bind(org_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+            if let Some((school_name, Some(mobile))) = contact {
+                xiaobao_notify::queue(
+                    &mut tx,
+                    &Notification::sms(
+                        mobile,
+                        Message::RegistrationRefused {
+                            school_name,
+                            reason: reason.to_string(),
+                        },
+                    ),
+                )
+                .await
+                .map_err(internal)?;
+            }
             tx.commit().await?;
             Ok(Decided::Done)
         }

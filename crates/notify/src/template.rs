@@ -42,6 +42,8 @@ pub enum Template {
     },
     /// The account's password expires in `days_left` days.
     PasswordExpiring { days_left: u32 },
+    /// A school's registration was refused by its education department, with the reason.
+    RegistrationRefused { school_name: String, reason: String },
 }
 
 impl std::fmt::Debug for Template {
@@ -72,6 +74,7 @@ impl Template {
             Self::SlaAboutToBreach { .. } => "sla_about_to_breach",
             Self::AccountOpened { .. } => "account_opened",
             Self::PasswordExpiring { .. } => "password_expiring",
+            Self::RegistrationRefused { .. } => "registration_refused",
         }
     }
 
@@ -182,6 +185,17 @@ impl Template {
                      如已修改，请忽略本提醒。"
                 ),
             ),
+            Self::RegistrationRefused {
+                school_name,
+                reason,
+            } => (
+                format!("{sig}{school_name}注册申请已退回"),
+                format!(
+                    "{school_name}：\n\n\
+                     您单位在{programme}提交的注册申请已被所在地教育部门退回，原因：{reason}\n\
+                     请按原因修改后重新提交注册申请；如有疑问，请联系所在地教育部门。"
+                ),
+            ),
         };
         RenderedMail {
             subject,
@@ -231,6 +245,12 @@ impl Template {
             Self::PasswordExpiring { days_left } => format!(
                 "{sig}您的登录密码将在{days_left}天后到期，请及时登录系统修改密码。如已修改，请忽略本短信。"
             ),
+            Self::RegistrationRefused {
+                school_name,
+                reason,
+            } => {
+                format!("{sig}{school_name}的注册申请已被退回，原因：{reason}。请修改后重新提交。")
+            }
         }
     }
 }
