@@ -16,6 +16,7 @@ mod identity;
 mod onboarding;
 mod onboarding_web;
 mod pages;
+mod platform_identity;
 mod registration;
 mod schools;
 mod tenancy;

@@ -13,6 +13,9 @@ use xiaobao_identity::{PasswordHasher, accounts, companies};
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "Demo2026xb";
 
+/// The platform login of the demo broker, granted in every demo programme.
+pub const DEMO_BROKER_IDENTITY: &str = "broker-group";
+
 /// A demo login, for the start banner.
 #[derive(Debug, Clone)]
 pub struct DemoLogin {
@@ -100,6 +103,27 @@ pub async fn seed_demo_accounts(
     .await?;
     let hash = hasher.hash(DEMO_PASSWORD).await?;
     let mut logins = Vec::new();
+    // One platform login of the broker, granted every demo programme (切换项目).
+    let main = db.clusters.main();
+    let group: Option<i64> =
+        sqlx::query_scalar("select identity_id from control.identities where login_name = $1")
+            .bind(DEMO_BROKER_IDENTITY)
+            .fetch_optional(main)
+            .await?;
+    let group = match group {
+        Some(id) => id,
+        None => {
+            let id = xiaobao_identity::platform::create(
+                main,
+                DEMO_BROKER_IDENTITY,
+                "示例保险经纪有限公司（总部）",
+                Some(broker.company_id),
+            )
+            .await?;
+            xiaobao_identity::platform::store_password(main, id, &hash, false).await?;
+            id
+        }
+    };
     for plan in PLANS {
         let Ok(tenant) = db.active_tenant(plan.slug) else {
             continue;
@@ -147,6 +171,25 @@ pub async fn seed_demo_accounts(
             plan.insurer_role.label(),
         ));
         logins.push(login(AccountType::Broker, plan.broker_login, "经纪机构"));
+        let broker_account: Option<i64> = {
+            let mut tx = db.tenant_tx(&tenant).await?;
+            let id = sqlx::query_scalar(
+                "select account_id from accounts where account_type = 'broker' and login_name = $1",
+            )
+            .bind(plan.broker_login)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            id
+        };
+        if let Some(account_id) = broker_account {
+            xiaobao_identity::platform::grant(main, group, tenant.tenant_id, account_id).await?;
+            logins.push(login(
+                AccountType::Broker,
+                DEMO_BROKER_IDENTITY,
+                "经纪机构平台账号，可切换项目",
+            ));
+        }
     }
     Ok(logins)
 }

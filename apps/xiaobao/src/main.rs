@@ -1,6 +1,7 @@
 //! `xiaobao`: the service and its admin commands.
 
 mod audit_cli;
+mod identity_cli;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Platform logins of brokers and insurer head offices working in several programmes.
+    Identity {
+        #[command(subcommand)]
+        command: identity_cli::IdentityCommand,
     },
     /// Audit trail checks.
     Audit {
@@ -309,6 +315,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        Command::Identity { command } => {
+            let db = connect(&config).await?;
+            identity_cli::run(&db, &config, command).await?;
         }
         Command::Audit { command } => {
             let db = connect(&config).await?;

@@ -116,6 +116,8 @@ struct AccountPage {
     expires_at: String,
     expires_soon: bool,
     password_href: String,
+    /// 切换项目, for platform logins.
+    switch_href: Option<String>,
 }
 
 async fn show_account(
@@ -148,6 +150,7 @@ async fn show_account(
             .unwrap_or_default(),
         expires_soon,
         password_href: page.href("account/password"),
+        switch_href: current.user.identity_id.map(|_| page.href("switch")),
         me,
     };
     Ok(Html(view.render()?))
@@ -180,6 +183,10 @@ async fn has_password(
     tenant: &xiaobao_db::Tenant,
     current: &Current,
 ) -> Result<bool, PageError> {
+    if current.user.identity_id.is_some() {
+        // A platform login always has a password of its own (set by the operator at least).
+        return Ok(true);
+    }
     let mut tx = state.db.tenant_tx(tenant).await?;
     let account = accounts::get(&mut tx, current.viewer().account_id)
         .await
@@ -259,6 +266,10 @@ async fn change_password(
     let current_pw = input.current_password.clone().unwrap_or_default();
     let new_pw = input.new_password.clone().unwrap_or_default();
     let auth = &state.auth;
+    if let Some(identity_id) = current.user.identity_id {
+        return change_identity_password(state, tenant, current, identity_id, input, check_confirm)
+            .await;
+    }
     let mut tx = state.db.tenant_tx(tenant).await?;
     let account = accounts::get(&mut tx, current.viewer().account_id)
         .await
@@ -321,6 +332,83 @@ async fn change_password(
         return Ok(ChangeOutcome::Refused("new_password", problem.to_string()));
     }
     tx.commit().await?;
+    let mut user = current.user.clone();
+    user.must_change_password = false;
+    Ok(ChangeOutcome::Changed(user))
+}
+
+/// The password change of a platform login (a broker or insurer head office working in several
+/// programmes): its one password, audited in the programme where it was changed.
+async fn change_identity_password(
+    state: &AppState,
+    tenant: &xiaobao_db::Tenant,
+    current: &Current,
+    identity_id: i64,
+    input: &PasswordChange,
+    check_confirm: bool,
+) -> Result<ChangeOutcome, PageError> {
+    let internal = |e: xiaobao_identity::IdentityError| PageError::Internal(Box::new(e));
+    let current_pw = input.current_password.clone().unwrap_or_default();
+    let new_pw = input.new_password.clone().unwrap_or_default();
+    if current_pw.is_empty() {
+        return Ok(ChangeOutcome::Refused(
+            "current_password",
+            "请输入当前密码".into(),
+        ));
+    }
+    if new_pw.is_empty() {
+        return Ok(ChangeOutcome::Refused(
+            "new_password",
+            "请输入新密码".into(),
+        ));
+    }
+    if check_confirm && input.confirm_password.as_deref() != Some(new_pw.as_str()) {
+        return Ok(ChangeOutcome::Refused(
+            "confirm_password",
+            PasswordProblem::Mismatch.to_string(),
+        ));
+    }
+    let main = state.db.clusters.main();
+    let identity = xiaobao_identity::platform::get(main, identity_id)
+        .await
+        .map_err(internal)?
+        .ok_or(PageError::NotFound)?;
+    let ok = match &identity.password_hash {
+        Some(hash) => state.auth.hasher.verify(&current_pw, hash).await,
+        None => false,
+    };
+    let (action, refusal) = if !ok {
+        (
+            "account.password_change_refused",
+            Some(("current_password", "当前密码不正确".to_string())),
+        )
+    } else {
+        match xiaobao_identity::platform::change_password(
+            main,
+            &state.auth.hasher,
+            &identity,
+            &new_pw,
+        )
+        .await
+        .map_err(internal)?
+        {
+            Ok(()) => ("account.password_changed", None),
+            Err(problem) => return Ok(ChangeOutcome::Refused("new_password", problem.to_string())),
+        }
+    };
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    xiaobao_audit::record(
+        &mut tx,
+        &current.actor(),
+        xiaobao_audit::Entry::new(action, "account", Some(current.viewer().account_id))
+            .detail("identity_id", identity_id),
+    )
+    .await
+    .map_err(|e| PageError::Internal(Box::new(e)))?;
+    tx.commit().await?;
+    if let Some((field, message)) = refusal {
+        return Ok(ChangeOutcome::Refused(field, message));
+    }
     let mut user = current.user.clone();
     user.must_change_password = false;
     Ok(ChangeOutcome::Changed(user))

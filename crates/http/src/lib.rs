@@ -28,6 +28,7 @@ mod register;
 mod review;
 mod schools;
 pub mod session;
+mod switch;
 mod tenant;
 mod time;
 
@@ -70,6 +71,7 @@ pub(crate) fn guarded_routes() -> auth::Routes {
         .merge(login::routes())
         .merge(account::routes())
         .merge(onboarding::routes())
+        .merge(switch::routes())
         .merge(branches::routes())
         .merge(admin::routes())
         .merge(register::routes())

@@ -242,7 +242,7 @@ pub(crate) fn normalise_login_name(name: &str) -> String {
     half.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The outcome of a complete login attempt.
+/// The outcome of a complete login attempt: the sign-in and, for a platform login, its id.
 async fn attempt(
     state: &AppState,
     page_tenant: &xiaobao_db::Tenant,
@@ -250,24 +250,52 @@ async fn attempt(
     login_name: &str,
     password: &str,
     meta: &ClientMeta,
-) -> Result<Result<xiaobao_identity::Authenticated, xiaobao_identity::LoginError>, PageError> {
+) -> Result<
+    Result<(xiaobao_identity::Authenticated, Option<i64>), xiaobao_identity::LoginError>,
+    PageError,
+> {
     let auth = &state.auth;
+    let main = state.db.clusters.main();
+    // Brokers and insurer head offices may sign in with a platform login granted this programme.
+    let platform = if matches!(kind, AccountType::Broker | AccountType::Insurer) {
+        xiaobao_identity::platform::find_granted(main, login_name, page_tenant.tenant_id)
+            .await
+            .map_err(|e| PageError::Internal(Box::new(e)))?
+    } else {
+        None
+    };
     let mut tx = state.db.tenant_tx(page_tenant).await?;
-    let outcome = xiaobao_identity::authenticate(
-        &mut tx,
-        &auth.hasher,
-        &auth.limiter,
-        &auth.login,
-        &xiaobao_identity::LoginAttempt {
-            tenant: &page_tenant.slug,
-            account_type: kind,
-            login_name,
-            password,
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-        },
-    )
-    .await;
+    let login = xiaobao_identity::LoginAttempt {
+        tenant: &page_tenant.slug,
+        account_type: kind,
+        login_name,
+        password,
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
+    };
+    let outcome = match &platform {
+        Some((identity, account_id)) => xiaobao_identity::platform::authenticate(
+            main,
+            &mut tx,
+            &auth.hasher,
+            &auth.limiter,
+            &auth.login,
+            &login,
+            identity,
+            *account_id,
+        )
+        .await
+        .map(|ok| (ok, Some(identity.identity_id))),
+        None => xiaobao_identity::authenticate(
+            &mut tx,
+            &auth.hasher,
+            &auth.limiter,
+            &auth.login,
+            &login,
+        )
+        .await
+        .map(|ok| (ok, None)),
+    };
     if let Err(xiaobao_identity::LoginError::Internal(error)) = &outcome {
         tracing::error!(%error, "login failed");
         return Err(PageError::Unavailable);
@@ -330,8 +358,9 @@ async fn submit_login(
     let mut refusal = None;
     if errors.form.is_none() && errors.login_name.is_none() && errors.password.is_none() {
         match attempt(&state, &page.tenant, kind, &login_name, &password, &meta).await? {
-            Ok(ok) => {
-                let user = signed_in(&ok);
+            Ok((ok, identity_id)) => {
+                let mut user = signed_in(&ok);
+                user.identity_id = identity_id;
                 let must_change = user.must_change_password;
                 session.sign_in(user).await?;
                 let to = if must_change {
@@ -437,8 +466,9 @@ pub(crate) async fn api_login(
         .await
         .map_err(|_| ApiError::Unavailable)?;
     match outcome {
-        Ok(ok) => {
-            let user = signed_in(&ok);
+        Ok((ok, identity_id)) => {
+            let mut user = signed_in(&ok);
+            user.identity_id = identity_id;
             let view = ApiSession {
                 account_id: user.viewer.account_id,
                 display_name: user.display_name.clone(),
@@ -508,7 +538,9 @@ pub async fn open_session(
         .await
         .map_err(|_| "登录服务不可用".to_string())?
         .map_err(|e| e.to_string())?;
-    let data = crate::session::SessionData::new(slug, Some(signed_in(&outcome)));
+    let mut user = signed_in(&outcome.0);
+    user.identity_id = outcome.1;
+    let data = crate::session::SessionData::new(slug, Some(user));
     let idle = std::time::Duration::from_secs(state.config.session.idle_timeout_mins * 60);
     state
         .sessions

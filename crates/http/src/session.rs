@@ -69,6 +69,9 @@ pub struct SignedIn {
     pub display_name: String,
     /// Only the password page answers until a new password is set.
     pub must_change_password: bool,
+    /// Signed in through a platform login (`control.identities`) granted this programme.
+    #[serde(default)]
+    pub identity_id: Option<i64>,
 }
 
 impl SignedIn {
@@ -79,6 +82,7 @@ impl SignedIn {
             display_name: viewer.display_name.clone(),
             viewer,
             must_change_password,
+            identity_id: None,
         }
     }
 }

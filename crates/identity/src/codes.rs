@@ -62,6 +62,16 @@ impl Codes {
         Self { key: key.to_vec() }
     }
 
+    /// A keyed digest of `text` (signing short-lived tokens such as a programme switch).
+    pub fn sign(&self, text: &str) -> String {
+        self.digest(text)
+    }
+
+    /// Whether `signature` is [`Codes::sign`] of `text`, compared in constant time.
+    pub fn verify_signature(&self, text: &str, signature: &str) -> bool {
+        constant_eq(&self.digest(text), signature)
+    }
+
     fn digest(&self, secret: &str) -> String {
         // HMAC accepts keys of any length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)

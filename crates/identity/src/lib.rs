@@ -14,6 +14,7 @@ pub mod limits;
 pub mod login;
 pub mod orgs;
 pub mod password;
+pub mod platform;
 pub mod recovery;
 pub mod registration;
 pub mod school_admin;

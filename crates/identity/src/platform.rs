@@ -1,0 +1,273 @@
+//! Platform logins (`control.identities`) of brokers and insurer head offices that work in
+//! several programmes: one login name and password; in each programme it is granted
+//! (`control.identity_grants`) the login acts as one account of that programme, with that
+//! account's organisation, roles and region scope. Switching programme needs no new password.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use xiaobao_audit::{Actor, Entry};
+
+use crate::accounts::{self, Account};
+use crate::login::{Authenticated, LoginAttempt, LoginError, LoginPolicy, loggable_login_name};
+use crate::password::{PasswordHasher, PasswordProblem, check_new_password};
+use crate::{IdentityError, RateLimiter, Verdict};
+
+/// A platform login.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Identity {
+    pub identity_id: i64,
+    pub login_name: String,
+    pub display_name: String,
+    pub password_hash: Option<String>,
+    pub password_changed_at: Option<DateTime<Utc>>,
+    pub must_change_password: bool,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub status: String,
+}
+
+const COLUMNS: &str = "identity_id, login_name, display_name, password_hash, password_changed_at, \
+    must_change_password, locked_until, status";
+
+/// The identity of this login name granted in `tenant_id`, with the account it acts as.
+pub async fn find_granted(
+    main: &PgPool,
+    login_name: &str,
+    tenant_id: i64,
+) -> Result<Option<(Identity, i64)>, IdentityError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "select i.identity_id, g.account_id from control.identities i \
+         join control.identity_grants g on g.identity_id = i.identity_id \
+         where i.login_name = $1 and g.tenant_id = $2",
+    )
+    .bind(login_name)
+    .bind(tenant_id)
+    .fetch_optional(main)
+    .await?;
+    let Some((identity_id, account_id)) = row else {
+        return Ok(None);
+    };
+    Ok(get(main, identity_id).await?.map(|i| (i, account_id)))
+}
+
+pub async fn get(main: &PgPool, identity_id: i64) -> Result<Option<Identity>, IdentityError> {
+    Ok(sqlx::query_as(&format!(
+        "select {COLUMNS} from control.identities where identity_id = $1"
+    ))
+    .bind(identity_id)
+    .fetch_optional(main)
+    .await?)
+}
+
+/// The programmes an identity is granted: `(tenant_id, account_id)`.
+pub async fn grants(main: &PgPool, identity_id: i64) -> Result<Vec<(i64, i64)>, IdentityError> {
+    Ok(sqlx::query_as(
+        "select tenant_id, account_id from control.identity_grants where identity_id = $1 \
+         order by tenant_id",
+    )
+    .bind(identity_id)
+    .fetch_all(main)
+    .await?)
+}
+
+/// Creates a platform login (no password yet: `set_password` with `must_change`).
+pub async fn create(
+    main: &PgPool,
+    login_name: &str,
+    display_name: &str,
+    company_id: Option<i64>,
+) -> Result<i64, IdentityError> {
+    Ok(sqlx::query_scalar(
+        "insert into control.identities (login_name, display_name, company_id) \
+         values ($1, $2, $3) returning identity_id",
+    )
+    .bind(login_name)
+    .bind(display_name)
+    .bind(company_id)
+    .fetch_one(main)
+    .await?)
+}
+
+/// Grants an identity a programme, acting as `account_id` of it (replacing an earlier grant).
+pub async fn grant(
+    main: &PgPool,
+    identity_id: i64,
+    tenant_id: i64,
+    account_id: i64,
+) -> Result<(), IdentityError> {
+    sqlx::query(
+        "insert into control.identity_grants (identity_id, tenant_id, account_id) \
+         values ($1, $2, $3) on conflict (identity_id, tenant_id) \
+         do update set account_id = excluded.account_id, granted_at = now()",
+    )
+    .bind(identity_id)
+    .bind(tenant_id)
+    .bind(account_id)
+    .execute(main)
+    .await?;
+    Ok(())
+}
+
+/// Sets an identity's password hash; `must_change` when someone other than the holder chose it.
+pub async fn store_password(
+    main: &PgPool,
+    identity_id: i64,
+    hash: &str,
+    must_change: bool,
+) -> Result<(), IdentityError> {
+    sqlx::query(
+        "update control.identities set password_hash = $2, password_changed_at = now(), \
+         must_change_password = $3, failed_logins = 0, locked_until = null, updated_at = now() \
+         where identity_id = $1",
+    )
+    .bind(identity_id)
+    .bind(hash)
+    .bind(must_change)
+    .execute(main)
+    .await?;
+    Ok(())
+}
+
+/// The holder changes the identity's password (rules as for accounts; the current one may not
+/// be reused).
+pub async fn change_password(
+    main: &PgPool,
+    hasher: &PasswordHasher,
+    identity: &Identity,
+    new_password: &str,
+) -> Result<Result<(), PasswordProblem>, IdentityError> {
+    if let Err(p) = check_new_password(new_password, &identity.login_name) {
+        return Ok(Err(p));
+    }
+    if let Some(current) = &identity.password_hash
+        && hasher.verify(new_password, current).await
+    {
+        return Ok(Err(PasswordProblem::RecentlyUsed));
+    }
+    let hash = hasher.hash(new_password).await?;
+    store_password(main, identity.identity_id, &hash, false).await?;
+    Ok(Ok(()))
+}
+
+/// Signs a granted identity in to a programme: rate limits, lock-out on the identity, the
+/// password, then the granted account of the programme (audited in the programme's trail on
+/// the caller's transaction `conn`).
+#[allow(clippy::too_many_arguments)]
+pub async fn authenticate(
+    main: &PgPool,
+    conn: &mut PgConnection,
+    hasher: &PasswordHasher,
+    limiter: &RateLimiter,
+    policy: &LoginPolicy,
+    attempt: &LoginAttempt<'_>,
+    identity: &Identity,
+    account_id: i64,
+) -> Result<Authenticated, LoginError> {
+    let actor = Actor {
+        label: format!(
+            "identity:{} {}",
+            identity.identity_id, identity.display_name
+        ),
+        account_id: Some(account_id),
+        ip: attempt.ip.clone(),
+        user_agent: attempt.user_agent.clone(),
+        ..Actor::default()
+    };
+    let key = format!("login:identity:{}", identity.identity_id);
+    if let Verdict::Refused { retry_after_secs } = limiter.hit(&key, policy.per_account).await? {
+        return Err(LoginError::RateLimited { retry_after_secs });
+    }
+    let now = Utc::now();
+    if let Some(until) = identity.locked_until.filter(|u| *u > now) {
+        record(conn, &actor, "login.refused_locked", account_id, identity).await?;
+        return Err(LoginError::Locked { until });
+    }
+    let ok = match &identity.password_hash {
+        Some(h) => hasher.verify(attempt.password, h).await,
+        None => {
+            hasher.verify_dummy(attempt.password).await;
+            false
+        }
+    };
+    if !ok {
+        let failed: i32 = sqlx::query_scalar(
+            "update control.identities set failed_logins = failed_logins + 1 \
+             where identity_id = $1 returning failed_logins",
+        )
+        .bind(identity.identity_id)
+        .fetch_one(main)
+        .await
+        .map_err(IdentityError::from)?;
+        record(conn, &actor, "login.failed", account_id, identity).await?;
+        if failed >= policy.lockout_threshold as i32 {
+            let until = now + policy.lockout;
+            sqlx::query(
+                "update control.identities set locked_until = $2, failed_logins = 0 \
+                 where identity_id = $1",
+            )
+            .bind(identity.identity_id)
+            .bind(until)
+            .execute(main)
+            .await
+            .map_err(IdentityError::from)?;
+            record(conn, &actor, "account.locked", account_id, identity).await?;
+            return Err(LoginError::Locked { until });
+        }
+        return Err(LoginError::Invalid);
+    }
+    if identity.status != "active" {
+        return Err(LoginError::Disabled);
+    }
+    sqlx::query("update control.identities set failed_logins = 0 where identity_id = $1")
+        .bind(identity.identity_id)
+        .execute(main)
+        .await
+        .map_err(IdentityError::from)?;
+    let authenticated = enter(conn, policy, identity, account_id).await?;
+    record(conn, &actor, "login.succeeded", account_id, identity).await?;
+    Ok(authenticated)
+}
+
+/// The programme's account a granted identity acts as, as a sign-in (also used when switching
+/// programme). `Invalid` when the account or its organisation is not active.
+pub async fn enter(
+    conn: &mut PgConnection,
+    policy: &LoginPolicy,
+    identity: &Identity,
+    account_id: i64,
+) -> Result<Authenticated, LoginError> {
+    let Some(account): Option<Account> = accounts::get(conn, account_id).await? else {
+        return Err(LoginError::Invalid);
+    };
+    if account.status != "active" || account.org_status != "active" {
+        return Err(LoginError::Invalid);
+    }
+    let roles = accounts::roles(conn, account_id).await?;
+    let password_expires_at = identity
+        .password_changed_at
+        .map(|at| at + policy.password_max_age);
+    let expired = password_expires_at.is_some_and(|at| at <= Utc::now());
+    Ok(Authenticated {
+        account,
+        roles,
+        must_change_password: identity.must_change_password || expired,
+        password_expires_at,
+    })
+}
+
+async fn record(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    account_id: i64,
+    identity: &Identity,
+) -> Result<(), IdentityError> {
+    xiaobao_audit::record(
+        conn,
+        actor,
+        Entry::new(action, "account", Some(account_id))
+            .detail("identity_id", identity.identity_id)
+            .detail("login_name", loggable_login_name(&identity.login_name)),
+    )
+    .await?;
+    Ok(())
+}
