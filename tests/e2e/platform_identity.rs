@@ -93,6 +93,9 @@ async fn one_platform_login_works_in_every_granted_programme_and_switches_betwee
     assert!(location(&altered).ends_with("login?type=broker"));
     let entered = app.get(&link).await;
     assert_eq!(location(&entered), "/t/shanghai/");
+    // Used once, the link is spent.
+    let again = app.get(&link).await;
+    assert!(location(&again).ends_with("login?type=broker"));
     let cookie = format!("xb_session={}", entered.cookie("xb_session").unwrap());
     let account = app.get_with_cookie("/t/shanghai/account", &cookie).await;
     assert_eq!(account.status, StatusCode::OK);

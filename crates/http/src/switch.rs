@@ -1,7 +1,7 @@
 //! 切换项目: a broker or insurer head office signed in with a platform login moves to another
 //! programme it is granted, without signing in again. The move goes through a short-lived signed
 //! token in the link, so it works between host-named programmes (whose cookies are separate) as
-//! well as path-named ones.
+//! well as path-named ones; a link works once, for a minute.
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -175,6 +175,24 @@ async fn enter(
         )
     {
         return Ok(refuse());
+    }
+    // A link works once: its signature is claimed in the rate limiter (Redis when configured).
+    let once = xiaobao_identity::Limit {
+        max: 1,
+        window_secs: (TOKEN_SECS * 2) as u64,
+    };
+    match state
+        .auth
+        .limiter
+        .hit(&format!("switch:{signature}"), once)
+        .await
+    {
+        Ok(xiaobao_identity::Verdict::Allowed) => {}
+        Ok(xiaobao_identity::Verdict::Refused { .. }) => return Ok(refuse()),
+        Err(error) => {
+            tracing::error!(%error, "rate limiter");
+            return Err(PageError::Unavailable);
+        }
     }
     resolve(&state, &page, &mut session, &meta, identity_id).await
 }
