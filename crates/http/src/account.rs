@@ -20,7 +20,7 @@ use crate::csrf::CsrfToken;
 use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::{SignedIn, WebSession};
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -81,7 +81,7 @@ async fn load_me(
     let mut tx = state.db.tenant_tx(tenant).await?;
     let account = accounts::get(&mut tx, current.viewer().account_id)
         .await
-        .map_err(|e| PageError::Internal(Box::new(e)))?
+        .map_err(internal)?
         .ok_or(PageError::NotFound)?;
     tx.commit().await?;
     let max_age = state.auth.login.password_max_age;
@@ -190,7 +190,7 @@ async fn has_password(
     let mut tx = state.db.tenant_tx(tenant).await?;
     let account = accounts::get(&mut tx, current.viewer().account_id)
         .await
-        .map_err(|e| PageError::Internal(Box::new(e)))?
+        .map_err(internal)?
         .ok_or(PageError::NotFound)?;
     tx.commit().await?;
     Ok(account.password_hash.is_some())
@@ -273,7 +273,7 @@ async fn change_password(
     let mut tx = state.db.tenant_tx(tenant).await?;
     let account = accounts::get(&mut tx, current.viewer().account_id)
         .await
-        .map_err(|e| PageError::Internal(Box::new(e)))?
+        .map_err(internal)?
         .ok_or(PageError::NotFound)?;
     // An account without a password (activated by its set-password link) sets its first one
     // without a current one.
@@ -311,7 +311,7 @@ async fn change_password(
             .detail("cause", "wrong_current_password"),
         )
         .await
-        .map_err(|e| PageError::Internal(Box::new(e)))?;
+        .map_err(internal)?;
         tx.commit().await?;
         return Ok(ChangeOutcome::Refused(
             "current_password",
@@ -327,7 +327,7 @@ async fn change_password(
         "account.password_changed",
     )
     .await
-    .map_err(|e| PageError::Internal(Box::new(e)))?;
+    .map_err(internal)?;
     if let Err(problem) = result {
         return Ok(ChangeOutcome::Refused("new_password", problem.to_string()));
     }
@@ -347,7 +347,6 @@ async fn change_identity_password(
     input: &PasswordChange,
     check_confirm: bool,
 ) -> Result<ChangeOutcome, PageError> {
-    let internal = |e: xiaobao_identity::IdentityError| PageError::Internal(Box::new(e));
     let current_pw = input.current_password.clone().unwrap_or_default();
     let new_pw = input.new_password.clone().unwrap_or_default();
     if current_pw.is_empty() {
@@ -404,7 +403,7 @@ async fn change_identity_password(
             .detail("identity_id", identity_id),
     )
     .await
-    .map_err(|e| PageError::Internal(Box::new(e)))?;
+    .map_err(internal)?;
     tx.commit().await?;
     if let Some((field, message)) = refusal {
         return Ok(ChangeOutcome::Refused(field, message));

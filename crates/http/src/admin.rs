@@ -28,7 +28,7 @@ use crate::csrf::CsrfToken;
 use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -87,10 +87,6 @@ pub fn routes() -> Routes {
             Permission::JOBS_RETRY,
             post(api_retry_job),
         )
-}
-
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PageError {
-    PageError::Internal(Box::new(e))
 }
 
 fn given(s: &Option<String>) -> Option<&str> {

@@ -302,21 +302,7 @@ async fn audit_denied(
     };
     let entry = xiaobao_audit::Entry::new("access.denied", "route", Some(path))
         .detail("permission", permission.to_string());
-    let result = async {
-        let mut tx = state
-            .db
-            .tenant_tx(&tenant)
-            .await
-            .map_err(|e| e.to_string())?;
-        xiaobao_audit::record(&mut tx, &current.actor(), entry)
-            .await
-            .map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())
-    }
-    .await;
-    if let Err(error) = result {
-        tracing::error!(%error, "audit of a refused request failed");
-    }
+    record_refusal(state, &tenant, current, entry).await;
 }
 
 /// Audits an attempt to reach a row outside one's scope (answered 404), best effort.
@@ -328,6 +314,16 @@ pub async fn audit_out_of_scope(
     id: &str,
 ) {
     let entry = xiaobao_audit::Entry::new("access.out_of_scope", entity, Some(id));
+    record_refusal(state, tenant, current, entry).await;
+}
+
+/// Writes a refusal's audit entry in its own transaction; a failure is logged, never shown.
+async fn record_refusal(
+    state: &AppState,
+    tenant: &xiaobao_db::Tenant,
+    current: &Current,
+    entry: xiaobao_audit::Entry,
+) {
     let result = async {
         let mut tx = state
             .db
@@ -341,7 +337,7 @@ pub async fn audit_out_of_scope(
     }
     .await;
     if let Err(error) = result {
-        tracing::error!(%error, "audit of an out-of-scope request failed");
+        tracing::error!(%error, action = "audit of a refused request", "audit write failed");
     }
 }
 

@@ -30,7 +30,7 @@ use crate::csrf::CsrfToken;
 use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -60,10 +60,6 @@ pub fn routes() -> Routes {
             Permission::BRANCH_ACCOUNTS_CREATE,
             post(api_create_branch),
         )
-}
-
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PageError {
-    PageError::Internal(Box::new(e))
 }
 
 /// A branch as the API shows it.

@@ -33,7 +33,8 @@ use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
 use crate::pages::PageError;
-use crate::schools::{SchoolApiView, after_form, api_outcome, api_view, internal, masked};
+use crate::pages::internal;
+use crate::schools::{SchoolApiView, after_form, api_outcome, api_view, masked};
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};
 

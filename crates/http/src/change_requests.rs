@@ -34,10 +34,10 @@ use crate::csrf::CsrfToken;
 use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::schools::{
-    FormProblem, SchoolApiView, after_form, api_view, bad_json, internal, nature_label,
-    problem_to_api, request_detail, type_label,
+    FormProblem, SchoolApiView, after_form, api_view, bad_json, nature_label, problem_to_api,
+    request_detail, type_label,
 };
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};

@@ -21,7 +21,7 @@ use crate::csrf::CsrfToken;
 use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -239,7 +239,7 @@ async fn import(
             .bind(&current.viewer().region_code)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(|e| PageError::Internal(Box::new(e)))?;
+            .map_err(internal)?;
     let Some(region_level) = level.as_deref().and_then(RegionLevel::parse) else {
         return Ok(Outcome::Refused("本账号所属区域无效，无法导入".into()));
     };

@@ -39,6 +39,11 @@ pub enum PageError {
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// An unexpected failure of a lower layer, as a page error (logged once, shown as a 500 page).
+pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PageError {
+    PageError::Internal(Box::new(e))
+}
+
 impl From<xiaobao_db::DbError> for PageError {
     fn from(e: xiaobao_db::DbError) -> Self {
         match e {

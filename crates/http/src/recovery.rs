@@ -31,7 +31,7 @@ use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::login::normalise_login_name;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -61,10 +61,6 @@ pub fn routes() -> Routes {
         )
         .open("/api/v1/t/{slug}/password-reset", post(api_reset))
         .open("/api/v1/t/{slug}/account-lookup", post(api_lookup))
-}
-
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PageError {
-    PageError::Internal(Box::new(e))
 }
 
 fn json_error(e: JsonRejection) -> ApiError {

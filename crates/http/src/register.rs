@@ -34,7 +34,7 @@ use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::login::normalise_login_name;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::{SignedIn, WebSession};
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -382,10 +382,6 @@ fn user_caused(e: &StorageError) -> bool {
             | StorageError::ContentMismatch { .. }
             | StorageError::BodyRead(_)
     )
-}
-
-fn internal(e: xiaobao_identity::IdentityError) -> PageError {
-    PageError::Internal(Box::new(e))
 }
 
 struct Choice {

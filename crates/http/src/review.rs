@@ -29,7 +29,7 @@ use crate::csrf::CsrfToken;
 use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -84,10 +84,6 @@ pub fn routes() -> Routes {
             p,
             post(api_refuse),
         )
-}
-
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PageError {
-    PageError::Internal(Box::new(e))
 }
 
 fn status_label(status: &str) -> &'static str {

@@ -39,7 +39,7 @@ use crate::csrf::CsrfToken;
 use crate::error::ApiError;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::WebSession;
 use crate::tenant::{ApiTenant, PageTenant};
 
@@ -98,10 +98,6 @@ pub fn routes() -> Routes {
             Permission::SCHOOLS_MANAGE,
             post(api_reset_password),
         )
-}
-
-pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PageError {
-    PageError::Internal(Box::new(e))
 }
 
 /// An administrative refusal as the API answers it.

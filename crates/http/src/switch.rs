@@ -18,7 +18,7 @@ use crate::auth::{ClientMeta, Current, Routes};
 use crate::csrf::CsrfToken;
 use crate::layout::Layout;
 use crate::nav::Section;
-use crate::pages::PageError;
+use crate::pages::{PageError, internal};
 use crate::session::WebSession;
 use crate::tenant::PageTenant;
 
@@ -56,10 +56,6 @@ struct SwitchPage {
     csrf: CsrfToken,
     programmes: Vec<Programme>,
     platform_login: bool,
-}
-
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PageError {
-    PageError::Internal(Box::new(e))
 }
 
 async fn granted(

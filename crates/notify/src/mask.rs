@@ -2,16 +2,8 @@
 
 use crate::Channel;
 
-/// A phone number as `138****1234`: the first three and last four digits.
-pub fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() < 8 {
-        return "****".into();
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}****{tail}")
-}
+/// A phone number as `138****1234` (the same masking as the audit trail's).
+pub use xiaobao_audit::mask_phone;
 
 /// A mail address as `a***@example.cn`: the first character of the local part and the domain.
 pub fn mask_email(address: &str) -> String {
