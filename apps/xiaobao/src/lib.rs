@@ -129,6 +129,7 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
             rand::random::<[u8; 32]>().to_vec()
         }
     };
+    let id_key = id_key(&config)?;
     let authz = xiaobao_authz::Authz::load()
         .await
         .context("权限策略（policies/）无法加载")?;
@@ -144,7 +145,52 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
         download_key,
         calendar: Arc::new(calendar),
         auth,
+        id_key,
     })
+}
+
+/// The master key of ID encryption: configured, or kept in `personal_data.id_key_file`
+/// (created with a random key, readable by the owner only, on first start).
+fn id_key(config: &Config) -> anyhow::Result<Arc<[u8]>> {
+    if let Some(key) = &config.personal_data.id_key {
+        return Ok(Arc::from(key.expose().as_bytes()));
+    }
+    let path = absolute(&config.personal_data.id_key_file)?;
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(Arc::from(bytes.as_slice())),
+        Ok(_) => anyhow::bail!("{} 中的密钥不足 32 字节", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("无法读取 {}", path.display())),
+    }
+    if config.database.mode == DatabaseMode::External {
+        tracing::warn!(
+            "personal_data.id_key is not set: using a generated key file; every instance must share it"
+        );
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("无法创建 {}", dir.display()))?;
+    }
+    let key: [u8; 32] = rand::random();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write as _;
+    match options.open(&path) {
+        Ok(mut f) => {
+            f.write_all(&key)
+                .with_context(|| format!("无法写入 {}", path.display()))?;
+            Ok(Arc::from(key.as_slice()))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(Arc::from(std::fs::read(&path)?.as_slice()))
+        }
+        Err(e) => Err(e).with_context(|| format!("无法创建 {}", path.display())),
+    }
 }
 
 fn store_settings(config: &Config) -> anyhow::Result<xiaobao_storage::StoreSettings> {

@@ -60,6 +60,16 @@ permissions! {
     NOTIFICATIONS_READ = ("notifications", "read"), "Seeing notification delivery attempts.";
     JOBS_READ = ("jobs", "read"), "Seeing background jobs, dead ones included.";
     JOBS_RETRY = ("jobs", "retry"), "Putting dead jobs back in the queue.";
+    ENROLMENT_YEARS_MANAGE = ("enrolment_years", "manage"), "Opening an academic year for enrolment.";
+    ENROLMENT_READ = ("enrolment", "read"), "A school's enrolment page (its own, or a school in one's scope).";
+    ENROLMENT_EDIT = ("enrolment", "edit"), "Entering headcount and insurer, uploading rosters, submitting, requesting changes — for one's own school or on a school's behalf.";
+    ENROLMENT_PROGRESS = ("enrolment", "progress"), "Enrolment progress and premium totals of one's region.";
+    ENROLMENT_REOPEN = ("enrolment", "reopen"), "Letting a school submit after the deadline.";
+    ENROLMENT_REQUESTS_DECIDE = ("enrolment_requests", "decide"), "Reviewing modification and second-insurer requests.";
+    UNDERWRITING_LIST = ("underwriting", "list"), "An insurer branch's enrolments, endorsements and region archives.";
+    UNDERWRITING_RECEIVE = ("underwriting", "receive"), "Marking enrolments received and endorsements issued.";
+    ROSTERS_DOWNLOAD = ("rosters", "download"), "Downloading an accepted roster (ID numbers masked).";
+    ROSTERS_UNMASKED = ("rosters", "unmasked"), "Seeing roster ID numbers in full (underwriting); every such view is audited.";
 }
 
 impl Permission {

@@ -49,6 +49,30 @@ pub struct Config {
     pub demo: DemoConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub personal_data: PersonalDataConfig,
+}
+
+/// Keys protecting personal data (resident ID numbers in rosters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalDataConfig {
+    /// Master key (at least 32 characters) from which each programme's ID encryption and
+    /// matching keys are derived. Losing it makes stored ID numbers unreadable; every instance
+    /// must share it. When absent, the key is read from `id_key_file`, which is created with a
+    /// random key on first start.
+    pub id_key: Option<Secret>,
+    /// Where the generated key is kept when `id_key` is absent.
+    pub id_key_file: PathBuf,
+}
+
+impl Default for PersonalDataConfig {
+    fn default() -> Self {
+        Self {
+            id_key: None,
+            id_key_file: PathBuf::from("var/secrets/id-key"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -335,6 +359,7 @@ impl Default for Config {
                 link_ttl_hours: 72,
                 secret_key: None,
             },
+            personal_data: PersonalDataConfig::default(),
             log: LogConfig {
                 format: LogFormat::Pretty,
                 filter: "info".into(),
@@ -432,6 +457,14 @@ impl Config {
             .is_some_and(|k| k.expose().len() < 32)
         {
             return invalid("auth.secret_key（XIAOBAO_AUTH__SECRET_KEY）至少 32 个字符");
+        }
+        if self
+            .personal_data
+            .id_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            return invalid("personal_data.id_key（XIAOBAO_PERSONAL_DATA__ID_KEY）至少 32 个字符");
         }
         let a = &self.auth;
         if a.argon2_memory_kib < 8 * 1024 || a.argon2_iterations == 0 {

@@ -100,6 +100,19 @@ impl AcademicYear {
         }
     }
 
+    /// The academic year whose default cover contains the local date `date`.
+    #[must_use]
+    pub fn containing_date(date: NaiveDate) -> AcademicYear {
+        let start_year = if date.month() >= 9 {
+            date.year()
+        } else {
+            date.year() - 1
+        };
+        AcademicYear {
+            start_year: start_year.clamp(1900, 9998),
+        }
+    }
+
     /// The first calendar year (2025 for 2025-2026).
     #[must_use]
     pub const fn start_year(self) -> i32 {

@@ -57,6 +57,7 @@ pub use region::{RegionCode, RegionError, RegionLevel};
 pub use resident_id::{Gender, GenderError, ResidentId, ResidentIdError};
 pub use role::{AccountType, Role};
 pub use rules::{
-    ClaimKind, Deadline, DocumentRule, InsuredGroup, ProgrammeRules, RulesDocument, RulesError,
+    AdmittedInsurer, ClaimKind, Deadline, DocumentRule, EnrolmentRules, InsuredGroup,
+    ModificationReviewer, ProgrammeRules, RulesDocument, RulesError,
 };
 pub use school::{SchoolError, SchoolNature, SchoolType};

@@ -146,6 +146,90 @@ pub struct RulesDocument {
     pub headcount_change: HeadcountChangeRules,
     /// Claim service levels and documents.
     pub claims: ClaimsRules,
+    /// Enrolment: who reviews modification requests, reminders, admitted insurers. Optional;
+    /// the defaults are the department, reminders 7, 3 and 1 days ahead, and every insurer
+    /// company with a branch in the programme admitted in its branch's region.
+    #[serde(default, skip_serializing_if = "EnrolmentRules::is_default")]
+    pub enrolment: EnrolmentRules,
+}
+
+/// Who reviews a school's modification request (申请修改).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModificationReviewer {
+    /// The school's education department (the usual case).
+    #[default]
+    Department,
+    /// The insurer the school chose.
+    Insurer,
+}
+
+impl ModificationReviewer {
+    /// `department` or `insurer`.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Department => "department",
+            Self::Insurer => "insurer",
+        }
+    }
+
+    /// 教育主管部门 or 保险机构.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Department => "教育主管部门",
+            Self::Insurer => "保险机构",
+        }
+    }
+}
+
+/// The `[enrolment]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentRules {
+    /// Who reviews modification requests.
+    #[serde(default)]
+    pub modification_reviewer: ModificationReviewer,
+    /// Days before the school enrolment deadline on which schools that have not submitted are
+    /// reminded.
+    #[serde(default = "default_reminder_days")]
+    pub reminder_days_before: Vec<u32>,
+    /// Insurers admitted per region; empty = every insurer company with a branch in the
+    /// programme, in its branch's region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insurers: Vec<AdmittedInsurer>,
+}
+
+fn default_reminder_days() -> Vec<u32> {
+    vec![7, 3, 1]
+}
+
+impl Default for EnrolmentRules {
+    fn default() -> Self {
+        Self {
+            modification_reviewer: ModificationReviewer::Department,
+            reminder_days_before: default_reminder_days(),
+            insurers: Vec::new(),
+        }
+    }
+}
+
+impl EnrolmentRules {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// An `[[enrolment.insurers]]` entry: a company (by its registered full name) and the region
+/// codes (with everything below them) where schools may choose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmittedInsurer {
+    /// The company's full name, e.g. 中国人民财产保险股份有限公司.
+    pub company: String,
+    /// GB/T 2260 codes of the regions.
+    pub regions: Vec<String>,
 }
 
 /// The `[cover]` section.
@@ -685,6 +769,12 @@ impl ProgrammeRules {
         &self.doc.claims
     }
 
+    /// The first day of cover in `year` (a local date, from `[cover]`).
+    #[must_use]
+    pub fn cover_start_date(&self, year: AcademicYear) -> NaiveDate {
+        self.doc.cover.start_month_day.in_year(year.start_year())
+    }
+
     /// Broker fee in ‰, if any.
     #[must_use]
     pub fn broker_fee_permille(&self) -> Option<u32> {
@@ -803,6 +893,12 @@ impl ProgrammeRules {
             0
         };
         rate.checked_mul(persons).ok_or(RulesError::Overflow)
+    }
+
+    /// The `[enrolment]` section.
+    #[must_use]
+    pub fn enrolment(&self) -> &EnrolmentRules {
+        &self.doc.enrolment
     }
 
     /// Deadline for the endorsement and invoice after a school's change request.
@@ -1000,7 +1096,34 @@ mod validation {
         check_products(&mut p, &doc.products);
         check_headcount_change(&mut p, &doc.headcount_change);
         check_claims(&mut p, &doc.claims);
+        check_enrolment(&mut p, &doc.enrolment);
         p.0
+    }
+
+    fn check_enrolment(p: &mut Problems, rules: &EnrolmentRules) {
+        for (i, days) in rules.reminder_days_before.iter().enumerate() {
+            if !(1..=60).contains(days) {
+                p.add(
+                    format!("enrolment.reminder_days_before[{}]", i + 1),
+                    format!("提前天数为{days}，应在1到60之间"),
+                );
+            }
+        }
+        for (i, insurer) in rules.insurers.iter().enumerate() {
+            let at = format!("enrolment.insurers[{}]", i + 1);
+            p.non_empty(&format!("{at}.company"), &insurer.company, "保险公司名称");
+            if insurer.regions.is_empty() {
+                p.add(format!("{at}.regions"), "至少需要一个区域代码");
+            }
+            for (j, code) in insurer.regions.iter().enumerate() {
+                if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    p.add(
+                        format!("{at}.regions[{}]", j + 1),
+                        format!("区域代码“{code}”应为6位数字"),
+                    );
+                }
+            }
+        }
     }
 
     fn check_products(p: &mut Problems, products: &[Product]) {

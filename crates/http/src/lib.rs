@@ -62,6 +62,15 @@ pub struct AppState {
     pub calendar: Arc<WorkCalendar>,
     /// Passwords, sign-in, one-time codes and the authorisation policy.
     pub auth: Arc<AuthServices>,
+    /// Master key of resident ID encryption; [`AppState::sealer`] derives a tenant's keys.
+    pub id_key: Arc<[u8]>,
+}
+
+impl AppState {
+    /// The ID sealer of a tenant (AES-256-GCM and match-hash keys derived from `id_key`).
+    pub fn sealer(&self, tenant: &xiaobao_db::Tenant) -> xiaobao_roster::IdSealer {
+        xiaobao_roster::IdSealer::for_tenant(&self.id_key, &tenant.slug)
+    }
 }
 
 /// Every route registered through [`auth::Routes`]: the guarded ones (each with the

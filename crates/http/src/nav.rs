@@ -16,6 +16,14 @@ pub enum Section {
     Enrolment,
     /// 承保数据: an insurer's rosters to download and policies to upload.
     Underwriting,
+    /// 投保进度: a department's (or the authority's) schools submitted vs not.
+    EnrolmentProgress,
+    /// 修改审核: modification and second-insurer requests to review.
+    EnrolmentRequests,
+    /// 学年管理: the authority opens academic years.
+    EnrolmentYears,
+    /// 保费统计: premium totals by county, city, insurer and programme.
+    Premiums,
     /// 学校数据: schools of the region, their progress and contacts.
     Schools,
     /// 中心校管理: marking central schools and assigning schools to them.
@@ -64,6 +72,10 @@ impl Section {
             Section::Login => "登录",
             Section::Enrolment => "投保数据",
             Section::Underwriting => "承保数据",
+            Section::EnrolmentProgress => "投保进度",
+            Section::EnrolmentRequests => "修改审核",
+            Section::EnrolmentYears => "学年管理",
+            Section::Premiums => "保费统计",
             Section::Schools => "学校数据",
             Section::CentralSchools => "中心校管理",
             Section::AssignedSchools => "所辖学校",
@@ -104,6 +116,12 @@ impl Section {
             Section::Schools => Some("schools"),
             Section::CentralSchools => Some("central-schools"),
             Section::AssignedSchools => Some("assigned-schools"),
+            Section::Enrolment => Some("enrolment"),
+            Section::Underwriting => Some("underwriting"),
+            Section::EnrolmentProgress => Some("enrolment/progress"),
+            Section::EnrolmentRequests => Some("enrolment/requests"),
+            Section::EnrolmentYears => Some("enrolment/years"),
+            Section::Premiums => Some("enrolment/premiums"),
             _ => None,
         }
     }
@@ -119,6 +137,9 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
         Some(Role::CityDepartment | Role::CountyDepartment) => &[
             Home,
             Schools,
+            EnrolmentProgress,
+            EnrolmentRequests,
+            Premiums,
             Registrations,
             CentralSchools,
             Onboarding,
@@ -131,6 +152,9 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
         Some(Role::ProgrammeAuthority) => &[
             Home,
             Schools,
+            EnrolmentYears,
+            EnrolmentProgress,
+            Premiums,
             Statistics,
             PendingClaims,
             SettledClaims,
@@ -145,6 +169,7 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
         Some(Role::InsurerProvince) => &[
             Home,
             Underwriting,
+            EnrolmentRequests,
             PendingClaims,
             SettledClaims,
             BranchAccounts,
@@ -153,12 +178,20 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
         Some(Role::InsurerCity) => &[
             Home,
             Underwriting,
+            EnrolmentRequests,
             PendingClaims,
             SettledClaims,
             CountyAccounts,
             Account,
         ],
-        Some(Role::InsurerCounty) => &[Home, Underwriting, PendingClaims, SettledClaims, Account],
+        Some(Role::InsurerCounty) => &[
+            Home,
+            Underwriting,
+            EnrolmentRequests,
+            PendingClaims,
+            SettledClaims,
+            Account,
+        ],
         Some(Role::Broker) => &[
             Home,
             Schools,
@@ -214,6 +247,9 @@ mod tests {
             [
                 "系统首页",
                 "学校数据",
+                "投保进度",
+                "修改审核",
+                "保费统计",
                 "注册审核",
                 "中心校管理",
                 "导入学校",

@@ -365,8 +365,8 @@ impl TestApp {
         let account_type = spec.roles[0].account_type().unwrap_or(AccountType::Broker);
         let mut org = NewOrganisation::basic(kind, spec.name, spec.region_code);
         if kind == OrgKind::School {
-            org.nature = Some("public".into());
-            org.school_type = Some("primary".into());
+            org.nature = Some(spec.nature.unwrap_or("public").into());
+            org.school_type = Some(spec.school_type.unwrap_or("primary").into());
             org.contact_name = Some("联系人".into());
             org.contact_mobile = Some(
                 spec.mobile
@@ -376,7 +376,7 @@ impl TestApp {
         }
         if kind == OrgKind::InsurerBranch {
             org.company_id = Some(spec.company_id.unwrap_or(1));
-            org.company_name = Some("测试保险公司".into());
+            org.company_name = Some(spec.company_name.unwrap_or("测试保险公司").into());
             org.branch_level = Some(match spec.roles[0] {
                 Role::InsurerProvince => "province",
                 Role::InsurerCity => "city",
@@ -417,6 +417,60 @@ impl TestApp {
             password: TEST_PASSWORD.to_string(),
             mobile: org.contact_mobile,
         }
+    }
+
+    /// Opens enrolment for the academic year containing today in tenant `slug`: a rules version
+    /// copied from the tenant's 2025-2026 rules with the year changed and the school deadline
+    /// set to 08-31 (so it is open whatever today is), then the year opened with `admissions`
+    /// (company id, company name, region code) added to the default ones. Returns the year.
+    pub async fn open_enrolment_year(
+        &self,
+        slug: &str,
+        admissions: &[(i64, &str, &str)],
+    ) -> String {
+        let tenant = self.state.db.active_tenant(slug).unwrap();
+        let year = xiaobao_domain::AcademicYear::containing(chrono::Utc::now()).to_string();
+        let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
+        let base = xiaobao_db::rules::current(&mut tx, "2025-2026")
+            .await
+            .unwrap()
+            .expect("tenant has 2025-2026 rules");
+        let document = base.document.replace(
+            "academic_year = \"2025-2026\"",
+            &format!("academic_year = \"{year}\""),
+        );
+        let document = set_school_deadline(&document, "08-31");
+        xiaobao_domain::ProgrammeRules::from_toml_str(&document).expect("test rules are valid");
+        if year != "2025-2026" {
+            xiaobao_db::rules::save_version(&mut tx, &year, &document, "test", "测试学年")
+                .await
+                .unwrap();
+        } else {
+            xiaobao_db::rules::save_version(&mut tx, &year, &document, "test", "测试截止日期")
+                .await
+                .unwrap();
+        }
+        let actor = xiaobao_audit::Actor::cli("test");
+        xiaobao_enrolment::years::open(&mut tx, &year, &[], &actor)
+            .await
+            .unwrap()
+            .expect("year opens");
+        for (company_id, name, region) in admissions {
+            sqlx::query(
+                "insert into admitted_insurers (academic_year, company_id, company_name, \
+                 region_code, region_path) select $1, $2, $3, region_code, path from regions \
+                 where region_code = $4 on conflict do nothing",
+            )
+            .bind(&year)
+            .bind(company_id)
+            .bind(name)
+            .bind(region)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        year
     }
 
     /// Signs in through the login form; returns the session cookie and its CSRF token.
@@ -560,6 +614,12 @@ pub struct AccountSpec<'a> {
     pub mobile: Option<&'a str>,
     pub company_id: Option<i64>,
     pub parent_org_id: Option<i64>,
+    /// Schools: `public` (default) or `private`.
+    pub nature: Option<&'a str>,
+    /// Schools: a school type code, `primary` by default.
+    pub school_type: Option<&'a str>,
+    /// Insurer branches: the company's name (default 测试保险公司).
+    pub company_name: Option<&'a str>,
 }
 
 impl<'a> AccountSpec<'a> {
@@ -572,6 +632,9 @@ impl<'a> AccountSpec<'a> {
             mobile: None,
             company_id: None,
             parent_org_id: None,
+            nature: None,
+            school_type: None,
+            company_name: None,
         }
     }
 }
@@ -638,4 +701,19 @@ impl TestResponse {
         let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
         Some(rest[..rest.find('"')?].to_string())
     }
+}
+
+/// The rules document with `school_enrolment = "<md>"` in its `[deadlines]`.
+fn set_school_deadline(document: &str, md: &str) -> String {
+    document
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("school_enrolment") {
+                format!("school_enrolment = \"{md}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -1,0 +1,275 @@
+//! What departments and the authority watch: per region, how many schools have submitted each
+//! product; the schools that have not; premium totals per school, county, city, insurer and
+//! programme; and the reminders sent before the deadline to schools that have not submitted.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::PgConnection;
+use xiaobao_domain::{Deadline, Fen, ProgrammeRules};
+use xiaobao_notify::{Notification, Template};
+
+use crate::EnrolmentError;
+
+/// One child region's progress for one product.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RegionProgress {
+    pub region_code: String,
+    pub region_name: String,
+    /// Active schools whose type may enrol in the product.
+    pub schools: i64,
+    /// Of them, those with a submitted (or underwritten) first enrolment.
+    pub submitted: i64,
+    pub headcount: i64,
+    pub premium_fen: i64,
+}
+
+impl RegionProgress {
+    pub fn not_submitted(&self) -> i64 {
+        self.schools - self.submitted
+    }
+
+    pub fn premium_yuan(&self) -> String {
+        Fen(self.premium_fen).yuan_string()
+    }
+}
+
+fn eligible_types(rules: &ProgrammeRules, product: &str) -> Vec<String> {
+    rules
+        .product(product)
+        .map(|p| {
+            p.effective_school_types()
+                .iter()
+                .map(|t| t.code().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Progress of the regions directly below `region_code` (a county lists itself), for one
+/// product. Schools are counted by their own region's place in the tree.
+pub async fn by_region(
+    conn: &mut PgConnection,
+    region_code: &str,
+    year: &str,
+    product: &str,
+    rules: &ProgrammeRules,
+) -> Result<Vec<RegionProgress>, EnrolmentError> {
+    let types = eligible_types(rules, product);
+    Ok(sqlx::query_as(
+        "with parent as (select path from regions where region_code = $1), \
+         children as ( \
+           select r.region_code, r.name, r.path, r.sort_order from regions r, parent p \
+           where r.parent_code = $1 \
+           union all \
+           select r.region_code, r.name, r.path, r.sort_order from regions r \
+           where r.region_code = $1 \
+             and not exists (select 1 from regions c where c.parent_code = $1)), \
+         s as ( \
+           select o.org_id, o.region_path from organisations o, parent p \
+           where o.kind = 'school' and o.status = 'active' and o.school_type = any($4) \
+             and o.region_path like p.path || '%'), \
+         e as ( \
+           select e.school_org_id, e.headcount, e.premium_fen, e.region_path from enrolments e, parent p \
+           where e.academic_year = $2 and e.product_code = $3 and e.seq = 1 \
+             and e.status <> 'draft' and e.region_path like p.path || '%') \
+         select c.region_code, c.name as region_name, \
+           (select count(*) from s where s.region_path = c.path or s.region_path like c.path || '.%') as schools, \
+           (select count(*) from e where e.region_path = c.path or e.region_path like c.path || '.%') as submitted, \
+           (select coalesce(sum(e.headcount), 0)::bigint from e \
+              where e.region_path = c.path or e.region_path like c.path || '.%') as headcount, \
+           (select coalesce(sum(e.premium_fen), 0)::bigint from e \
+              where e.region_path = c.path or e.region_path like c.path || '.%') as premium_fen \
+         from children c order by c.sort_order, c.region_code",
+    )
+    .bind(region_code)
+    .bind(year)
+    .bind(product)
+    .bind(&types)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A school that has not submitted a product.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PendingSchool {
+    pub org_id: i64,
+    pub name: String,
+    pub region_name: String,
+    pub contact_name: Option<String>,
+    pub contact_mobile: Option<String>,
+    /// `draft` when started, `None` when never opened.
+    pub status: Option<String>,
+    pub reopened_until: Option<NaiveDate>,
+}
+
+/// Active schools under `region_path` that may enrol in `product` and have not submitted it.
+pub async fn not_submitted(
+    conn: &mut PgConnection,
+    region_path: &str,
+    year: &str,
+    product: &str,
+    rules: &ProgrammeRules,
+    limit: i64,
+) -> Result<Vec<PendingSchool>, EnrolmentError> {
+    let types = eligible_types(rules, product);
+    Ok(sqlx::query_as(
+        "select o.org_id, o.name, r.name as region_name, o.contact_name, o.contact_mobile, \
+         e.status, ro.reopened_until \
+         from organisations o join regions r on r.region_code = o.region_code \
+         left join enrolments e on e.school_org_id = o.org_id and e.academic_year = $2 \
+           and e.product_code = $3 and e.seq = 1 \
+         left join enrolment_reopenings ro on ro.school_org_id = o.org_id and ro.academic_year = $2 \
+         where o.kind = 'school' and o.status = 'active' and o.school_type = any($4) \
+           and o.region_path like $1 || '%' and (e.status is null or e.status = 'draft') \
+         order by o.region_path, o.name limit $5",
+    )
+    .bind(region_path)
+    .bind(year)
+    .bind(product)
+    .bind(&types)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// How premium totals are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TotalsBy {
+    School,
+    County,
+    City,
+    Insurer,
+    Programme,
+}
+
+impl TotalsBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::School => "学校",
+            Self::County => "县区",
+            Self::City => "市",
+            Self::Insurer => "保险机构",
+            Self::Programme => "全项目",
+        }
+    }
+}
+
+/// One line of premium totals.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TotalLine {
+    pub key: String,
+    pub label: String,
+    pub product_code: String,
+    pub enrolments: i64,
+    pub headcount: i64,
+    pub premium_fen: i64,
+}
+
+impl TotalLine {
+    pub fn premium_yuan(&self) -> String {
+        Fen(self.premium_fen).yuan_string()
+    }
+}
+
+/// Premium of submitted enrolments under `region_path`, per product and group. City and
+/// county are the second and third codes of the school's region path.
+pub async fn premium_totals(
+    conn: &mut PgConnection,
+    region_path: &str,
+    year: &str,
+    by: TotalsBy,
+) -> Result<Vec<TotalLine>, EnrolmentError> {
+    let (key, label) = match by {
+        TotalsBy::School => ("o.org_id::text", "o.name"),
+        TotalsBy::County => (
+            "coalesce(nullif(split_part(e.region_path, '.', 3), ''), split_part(e.region_path, '.', 2))",
+            "(select name from regions where region_code = coalesce(nullif(split_part(e.region_path, '.', 3), ''), split_part(e.region_path, '.', 2)))",
+        ),
+        TotalsBy::City => (
+            "coalesce(nullif(split_part(e.region_path, '.', 2), ''), split_part(e.region_path, '.', 1))",
+            "(select name from regions where region_code = coalesce(nullif(split_part(e.region_path, '.', 2), ''), split_part(e.region_path, '.', 1)))",
+        ),
+        TotalsBy::Insurer => ("e.company_id::text", "e.company_name"),
+        TotalsBy::Programme => ("'all'", "'全项目'"),
+    };
+    let sql = format!(
+        "select k as key, coalesce(min(l), k) as label, product_code, count(*) as enrolments, \
+         coalesce(sum(headcount), 0)::bigint as headcount, \
+         coalesce(sum(premium_fen), 0)::bigint as premium_fen from ( \
+           select {key} as k, {label} as l, e.product_code, e.headcount, e.premium_fen \
+           from enrolments e join organisations o on o.org_id = e.school_org_id \
+           where e.academic_year = $1 and e.status <> 'draft' and e.region_path like $2 || '%') t \
+         group by k, product_code order by k, product_code"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(year)
+        .bind(region_path)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Sends the reminders due on `today`: for each product and each `reminder_days_before` that
+/// falls on today, an SMS to every school that may enrol and has not submitted (once per school,
+/// product and day count). Returns how many were queued.
+pub async fn send_reminders(
+    conn: &mut PgConnection,
+    year: &str,
+    rules: &ProgrammeRules,
+    today: NaiveDate,
+) -> Result<u32, EnrolmentError> {
+    let deadline = rules.deadline(Deadline::SchoolEnrolment, rules.academic_year());
+    let days_left = (deadline - today).num_days();
+    let Some(days) = rules
+        .enrolment()
+        .reminder_days_before
+        .iter()
+        .copied()
+        .find(|d| i64::from(*d) == days_left)
+    else {
+        return Ok(0);
+    };
+    let mut sent = 0;
+    for product in rules.products() {
+        let types: Vec<String> = product
+            .effective_school_types()
+            .iter()
+            .map(|t| t.code().to_string())
+            .collect();
+        let due: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "insert into enrolment_reminders (academic_year, school_org_id, product_code, days_before) \
+             select $1, o.org_id, $2, $3 from organisations o \
+             left join enrolments e on e.school_org_id = o.org_id and e.academic_year = $1 \
+               and e.product_code = $2 and e.seq = 1 \
+             where o.kind = 'school' and o.status = 'active' and o.school_type = any($4) \
+               and (e.status is null or e.status = 'draft') \
+             on conflict do nothing \
+             returning school_org_id, \
+               (select name from organisations where org_id = school_org_id), \
+               (select contact_mobile from organisations where org_id = school_org_id)",
+        )
+        .bind(year)
+        .bind(&product.code)
+        .bind(i32::try_from(days).unwrap_or(0))
+        .bind(&types)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (_, name, mobile) in due {
+            let Some(mobile) = mobile else { continue };
+            xiaobao_notify::queue(
+                conn,
+                &Notification::sms(
+                    mobile,
+                    Template::DeadlineReminder {
+                        school_name: name,
+                        product_name: product.name.clone(),
+                        deadline,
+                    },
+                ),
+            )
+            .await?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}

@@ -1,0 +1,267 @@
+//! Academic years: opened by the programme authority from the rules in force, with the insurers
+//! each region admits.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use xiaobao_audit::{Actor, Entry};
+use xiaobao_domain::{AcademicYear, Deadline, ProgrammeRules};
+
+use crate::{EnrolmentError, Outcome, Problem, rules_for};
+
+/// An insurer company as the platform knows it (`control.companies`, read by the caller on the
+/// main cluster: a tenant transaction sees only its own schema).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompanyRef {
+    pub company_id: i64,
+    pub name: String,
+}
+
+/// An opened year.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct YearRow {
+    pub academic_year: String,
+    pub rules_version: i32,
+    pub opened_by: String,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// One admission: a company in a region subtree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Admission {
+    pub company_id: i64,
+    pub company_name: String,
+    pub region_code: String,
+    pub region_name: String,
+}
+
+/// What the year page shows about a year with rules.
+#[derive(Debug, Clone, Serialize)]
+pub struct YearView {
+    pub academic_year: String,
+    pub opened: Option<YearRow>,
+    pub rules_version: Option<i32>,
+    pub products: Vec<ProductSummary>,
+    pub deadlines: Vec<(String, NaiveDate)>,
+    pub admissions: Vec<Admission>,
+    pub cover_start: NaiveDate,
+    pub cover_end: NaiveDate,
+}
+
+/// A product as the year page lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductSummary {
+    pub code: String,
+    pub name: String,
+    pub insured: String,
+}
+
+/// Every year that has rules, newest first, with whether it is open.
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<YearView>, EnrolmentError> {
+    let mut out = Vec::new();
+    for year in xiaobao_db::rules::years(conn).await? {
+        if let Some(v) = view(conn, &year).await? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// One year's view, `None` when it has no rules.
+pub async fn view(conn: &mut PgConnection, year: &str) -> Result<Option<YearView>, EnrolmentError> {
+    let Some((version, rules)) = rules_for(conn, year).await? else {
+        return Ok(None);
+    };
+    let opened = get(conn, year).await?;
+    let admissions = admissions(conn, year).await?;
+    let ay = rules.academic_year();
+    Ok(Some(YearView {
+        academic_year: year.to_string(),
+        opened,
+        rules_version: Some(version),
+        products: rules
+            .products()
+            .iter()
+            .map(|p| ProductSummary {
+                code: p.code.clone(),
+                name: p.name.clone(),
+                insured: p.insured.label().to_string(),
+            })
+            .collect(),
+        deadlines: Deadline::ALL
+            .iter()
+            .map(|d| (d.label().to_string(), rules.deadline(*d, ay)))
+            .collect(),
+        admissions,
+        cover_start: rules.cover_start_date(ay),
+        cover_end: ay.last_day(),
+    }))
+}
+
+/// The opened year, if any.
+pub async fn get(conn: &mut PgConnection, year: &str) -> Result<Option<YearRow>, EnrolmentError> {
+    Ok(sqlx::query_as(
+        "select academic_year, rules_version, opened_by, opened_at from academic_years \
+         where academic_year = $1",
+    )
+    .bind(year)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The year schools enrol in now: the newest opened year whose cover has started by
+/// `today`'s academic year, else the newest opened year.
+pub async fn current(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+) -> Result<Option<String>, EnrolmentError> {
+    let containing = AcademicYear::containing_date(today).to_string();
+    let years: Vec<String> =
+        sqlx::query_scalar("select academic_year from academic_years order by academic_year desc")
+            .fetch_all(conn)
+            .await?;
+    Ok(years
+        .iter()
+        .find(|y| y.as_str() <= containing.as_str())
+        .or(years.first())
+        .cloned())
+}
+
+/// Every admission of a year.
+pub async fn admissions(
+    conn: &mut PgConnection,
+    year: &str,
+) -> Result<Vec<Admission>, EnrolmentError> {
+    Ok(sqlx::query_as(
+        "select a.company_id, a.company_name, a.region_code, r.name as region_name \
+         from admitted_insurers a join regions r on r.region_code = a.region_code \
+         where a.academic_year = $1 order by a.company_name, a.region_path",
+    )
+    .bind(year)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The companies a school at `school_path` may choose: admitted for its region or above.
+pub async fn admitted_for(
+    conn: &mut PgConnection,
+    year: &str,
+    school_path: &str,
+) -> Result<Vec<CompanyRef>, EnrolmentError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "select distinct company_id, company_name from admitted_insurers \
+         where academic_year = $1 and ($2 || '.') like region_path || '.%' \
+         order by company_name",
+    )
+    .bind(year)
+    .bind(school_path)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(company_id, name)| CompanyRef { company_id, name })
+        .collect())
+}
+
+/// Opens `year` from the rules in force: records the rules version and the admissions, from
+/// the rules' `[[enrolment.insurers]]` (names resolved against `companies`) or, when the rules
+/// list none, every insurer company with an active branch in the programme, in its branch's
+/// region.
+pub async fn open(
+    conn: &mut PgConnection,
+    year: &str,
+    companies: &[CompanyRef],
+    actor: &Actor,
+) -> Outcome<YearRow> {
+    let Some((version, rules)) = rules_for(conn, year).await? else {
+        return Ok(Err(Problem::NoRules(year.to_string())));
+    };
+    sqlx::query("select pg_advisory_xact_lock(hashtext('xiaobao-year:' || $1))")
+        .bind(year)
+        .execute(&mut *conn)
+        .await?;
+    if get(conn, year).await?.is_some() {
+        return Ok(Err(Problem::YearAlreadyOpen(year.to_string())));
+    }
+    let admissions = match planned_admissions(conn, &rules, companies).await? {
+        Ok(a) => a,
+        Err(p) => return Ok(Err(p)),
+    };
+    let row: YearRow = sqlx::query_as(
+        "insert into academic_years (academic_year, rules_version, opened_by) \
+         values ($1, $2, $3) returning academic_year, rules_version, opened_by, opened_at",
+    )
+    .bind(year)
+    .bind(version)
+    .bind(&actor.label)
+    .fetch_one(&mut *conn)
+    .await?;
+    for (company, region_code) in &admissions {
+        sqlx::query(
+            "insert into admitted_insurers \
+             (academic_year, company_id, company_name, region_code, region_path) \
+             select $1, $2, $3, r.region_code, r.path from regions r where r.region_code = $4 \
+             on conflict do nothing",
+        )
+        .bind(year)
+        .bind(company.company_id)
+        .bind(&company.name)
+        .bind(region_code)
+        .execute(&mut *conn)
+        .await?;
+    }
+    xiaobao_audit::record(
+        conn,
+        actor,
+        Entry::new("enrolment.year_opened", "academic_year", Some(year))
+            .detail("rules_version", version)
+            .detail(
+                "admissions",
+                admissions
+                    .iter()
+                    .map(|(c, r)| format!("{} {}", c.name, r))
+                    .collect::<Vec<_>>(),
+            ),
+    )
+    .await?;
+    Ok(Ok(row))
+}
+
+async fn planned_admissions(
+    conn: &mut PgConnection,
+    rules: &ProgrammeRules,
+    companies: &[CompanyRef],
+) -> Outcome<Vec<(CompanyRef, String)>> {
+    let listed = &rules.enrolment().insurers;
+    if listed.is_empty() {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "select distinct company_id, coalesce(company_name, name), region_code \
+             from organisations where kind = 'insurer_branch' and status = 'active' \
+             and company_id is not null",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        return Ok(Ok(rows
+            .into_iter()
+            .map(|(company_id, name, region)| (CompanyRef { company_id, name }, region))
+            .collect()));
+    }
+    let mut out = Vec::new();
+    for insurer in listed {
+        let Some(company) = companies.iter().find(|c| c.name == insurer.company.trim()) else {
+            return Ok(Err(Problem::UnknownCompany(insurer.company.clone())));
+        };
+        for code in &insurer.regions {
+            let exists: bool =
+                sqlx::query_scalar("select exists (select 1 from regions where region_code = $1)")
+                    .bind(code)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            if !exists {
+                return Ok(Err(Problem::UnknownRegion(code.clone())));
+            }
+            out.push((company.clone(), code.clone()));
+        }
+    }
+    Ok(Ok(out))
+}
