@@ -399,20 +399,22 @@ async fn every_role_gets_its_menu_and_no_menu_entry_is_a_dead_link() {
     assert_eq!(nav_links(&html), ["/t/henan/", "/t/henan/login"]);
     assert!(html.contains(">系统首页</a>") && html.contains(">登录</a>"));
 
+    // Enrolment pages need an open year.
+    app.open_enrolment_year("henan", &[]).await;
     for (role, roles, region, name, expected) in [
         (
             Role::School,
             &[Role::School][..],
             "410105",
             "郑州市第一中学",
-            &["投保数据"][..],
+            &[][..],
         ),
         (
             Role::CentralSchool,
             &[Role::School, Role::CentralSchool][..],
             "410105",
             "城关镇中心校",
-            &["投保数据"][..],
+            &[][..],
         ),
         (
             Role::CountyDepartment,
@@ -426,21 +428,21 @@ async fn every_role_gets_its_menu_and_no_menu_entry_is_a_dead_link() {
             &[Role::InsurerProvince][..],
             "410000",
             "平安财险河南分公司",
-            &["承保数据"][..],
+            &["未决案件"][..],
         ),
         (
             Role::InsurerCity,
             &[Role::InsurerCity][..],
             "410100",
             "平安财险郑州中心支公司",
-            &["承保数据"][..],
+            &["理赔案件"][..],
         ),
         (
             Role::Broker,
             &[Role::Broker][..],
             "410000",
             "经纪公司",
-            &["投保数据"][..],
+            &["数据统计"][..],
         ),
         (
             Role::ProgrammeAuthority,

@@ -12,6 +12,7 @@
 mod app;
 mod auth;
 mod cpu;
+mod enrolment;
 mod load;
 mod pgbench;
 mod provision;
@@ -53,6 +54,10 @@ enum Command {
     Load(load::LoadArgs),
     /// Cost of one authorisation check (100,000 role assignments loaded) and of one login.
     Auth(auth::AuthArgs),
+    /// Roster ingestion of generated CSV and XLSX rosters against a plain COPY and calamine.
+    Roster(enrolment::RosterArgs),
+    /// Progress queries with 50,000 schools and 20 million roster rows in one tenant.
+    Province(enrolment::ProvinceArgs),
 }
 
 #[tokio::main]
@@ -62,6 +67,8 @@ async fn main() -> std::process::ExitCode {
         Command::Provision(args) => provision::run(&cli.database_url, &args).await,
         Command::Load(args) => load::run(&cli.database_url, &args).await,
         Command::Auth(args) => auth::run(&args).await,
+        Command::Roster(args) => enrolment::roster(&cli.database_url, &args).await,
+        Command::Province(args) => enrolment::province(&cli.database_url, &args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -142,6 +142,28 @@ pub async fn seed_demo_accounts(
             )
             .await?;
         }
+        // The demo year is open for enrolment, its insurers admitted from the branches above.
+        let companies = [xiaobao_enrolment::years::CompanyRef {
+            company_id: insurer.company_id,
+            name: insurer.name.clone(),
+        }];
+        for year in xiaobao_db::rules::years(&mut tx).await? {
+            if xiaobao_enrolment::years::get(&mut tx, &year)
+                .await?
+                .is_none()
+            {
+                let opened = xiaobao_enrolment::years::open(
+                    &mut tx,
+                    &year,
+                    &companies,
+                    &xiaobao_audit::Actor::system(),
+                )
+                .await?;
+                if let Err(problem) = opened {
+                    tracing::warn!(%problem, year, "demo year not opened");
+                }
+            }
+        }
         tx.commit().await?;
         let login = |t: AccountType, name: &str, what: &str| DemoLogin {
             tenant: plan.slug.to_string(),

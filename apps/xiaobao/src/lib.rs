@@ -2,6 +2,7 @@
 //! the application through these same functions.
 
 pub mod demo;
+pub mod enrolment_reminders;
 pub mod jobs;
 pub mod password_expiry;
 
@@ -262,6 +263,7 @@ pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
         .with_handler(password_expiry::PasswordExpiryWarnings::new(
             password_expiry::ExpiryPolicy::from_config(&config.auth),
         ))
+        .with_handler(enrolment_reminders::EnrolmentReminders)
         .with_schedule(xiaobao_jobs::Schedule::daily(
             xiaobao_jobs::CLEANUP_KIND,
             3,
@@ -276,6 +278,11 @@ pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
             password_expiry::PASSWORD_EXPIRY_KIND,
             9,
             0,
+        ))
+        .with_schedule(xiaobao_jobs::Schedule::daily(
+            enrolment_reminders::ENROLMENT_REMINDERS_KIND,
+            9,
+            10,
         ))
         .with_concurrency(config.jobs.concurrency)
         .with_poll_interval(Duration::from_secs(config.jobs.poll_interval_secs))

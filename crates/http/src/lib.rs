@@ -15,6 +15,8 @@ mod central;
 mod change_requests;
 pub mod csrf;
 mod documents;
+mod enrolment;
+mod enrolment_admin;
 mod error;
 mod health;
 mod layout;
@@ -31,6 +33,7 @@ pub mod session;
 mod switch;
 mod tenant;
 mod time;
+mod underwriting;
 
 use std::sync::Arc;
 
@@ -80,6 +83,7 @@ pub(crate) fn guarded_routes() -> auth::Routes {
         .merge(login::routes())
         .merge(account::routes())
         .merge(onboarding::routes())
+        .merge(enrolment::routes())
         .merge(switch::routes())
         .merge(branches::routes())
         .merge(admin::routes())
@@ -90,6 +94,8 @@ pub(crate) fn guarded_routes() -> auth::Routes {
         .merge(schools::routes())
         .merge(central::routes())
         .merge(change_requests::routes())
+        .merge(enrolment_admin::routes())
+        .merge(underwriting::routes())
 }
 
 /// The whole application router with its middleware stack.

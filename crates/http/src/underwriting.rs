@@ -1,0 +1,469 @@
+//! 承保数据: an insurer branch's submitted enrolments (the schools of its subtree that chose its
+//! company), their rosters (ID numbers in full for those holding `ROSTERS_UNMASKED`, every
+//! download audited), marking them received (已承保), a region's rosters in one zip, and the
+//! endorsements (批单) it owes.
+//!
+//! API twins under `/api/v1/t/{slug}/underwriting…`.
+
+use std::io::Write;
+
+use askama::Template;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use xiaobao_authz::Permission;
+use xiaobao_db::Tenant;
+use xiaobao_enrolment::school::EnrolmentRow;
+use xiaobao_enrolment::underwriting::{self, EndorsementRow, ListFilter};
+use xiaobao_enrolment::{EnrolmentScope, Problem};
+
+use crate::AppState;
+use crate::auth::{Current, Routes};
+use crate::csrf::CsrfToken;
+use crate::enrolment_admin::{
+    Fail, LIST_LIMIT, audit_miss, current_year, download, may_unmask, roster_file,
+};
+use crate::layout::Layout;
+use crate::nav::Section;
+use crate::pages::internal;
+use crate::session::WebSession;
+use crate::tenant::{ApiTenant, PageTenant};
+
+pub fn routes() -> Routes {
+    let list = Permission::UNDERWRITING_LIST;
+    let receive = Permission::UNDERWRITING_RECEIVE;
+    let download = Permission::ROSTERS_DOWNLOAD;
+    Routes::new()
+        .guarded(Method::GET, "/t/{slug}/underwriting", list, get(show_list))
+        .guarded(
+            Method::GET,
+            "/t/{slug}/underwriting/archive.zip",
+            download,
+            get(page_archive),
+        )
+        .guarded(
+            Method::GET,
+            "/t/{slug}/underwriting/{enrolment_id}/roster.xlsx",
+            download,
+            get(page_roster),
+        )
+        .guarded(
+            Method::POST,
+            "/t/{slug}/underwriting/{enrolment_id}/received",
+            receive,
+            post(submit_received),
+        )
+        .guarded(
+            Method::POST,
+            "/t/{slug}/underwriting/endorsements/{id}/issued",
+            receive,
+            post(submit_issued),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/underwriting",
+            list,
+            get(api_list),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/underwriting/endorsements",
+            list,
+            get(api_endorsements),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/underwriting/{enrolment_id}/roster.xlsx",
+            download,
+            get(api_roster),
+        )
+        .guarded(
+            Method::POST,
+            "/api/v1/t/{slug}/underwriting/{enrolment_id}/received",
+            receive,
+            post(api_received),
+        )
+        .guarded(
+            Method::POST,
+            "/api/v1/t/{slug}/underwriting/endorsements/{id}/issued",
+            receive,
+            post(api_issued),
+        )
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+struct FilterQuery {
+    region: Option<String>,
+    status: Option<String>,
+    product: Option<String>,
+    done: Option<String>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+async fn load_list(
+    state: &AppState,
+    tenant: &Tenant,
+    current: &Current,
+    q: &FilterQuery,
+) -> Result<(String, Vec<EnrolmentRow>, Vec<EndorsementRow>), Fail> {
+    let scope = EnrolmentScope::of(current.viewer());
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let ctx = current_year(&mut tx).await?;
+    let filter = ListFilter {
+        academic_year: Some(ctx.year.clone()),
+        region: non_empty(&q.region),
+        status: non_empty(&q.status),
+        product: non_empty(&q.product),
+    };
+    let rows = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT).await?;
+    let endorsements = underwriting::endorsements(&mut tx, &scope, LIST_LIMIT).await?;
+    tx.commit().await?;
+    Ok((ctx.year, rows, endorsements))
+}
+
+/// An enrolment as the insurer's list shows it.
+#[derive(Debug, Serialize)]
+struct EnrolmentView {
+    #[serde(flatten)]
+    row: EnrolmentRow,
+    status_label: &'static str,
+    premium_yuan: String,
+}
+
+impl From<EnrolmentRow> for EnrolmentView {
+    fn from(row: EnrolmentRow) -> Self {
+        Self {
+            status_label: row.display_status().label(),
+            premium_yuan: row.premium_yuan(),
+            row,
+        }
+    }
+}
+
+struct Line {
+    e: EnrolmentView,
+    roster_href: String,
+    received_action: String,
+    received: bool,
+}
+
+struct EndorsementLine {
+    d: EndorsementRow,
+    premium: String,
+    due: String,
+    issued: bool,
+    action: String,
+}
+
+#[derive(Template)]
+#[template(path = "underwriting.html")]
+struct ListPage {
+    layout: Layout,
+    csrf: CsrfToken,
+    year: String,
+    region: String,
+    status: String,
+    product: String,
+    lines: Vec<Line>,
+    endorsements: Vec<EndorsementLine>,
+    archive_href: String,
+    done: bool,
+    can_receive: bool,
+}
+
+async fn show_list(
+    State(state): State<AppState>,
+    page: PageTenant,
+    mut session: WebSession,
+    current: Current,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let result = async {
+        let (year, rows, endorsements) = load_list(&state, &page.tenant, &current, &q).await?;
+        let region = non_empty(&q.region).unwrap_or_default();
+        let can_receive = state
+            .auth
+            .authz
+            .allows(&current.viewer().roles, Permission::UNDERWRITING_RECEIVE);
+        let view = ListPage {
+            layout: Layout::tenant(&page, &mut session, Section::Underwriting, Some("承保数据"))
+                .await?,
+            csrf: session.csrf_token().await?,
+            year,
+            archive_href: page.href(&format!(
+                "underwriting/archive.zip?region={}",
+                percent_encoding::utf8_percent_encode(&region, percent_encoding::NON_ALPHANUMERIC)
+            )),
+            region,
+            status: non_empty(&q.status).unwrap_or_default(),
+            product: non_empty(&q.product).unwrap_or_default(),
+            lines: rows
+                .into_iter()
+                .map(|r| Line {
+                    roster_href: page.href(&format!("underwriting/{}/roster.xlsx", r.enrolment_id)),
+                    received_action: page
+                        .href(&format!("underwriting/{}/received", r.enrolment_id)),
+                    received: r.status == "underwritten",
+                    e: r.into(),
+                })
+                .collect(),
+            endorsements: endorsements
+                .into_iter()
+                .map(|d| EndorsementLine {
+                    premium: xiaobao_domain::Fen(d.premium_change_fen).yuan_string(),
+                    due: crate::time::cst(d.due_at),
+                    issued: d.status == "issued",
+                    action: page.href(&format!(
+                        "underwriting/endorsements/{}/issued",
+                        d.endorsement_id
+                    )),
+                    d,
+                })
+                .collect(),
+            done: q.done.is_some(),
+            can_receive,
+        };
+        Ok::<_, Fail>(Html(view.render()?).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|f| f.page(&page))
+}
+
+async fn api_list(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    match load_list(&state, &tenant, &current, &q).await {
+        Ok((_, rows, _)) => Json(
+            rows.into_iter()
+                .map(EnrolmentView::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+async fn api_endorsements(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+) -> Response {
+    let result = async {
+        let scope = EnrolmentScope::of(current.viewer());
+        let mut tx = state.db.tenant_tx(&tenant).await?;
+        let rows = underwriting::endorsements(&mut tx, &scope, LIST_LIMIT).await?;
+        tx.commit().await?;
+        Ok::<_, Fail>(rows)
+    }
+    .await;
+    match result {
+        Ok(rows) => Json(rows).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+async fn page_roster(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    let unmasked = may_unmask(&state, &current);
+    match roster_file(&state, &page.tenant, &current, &id, unmasked).await {
+        Ok(r) => r,
+        Err(f) => f.page(&page),
+    }
+}
+
+async fn api_roster(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    let unmasked = may_unmask(&state, &current);
+    match roster_file(&state, &tenant, &current, &id, unmasked).await {
+        Ok(r) => r,
+        Err(f) => f.api(),
+    }
+}
+
+async fn receive(
+    state: &AppState,
+    tenant: &Tenant,
+    current: &Current,
+    id: &str,
+) -> Result<EnrolmentRow, Fail> {
+    let result = async {
+        let enrolment_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
+        let scope = EnrolmentScope::of(current.viewer());
+        let mut tx = state.db.tenant_tx(tenant).await?;
+        let row =
+            underwriting::mark_received(&mut tx, &scope, enrolment_id, &current.actor()).await??;
+        tx.commit().await?;
+        Ok::<_, Fail>(row)
+    }
+    .await;
+    match result {
+        Ok(r) => Ok(r),
+        Err(f) => Err(audit_miss(state, tenant, current, "enrolment", id, f).await),
+    }
+}
+
+async fn submit_received(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    match receive(&state, &page.tenant, &current, &id).await {
+        Ok(_) => Redirect::to(&page.href("underwriting?done=received")).into_response(),
+        Err(f) => f.page(&page),
+    }
+}
+
+async fn api_received(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    match receive(&state, &tenant, &current, &id).await {
+        Ok(row) => Json(EnrolmentView::from(row)).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+async fn issue(state: &AppState, tenant: &Tenant, current: &Current, id: &str) -> Result<(), Fail> {
+    let result = async {
+        let endorsement_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
+        let scope = EnrolmentScope::of(current.viewer());
+        let mut tx = state.db.tenant_tx(tenant).await?;
+        underwriting::issue_endorsement(&mut tx, &scope, endorsement_id, &current.actor())
+            .await??;
+        tx.commit().await?;
+        Ok::<_, Fail>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(f) => Err(audit_miss(state, tenant, current, "endorsement", id, f).await),
+    }
+}
+
+async fn submit_issued(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    match issue(&state, &page.tenant, &current, &id).await {
+        Ok(()) => Redirect::to(&page.href("underwriting?done=issued")).into_response(),
+        Err(f) => f.page(&page),
+    }
+}
+
+async fn api_issued(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    match issue(&state, &tenant, &current, &id).await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "endorsement_id": id, "status": "issued" })),
+        )
+            .into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+/// Every listed enrolment's roster of a region as XLSX files in one zip (each read audited).
+async fn archive(
+    state: &AppState,
+    tenant: &Tenant,
+    current: &Current,
+    q: &FilterQuery,
+) -> Result<Response, Fail> {
+    let unmasked = may_unmask(state, current);
+    let scope = EnrolmentScope::of(current.viewer());
+    let sealer = state.sealer(tenant);
+    let actor = current.actor();
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let ctx = current_year(&mut tx).await?;
+    let filter = ListFilter {
+        academic_year: Some(ctx.year.clone()),
+        region: non_empty(&q.region),
+        status: non_empty(&q.status),
+        product: non_empty(&q.product),
+    };
+    let rows = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT).await?;
+    let mut exports = Vec::with_capacity(rows.len());
+    for r in &rows {
+        match underwriting::roster_export(
+            &mut tx,
+            &scope,
+            r.enrolment_id,
+            &ctx.rules,
+            &sealer,
+            unmasked,
+            &actor,
+        )
+        .await?
+        {
+            Ok(e) => exports.push(e),
+            Err(Problem::NoRoster) => {}
+            Err(p) => return Err(p.into()),
+        }
+    }
+    tx.commit().await?;
+    let region = non_empty(&q.region).unwrap_or_else(|| current.viewer().region_code.clone());
+    let name = format!("{}-{}-花名册.zip", region, ctx.year);
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, zip::result::ZipError> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for e in exports {
+            let bytes = xiaobao_roster::roster_xlsx(e.group, &e.title, &e.rows);
+            zip.start_file(
+                format!("{}-{}", e.enrolment.enrolment_id, e.file_name),
+                options,
+            )?;
+            zip.write_all(&bytes)?;
+        }
+        Ok(zip.finish()?.into_inner())
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(download(bytes, "application/zip", &name))
+}
+
+async fn page_archive(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    match archive(&state, &page.tenant, &current, &q).await {
+        Ok(r) => r,
+        Err(f) => f.page(&page),
+    }
+}
