@@ -13,13 +13,13 @@
 
 use askama::Template;
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post, put};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::TryStreamExt;
 use serde::Deserialize;
 use xiaobao_audit::Actor;
@@ -37,6 +37,7 @@ use xiaobao_storage::{DocumentKind, DocumentMeta, MediaType, StorageError};
 use crate::AppState;
 use crate::auth::{Current, Routes, audit_out_of_scope};
 use crate::csrf::CsrfToken;
+use crate::enrolment_admin::today;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::layout::Layout;
 use crate::nav::Section;
@@ -161,11 +162,6 @@ pub fn routes() -> Routes {
 // ---------------------------------------------------------------------------------------------
 // Shared.
 
-/// Today in China.
-fn today() -> NaiveDate {
-    xiaobao_domain::china_time::local_date(Utc::now())
-}
-
 fn enr(e: EnrolmentError) -> PageError {
     internal(e)
 }
@@ -194,22 +190,20 @@ impl Refusal {
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::Problem(p) if p.is_not_found() => StatusCode::NOT_FOUND,
-            Self::Problem(p) if p.is_conflict() => StatusCode::CONFLICT,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Problem(p) => crate::enrolment_admin::problem_status(p),
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
     fn body(&self) -> ErrorBody {
-        let (code, field) = match self {
-            Self::Problem(p) => (p.code(), p.field().map(str::to_string)),
-            Self::Invalid { field, .. } => ("invalid_input", Some((*field).to_string())),
-        };
-        ErrorBody {
-            error: ErrorDetail {
-                code,
-                message: self.message(),
-                field,
+        match self {
+            Self::Problem(p) => crate::enrolment_admin::problem_body(p),
+            Self::Invalid { field, message } => ErrorBody {
+                error: ErrorDetail {
+                    code: "invalid_input",
+                    message: message.clone(),
+                    field: Some((*field).to_string()),
+                },
             },
         }
     }
@@ -304,22 +298,7 @@ async fn rules_of(
 }
 
 fn xlsx(bytes: Vec<u8>, name: &str) -> Response {
-    let disposition = format!(
-        "attachment; filename=\"roster.xlsx\"; filename*=UTF-8''{}",
-        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
-    );
-    let mut response = Body::from(bytes).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
-    );
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
+    crate::enrolment_admin::download(bytes, crate::enrolment_admin::XLSX, name)
 }
 
 fn group_of(s: &str) -> Option<InsuredGroup> {

@@ -192,7 +192,8 @@ impl From<Problem> for Fail {
     }
 }
 
-fn problem_status(p: &Problem) -> StatusCode {
+/// 404 for an id outside the scope, 409 for a state that forbids the action, else 422.
+pub(crate) fn problem_status(p: &Problem) -> StatusCode {
     if p.is_not_found() {
         StatusCode::NOT_FOUND
     } else if p.is_conflict() {
@@ -202,16 +203,20 @@ fn problem_status(p: &Problem) -> StatusCode {
     }
 }
 
-/// The JSON answer of a problem: its status, `code`, Chinese message and `field`.
-pub(crate) fn problem_response(p: &Problem) -> Response {
-    let body = ErrorBody {
+/// The JSON body of a problem: its `code`, Chinese message and `field`.
+pub(crate) fn problem_body(p: &Problem) -> ErrorBody {
+    ErrorBody {
         error: ErrorDetail {
             code: p.code(),
             message: p.to_string(),
             field: p.field().map(str::to_string),
         },
-    };
-    (problem_status(p), Json(body)).into_response()
+    }
+}
+
+/// The JSON answer of a problem: its status and body.
+pub(crate) fn problem_response(p: &Problem) -> Response {
+    (problem_status(p), Json(problem_body(p))).into_response()
 }
 
 impl Fail {
@@ -275,23 +280,15 @@ pub(crate) async fn current_year(conn: &mut sqlx::PgConnection) -> Result<YearCt
     Ok(YearCtx { year, rules })
 }
 
-/// A file download with an RFC 5987 UTF-8 name.
+/// A file download under `name` (RFC 5987 `Content-Disposition`), never cached.
 pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
-    let ascii = if name.ends_with(".zip") {
-        "archive.zip"
-    } else {
-        "roster.xlsx"
-    };
-    let disposition = format!(
-        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
-    );
     let mut response = Body::from(bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        xiaobao_storage::content_disposition(name),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
