@@ -4,8 +4,6 @@
 //! file is kept (its document row is written by the caller in the same transaction), and a
 //! rejected roster leaves the roster in force and the headcount untouched.
 
-use std::fmt::Write as _;
-
 use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -72,87 +70,145 @@ pub async fn target(
     }))
 }
 
-/// Rows sealed and laid out for `COPY … from stdin` (text format), with their match hashes
-/// and lines for the duplicate check.
+/// Rows sealed and laid out as binary `COPY` tuples, in match-hash order (index inserts in
+/// key order touch each index page once), with their hashes and lines for the duplicate check.
 pub struct SealedRoster {
     pub rows: u32,
-    copy_text: Vec<u8>,
-    hashes: Vec<Vec<u8>>,
+    /// The tuples, in hash order, as encoded by each sealing thread.
+    parts: Vec<EncodedPart>,
+    /// The 16-byte match hashes one after the other, ascending.
+    hashes: Vec<u8>,
+    /// The line of each hash.
     lines: Vec<u32>,
 }
 
-/// Seals every ID (AES-256-GCM) and hashes it for matching; builds the `COPY` text.
+/// Consecutive tuples, each without its first field (the roster id, not known while sealing):
+/// see [`copy_rows`].
+struct EncodedPart {
+    tuples: Vec<u8>,
+    /// Where each tuple ends in `tuples`.
+    ends: Vec<usize>,
+}
+
+/// Rows per sealing thread below which one thread does it all.
+const ROWS_PER_THREAD: usize = 4_096;
+
+/// Runs `work` over `items` split into at most `threads` consecutive parts, in parallel.
+fn in_parts<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(usize, &[T]) -> R + Sync,
+) -> Vec<R> {
+    let per_part = items.len().div_ceil(threads.max(1)).max(1);
+    if threads <= 1 || items.len() <= per_part {
+        return vec![work(0, items)];
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_part)
+            .enumerate()
+            .map(|(i, part)| scope.spawn(move || work(i * per_part, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Seals every ID (AES-256-GCM), hashes it for matching and encodes the rows for a binary
+/// `COPY`, in hash order. Large rosters are sealed on several threads.
 pub fn seal(parsed: &ParsedRoster, sealer: &IdSealer) -> SealedRoster {
-    let mut copy_text = Vec::with_capacity(parsed.rows.len() * 160);
-    let mut hashes = Vec::with_capacity(parsed.rows.len());
-    let mut lines = Vec::with_capacity(parsed.rows.len());
-    let mut line = String::with_capacity(256);
-    for (i, row) in parsed.rows.iter().enumerate() {
-        let sealed = sealer.seal(&row.id);
-        let hash = sealer.match_hash(&row.id);
-        line.clear();
-        // The roster id is not known yet: `copy_rows` puts it in front of every line.
-        let _ = write!(line, "{}\t{}\t", i + 1, row.line);
-        push_field(&mut line, Some(&row.name));
-        line.push_str(match row.gender {
-            Gender::Male => "M\t",
-            Gender::Female => "F\t",
-        });
-        push_field(&mut line, row.class_name.as_deref());
-        push_bytea(&mut line, &sealed);
-        push_bytea(&mut line, &hash);
-        push_field(&mut line, Some(&row.id.masked()));
-        push_field(&mut line, row.student_no.as_deref());
-        push_field(&mut line, row.post.as_deref());
-        push_last(&mut line, row.note.as_deref());
-        copy_text.extend_from_slice(line.as_bytes());
-        hashes.push(hash.to_vec());
-        lines.push(row.line);
+    let rows = &parsed.rows;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8)
+        .min(rows.len().div_ceil(ROWS_PER_THREAD))
+        .max(1);
+    // (hash, row index), sorted by hash.
+    let mut order: Vec<([u8; 16], u32)> = in_parts(rows, threads, |first, part| {
+        part.iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let index = u32::try_from(first + i).unwrap_or(u32::MAX);
+                (sealer.match_hash(&row.id), index)
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    order.sort_unstable();
+    let parts = in_parts(&order, threads, |_, part| {
+        let mut tuples = Vec::with_capacity(part.len() * 144);
+        let mut ends = Vec::with_capacity(part.len());
+        for (hash, index) in part {
+            encode_row(&mut tuples, &rows[*index as usize], *index, hash, sealer);
+            ends.push(tuples.len());
+        }
+        EncodedPart { tuples, ends }
+    });
+    let mut hashes = Vec::with_capacity(order.len() * 16);
+    let mut lines = Vec::with_capacity(order.len());
+    for (hash, index) in &order {
+        hashes.extend_from_slice(hash);
+        lines.push(rows[*index as usize].line);
     }
     SealedRoster {
-        rows: u32::try_from(parsed.rows.len()).unwrap_or(u32::MAX),
-        copy_text,
+        rows: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        parts,
         hashes,
         lines,
     }
 }
 
-fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+/// One row's tuple after the roster id: row number (file order, from 1), line, name, gender,
+/// class, sealed ID, match hash, masked ID, 学籍号, post, note.
+fn encode_row(
+    out: &mut Vec<u8>,
+    row: &xiaobao_roster::RosterRow,
+    index: u32,
+    hash: &[u8; 16],
+    sealer: &IdSealer,
+) {
+    push_int(
+        out,
+        i32::try_from(index.saturating_add(1)).unwrap_or(i32::MAX),
+    );
+    push_int(out, i32::try_from(row.line).unwrap_or(i32::MAX));
+    push_bytes(out, Some(row.name.as_bytes()));
+    push_bytes(
+        out,
+        Some(match row.gender {
+            Gender::Male => b"M",
+            Gender::Female => b"F",
+        }),
+    );
+    push_bytes(out, row.class_name.as_deref().map(str::as_bytes));
+    push_bytes(out, Some(&sealer.seal(&row.id)));
+    push_bytes(out, Some(hash));
+    push_bytes(out, Some(row.id.masked().as_bytes()));
+    push_bytes(out, row.student_no.as_deref().map(str::as_bytes));
+    push_bytes(out, row.post.as_deref().map(str::as_bytes));
+    push_bytes(out, row.note.as_deref().map(str::as_bytes));
+}
+
+/// A binary `COPY` field: its length, then its bytes (length −1 for null).
+fn push_bytes(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(bytes) => {
+            let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(bytes);
         }
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
     }
 }
 
-fn push_field(out: &mut String, v: Option<&str>) {
-    match v {
-        Some(s) => escape_into(out, s),
-        None => out.push_str("\\N"),
-    }
-    out.push('\t');
-}
-
-fn push_last(out: &mut String, v: Option<&str>) {
-    match v {
-        Some(s) => escape_into(out, s),
-        None => out.push_str("\\N"),
-    }
-    out.push('\n');
-}
-
-fn push_bytea(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push_str("\\\\x");
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    out.push('\t');
+fn push_int(out: &mut Vec<u8>, value: i32) {
+    out.extend_from_slice(&4i32.to_be_bytes());
+    out.extend_from_slice(&value.to_be_bytes());
 }
 
 /// The outcome of an upload.
@@ -237,10 +293,16 @@ pub async fn accept(
         .bind(&e.product_code)
         .execute(&mut *conn)
         .await?;
+    // First the rows anywhere with one of the hashes (one index probe per hash, in hash
+    // order), then only those few against the enrolments: a plan that starts from the
+    // enrolments of the year would probe every roster of the product once per hash.
     let taken: Vec<Vec<u8>> = sqlx::query_scalar(
-        "select distinct r.id_hash from unnest($1::bytea[]) as h(id_hash) \
-         join roster_rows r on r.id_hash = h.id_hash \
-         join enrolments e on e.roster_id = r.roster_id \
+        "with found as materialized ( \
+           select r.id_hash, r.roster_id \
+           from generate_series(0, length($1::bytea) / 16 - 1) as i \
+           cross join lateral (select substring($1::bytea from i * 16 + 1 for 16) as id_hash) h \
+           join roster_rows r on r.id_hash = h.id_hash) \
+         select distinct f.id_hash from found f join enrolments e on e.roster_id = f.roster_id \
          where e.academic_year = $2 and e.product_code = $3 and e.school_org_id <> $4",
     )
     .bind(&sealed.hashes)
@@ -251,8 +313,8 @@ pub async fn accept(
     .await?;
     if !taken.is_empty() {
         let taken: std::collections::HashSet<&[u8]> = taken.iter().map(Vec::as_slice).collect();
-        for (hash, line) in sealed.hashes.iter().zip(&sealed.lines) {
-            if taken.contains(hash.as_slice()) {
+        for (hash, line) in sealed.hashes.chunks_exact(16).zip(&sealed.lines) {
+            if taken.contains(hash) {
                 problems.push(problem(
                     *line,
                     Some("身份证号"),
@@ -318,32 +380,45 @@ pub async fn accept(
     })
 }
 
-/// Writes the rows of `roster_id` with one `COPY`.
+/// Writes the rows of `roster_id` with one binary `COPY`.
 async fn copy_rows(
     conn: &mut PgConnection,
     roster_id: i64,
     sealed: &SealedRoster,
 ) -> Result<(), EnrolmentError> {
+    /// The binary `COPY` signature, flags and header extension length.
+    const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+    const CHUNK: usize = 1 << 20;
     let mut copy = conn
         .copy_in_raw(
             "copy roster_rows (roster_id, row_no, line, name, gender, class_name, id_sealed, \
-             id_hash, id_masked, student_no, post, note) from stdin with (format text)",
+             id_hash, id_masked, student_no, post, note) from stdin with (format binary)",
         )
         .await?;
-    // Every line starts with the roster id: prefix it chunk by chunk.
-    let prefix = format!("{roster_id}\t");
-    let mut buf = Vec::with_capacity(1 << 20);
-    for line in sealed.copy_text.split_inclusive(|b| *b == b'\n') {
-        buf.extend_from_slice(prefix.as_bytes());
-        buf.extend_from_slice(line);
-        if buf.len() >= 1 << 20 {
-            copy.send(std::mem::take(&mut buf)).await?;
-            buf.reserve(1 << 20);
+    // Every tuple starts with its field count and the roster id.
+    let mut prefix = Vec::with_capacity(14);
+    prefix.extend_from_slice(&12i16.to_be_bytes());
+    prefix.extend_from_slice(&8i32.to_be_bytes());
+    prefix.extend_from_slice(&roster_id.to_be_bytes());
+    let mut buf = Vec::with_capacity(CHUNK + 4096);
+    buf.extend_from_slice(HEADER);
+    for part in &sealed.parts {
+        let mut start = 0;
+        for &end in &part.ends {
+            buf.extend_from_slice(&prefix);
+            buf.extend_from_slice(&part.tuples[start..end]);
+            start = end;
+            if buf.len() >= CHUNK {
+                copy.send(std::mem::replace(
+                    &mut buf,
+                    Vec::with_capacity(CHUNK + 4096),
+                ))
+                .await?;
+            }
         }
     }
-    if !buf.is_empty() {
-        copy.send(buf).await?;
-    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    copy.send(buf).await?;
     copy.finish().await?;
     Ok(())
 }
@@ -417,5 +492,114 @@ fn problem(line: u32, column: Option<&str>, reason: impl Into<String>) -> RowPro
         line,
         column: column.map(str::to_string),
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use xiaobao_domain::resident_id::check_char;
+    use xiaobao_domain::{InsuredGroup, ResidentId};
+    use xiaobao_roster::RosterRow;
+
+    use super::*;
+
+    fn id(n: usize) -> ResidentId {
+        let first17 = format!(
+            "410105{}{:02}{:02}{:03}",
+            2015 + n % 3,
+            1 + n / 28 % 12,
+            1 + n % 28,
+            n / 336 % 1000
+        );
+        ResidentId::parse(&format!("{first17}{}", check_char(&first17))).unwrap()
+    }
+
+    fn roster(rows: usize) -> ParsedRoster {
+        ParsedRoster {
+            group: InsuredGroup::Student,
+            rows: (0..rows)
+                .map(|n| {
+                    let id = id(n);
+                    RosterRow {
+                        line: u32::try_from(n + 2).unwrap(),
+                        name: format!("学生{n}"),
+                        gender: id.gender(),
+                        class_name: Some("三年级(2)班".into()),
+                        id,
+                        student_no: (n % 2 == 0).then(|| format!("G{n}")),
+                        post: None,
+                        note: None,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The fields of one encoded tuple (after the roster id), `None` for null.
+    fn fields(tuple: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < tuple.len() {
+            let len = i32::from_be_bytes(tuple[at..at + 4].try_into().unwrap());
+            at += 4;
+            if len < 0 {
+                out.push(None);
+            } else {
+                let len = usize::try_from(len).unwrap();
+                out.push(Some(tuple[at..at + len].to_vec()));
+                at += len;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn sealed_rows_come_in_hash_order_with_their_file_row_numbers() {
+        let sealer = IdSealer::for_tenant(b"0123456789abcdef0123456789abcdef-test", "henan");
+        // One thread below ROWS_PER_THREAD rows; several above it.
+        for size in [3, 3 * ROWS_PER_THREAD + 17] {
+            let parsed = roster(size);
+            let sealed = seal(&parsed, &sealer);
+            assert_eq!(sealed.rows as usize, size);
+            assert_eq!(sealed.hashes.len(), 16 * size);
+            assert_eq!(sealed.lines.len(), size);
+            let mut seen = vec![false; size];
+            let mut previous: Option<Vec<u8>> = None;
+            let mut k = 0;
+            for part in &sealed.parts {
+                let mut start = 0;
+                for &end in &part.ends {
+                    let f = fields(&part.tuples[start..end]);
+                    start = end;
+                    assert_eq!(f.len(), 11, "row_no … note");
+                    let row_no = i32::from_be_bytes(f[0].clone().unwrap().try_into().unwrap());
+                    let row = &parsed.rows[usize::try_from(row_no - 1).unwrap()];
+                    assert!(!std::mem::replace(&mut seen[row.line as usize - 2], true));
+                    let line = i32::from_be_bytes(f[1].clone().unwrap().try_into().unwrap());
+                    assert_eq!(line, i32::try_from(row.line).unwrap());
+                    assert_eq!(sealed.lines[k], row.line);
+                    assert_eq!(f[2].as_deref(), Some(row.name.as_bytes()));
+                    let sealed_id = f[5].clone().unwrap();
+                    assert_eq!(sealer.open(&sealed_id).unwrap(), row.id);
+                    let hash = f[6].clone().unwrap();
+                    assert_eq!(hash, sealer.match_hash(&row.id));
+                    assert_eq!(&sealed.hashes[16 * k..16 * (k + 1)], hash.as_slice());
+                    assert_eq!(f[7].as_deref(), Some(row.id.masked().as_bytes()));
+                    assert_eq!(
+                        f[8].as_deref(),
+                        row.student_no.as_deref().map(str::as_bytes)
+                    );
+                    assert_eq!(f[9], None);
+                    if let Some(p) = &previous {
+                        assert!(p < &hash, "hash order");
+                    }
+                    previous = Some(hash);
+                    k += 1;
+                }
+            }
+            assert_eq!(k, size);
+            assert!(seen.iter().all(|s| *s));
+        }
     }
 }

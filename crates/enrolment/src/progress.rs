@@ -55,31 +55,41 @@ pub async fn by_region(
     rules: &ProgrammeRules,
 ) -> Result<Vec<RegionProgress>, EnrolmentError> {
     let types = eligible_types(rules, product);
+    // One pass over the schools and one over the enrolments below the parent, each grouped by
+    // the child region a row lies in (the code after the parent's in its region path; the
+    // parent's own code for rows placed at the parent itself, which only a county that has no
+    // children lists).
     Ok(sqlx::query_as(
         "with parent as (select path from regions where region_code = $1), \
          children as ( \
-           select r.region_code, r.name, r.path, r.sort_order from regions r, parent p \
-           where r.parent_code = $1 \
+           select r.region_code, r.name, r.sort_order from regions r where r.parent_code = $1 \
            union all \
-           select r.region_code, r.name, r.path, r.sort_order from regions r \
+           select r.region_code, r.name, r.sort_order from regions r \
            where r.region_code = $1 \
              and not exists (select 1 from regions c where c.parent_code = $1)), \
          s as ( \
-           select o.org_id, o.region_path from organisations o, parent p \
+           select case when o.region_path = p.path then $1::text \
+             else split_part(substr(o.region_path, length(p.path) + 2), '.', 1) end as code, \
+             count(*) as n \
+           from organisations o, parent p \
            where o.kind = 'school' and o.status = 'active' and o.school_type = any($4) \
-             and o.region_path like p.path || '%'), \
+             and (o.region_path = p.path or o.region_path like p.path || '.%') \
+           group by 1), \
          e as ( \
-           select e.school_org_id, e.headcount, e.premium_fen, e.region_path from enrolments e, parent p \
+           select case when e.region_path = p.path then $1::text \
+             else split_part(substr(e.region_path, length(p.path) + 2), '.', 1) end as code, \
+             count(*) as n, sum(e.headcount) as headcount, sum(e.premium_fen) as premium_fen \
+           from enrolments e, parent p \
            where e.academic_year = $2 and e.product_code = $3 and e.seq = 1 \
-             and e.status <> 'draft' and e.region_path like p.path || '%') \
-         select c.region_code, c.name as region_name, \
-           (select count(*) from s where s.region_path = c.path or s.region_path like c.path || '.%') as schools, \
-           (select count(*) from e where e.region_path = c.path or e.region_path like c.path || '.%') as submitted, \
-           (select coalesce(sum(e.headcount), 0)::bigint from e \
-              where e.region_path = c.path or e.region_path like c.path || '.%') as headcount, \
-           (select coalesce(sum(e.premium_fen), 0)::bigint from e \
-              where e.region_path = c.path or e.region_path like c.path || '.%') as premium_fen \
-         from children c order by c.sort_order, c.region_code",
+             and e.status <> 'draft' \
+             and (e.region_path = p.path or e.region_path like p.path || '.%') \
+           group by 1) \
+         select c.region_code, c.name as region_name, coalesce(s.n, 0) as schools, \
+           coalesce(e.n, 0) as submitted, coalesce(e.headcount, 0)::bigint as headcount, \
+           coalesce(e.premium_fen, 0)::bigint as premium_fen \
+         from children c left join s on s.code = c.region_code \
+           left join e on e.code = c.region_code \
+         order by c.sort_order, c.region_code",
     )
     .bind(region_code)
     .bind(year)
@@ -180,27 +190,33 @@ pub async fn premium_totals(
     year: &str,
     by: TotalsBy,
 ) -> Result<Vec<TotalLine>, EnrolmentError> {
-    let (key, label) = match by {
-        TotalsBy::School => ("o.org_id::text", "o.name"),
+    // The key per row; the label once per group (a region's name is looked up per group, not
+    // per enrolment).
+    let (key, row_label, group_label) = match by {
+        TotalsBy::School => ("o.org_id::text", "o.name", "g.l"),
         TotalsBy::County => (
             "coalesce(nullif(split_part(e.region_path, '.', 3), ''), split_part(e.region_path, '.', 2))",
-            "(select name from regions where region_code = coalesce(nullif(split_part(e.region_path, '.', 3), ''), split_part(e.region_path, '.', 2)))",
+            "null::text",
+            "(select name from regions where region_code = g.k)",
         ),
         TotalsBy::City => (
             "coalesce(nullif(split_part(e.region_path, '.', 2), ''), split_part(e.region_path, '.', 1))",
-            "(select name from regions where region_code = coalesce(nullif(split_part(e.region_path, '.', 2), ''), split_part(e.region_path, '.', 1)))",
+            "null::text",
+            "(select name from regions where region_code = g.k)",
         ),
-        TotalsBy::Insurer => ("e.company_id::text", "e.company_name"),
-        TotalsBy::Programme => ("'all'", "'全项目'"),
+        TotalsBy::Insurer => ("e.company_id::text", "e.company_name", "g.l"),
+        TotalsBy::Programme => ("'all'", "'全项目'", "g.l"),
     };
     let sql = format!(
-        "select k as key, coalesce(min(l), k) as label, product_code, count(*) as enrolments, \
-         coalesce(sum(headcount), 0)::bigint as headcount, \
-         coalesce(sum(premium_fen), 0)::bigint as premium_fen from ( \
-           select {key} as k, {label} as l, e.product_code, e.headcount, e.premium_fen \
+        "select g.k as key, coalesce({group_label}, g.k) as label, g.product_code, g.enrolments, \
+         g.headcount, g.premium_fen from ( \
+           select {key} as k, min({row_label}) as l, e.product_code, count(*) as enrolments, \
+             coalesce(sum(e.headcount), 0)::bigint as headcount, \
+             coalesce(sum(e.premium_fen), 0)::bigint as premium_fen \
            from enrolments e join organisations o on o.org_id = e.school_org_id \
-           where e.academic_year = $1 and e.status <> 'draft' and e.region_path like $2 || '%') t \
-         group by k, product_code order by k, product_code"
+           where e.academic_year = $1 and e.status <> 'draft' and e.region_path like $2 || '%' \
+           group by 1, e.product_code) g \
+         order by g.k, g.product_code"
     );
     Ok(sqlx::query_as(&sql)
         .bind(year)
