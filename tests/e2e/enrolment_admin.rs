@@ -695,3 +695,67 @@ async fn reminders_are_queued_once() {
     assert_eq!(none, 0);
     env.app.cleanup().await;
 }
+
+#[tokio::test]
+async fn department_pages_without_an_open_year_show_a_notice() {
+    let app = TestApp::init().await.with_demo_tenants().await;
+    let dept = app
+        .account(
+            SLUG,
+            AccountSpec::new("钟山区教育局", ZHONGSHAN, &[Role::CountyDepartment]),
+        )
+        .await;
+    let d = app.sign_in(SLUG, &dept).await;
+    for page in ["progress", "requests", "premiums"] {
+        let r = app
+            .get_with_cookie(&format!("/t/{SLUG}/enrolment/{page}"), &d.cookie)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.text());
+        let html = r.text();
+        assert!(
+            html.contains("尚未开放投保学年，请由项目管理方在「学年管理」中开放学年。"),
+            "{page}: {html}"
+        );
+        assert!(!html.contains("无法办理"), "{page}: {html}");
+    }
+    // The insurer's 承保数据 likewise.
+    let insurer = app
+        .account(
+            SLUG,
+            AccountSpec {
+                company_name: Some("甲保险公司"),
+                ..AccountSpec::new("甲保险公司钟山支公司", ZHONGSHAN, &[Role::InsurerCounty])
+            },
+        )
+        .await;
+    let i = app.sign_in(SLUG, &insurer).await;
+    let r = app
+        .get_with_cookie(&format!("/t/{SLUG}/underwriting"), &i.cookie)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("尚未开放投保学年，请由项目管理方在「学年管理」中开放学年。"),
+        "{}",
+        r.text()
+    );
+    // The API keeps answering with the problem's code.
+    for api in ["progress", "progress/not-submitted", "premiums"] {
+        let r = app
+            .json_as(
+                &d,
+                "GET",
+                &format!("/api/v1/t/{SLUG}/enrolment/{api}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{api}: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["error"]["code"], "year_not_open", "{api}");
+    }
+    app.cleanup().await;
+}

@@ -815,7 +815,7 @@ pub(crate) async fn api_request(
 }
 
 /// The requests of the schools of one's region, newest first (pending unless asked).
-#[utoipa::path(get, path = "/api/v1/t/{slug}/change-requests", tag = "schools",
+#[utoipa::path(get, path = "/api/v1/t/{slug}/change-requests", operation_id = "list_change_requests", tag = "schools",
     params(("slug" = String, Path, description = "租户标识"), ListQuery),
     responses((status = 200, body = Vec<ChangeRequestView>), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn api_list(
@@ -832,7 +832,7 @@ pub(crate) async fn api_list(
 }
 
 /// One request of a school of one's region.
-#[utoipa::path(get, path = "/api/v1/t/{slug}/change-requests/{id}", tag = "schools",
+#[utoipa::path(get, path = "/api/v1/t/{slug}/change-requests/{id}", operation_id = "get_change_request", tag = "schools",
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "申请编号")),
     responses((status = 200, body = ChangeRequestView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn api_get(
@@ -850,7 +850,7 @@ pub(crate) async fn api_get(
 }
 
 /// Approves (the change is applied) or refuses (with a reason) a pending request.
-#[utoipa::path(post, path = "/api/v1/t/{slug}/change-requests/{id}/decision", tag = "schools",
+#[utoipa::path(post, path = "/api/v1/t/{slug}/change-requests/{id}/decision", operation_id = "decide_change_request", tag = "schools",
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "申请编号")),
     request_body = DecisionInput,
     responses((status = 200, body = ChangeRequestView), (status = 404, body = crate::error::ErrorBody),

@@ -22,6 +22,7 @@ use axum::routing::{get, post, put};
 use chrono::NaiveDate;
 use futures::TryStreamExt;
 use serde::Deserialize;
+use utoipa::ToSchema;
 use xiaobao_audit::Actor;
 use xiaobao_authz::Permission;
 use xiaobao_domain::{Fen, InsuredGroup, ProgrammeRules, Role};
@@ -318,9 +319,16 @@ fn group_code(g: InsuredGroup) -> &'static str {
     }
 }
 
-async fn template_download(
+/// The blank roster template of an insured group (XLSX).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/templates/{group}", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("group" = String, Path, description = "student、staff 或 intern（可带 .xlsx）")),
+    responses((status = 200, description = "花名册模板（XLSX）",
+            content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, description = "模板不存在")))]
+pub(crate) async fn template_download(
     _current: Current,
-    Path((_, group)): Path<(String, String)>,
+    Path((_slug, group)): Path<(String, String)>,
 ) -> Response {
     match group_of(&group) {
         Some(g) => xlsx(
@@ -405,14 +413,19 @@ struct DraftForm {
 
 /// The JSON body of a draft: [`DraftInput`] and the enrolment's `seq` (1 unless a second
 /// insurer's).
-#[derive(Debug, Default, Deserialize)]
-struct DraftJson {
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = EnrolmentDraft)]
+pub(crate) struct DraftJson {
+    /// Headcount insured.
     #[serde(default)]
     headcount: Option<u32>,
+    /// The insurer (company id).
     #[serde(default)]
     company_id: Option<i64>,
+    /// Cover start (`YYYY-MM-DD`).
     #[serde(default)]
     cover_start: Option<NaiveDate>,
+    /// 1, or 2 for the enrolment with a second insurer (default 1).
     #[serde(default)]
     seq: Option<i16>,
 }
@@ -1460,11 +1473,19 @@ async fn roster_problems_xlsx(
 // ---------------------------------------------------------------------------------------------
 // API.
 
-async fn api_overview(
+/// A school's enrolment in the current year: per product its enrolments, the insurers to
+/// choose from and the deadlines.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/schools/{org_id}", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("org_id" = i64, Path, description = "学校机构编号")),
+    responses((status = 200, body = Object, description = "学校本学年的投保概况"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_overview(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, org_id)): Path<(String, String)>,
+    Path((_slug, org_id)): Path<(String, String)>,
 ) -> Response {
     let outcome = match org_id.parse::<i64>() {
         Err(_) => Err(Problem::NotFound.into()),
@@ -1479,11 +1500,21 @@ async fn api_overview(
     }
 }
 
-async fn api_save_draft(
+/// Saves the draft of a product's enrolment (headcount, insurer, cover start).
+#[utoipa::path(put, path = "/api/v1/t/{slug}/enrolment/schools/{org_id}/products/{code}",
+    tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("org_id" = i64, Path, description = "学校机构编号"),
+        ("code" = String, Path, description = "险种代码")),
+    request_body = DraftJson,
+    responses((status = 200, body = Object, description = "保存后的投保记录"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_save_draft(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, org_id, code)): Path<(String, String, String)>,
+    Path((_slug, org_id, code)): Path<(String, String, String)>,
     body: Result<Json<DraftJson>, JsonRejection>,
 ) -> Response {
     let body = match body {
@@ -1520,11 +1551,22 @@ async fn api_save_draft(
     }
 }
 
-async fn api_upload_roster(
+/// Uploads the roster (花名册) of an enrolment: all rows are checked, and the roster is
+/// accepted or rejected as a whole.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/{enrolment_id}/roster", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    request_body(content_type = "multipart/form-data",
+        description = "字段 file：花名册 XLSX（最大 20 MB）；字段 headcount：投保人数（可选）"),
+    responses((status = 201, body = Object, description = "已接受：result、roster_id 与行数"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = Object,
+            description = "未接受：error（code invalid_rows）、roster_id 与 problems；或其他错误")))]
+pub(crate) async fn api_upload_roster(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
     request: Request,
 ) -> Response {
     let outcome = match (parse_id(&id), read_upload(request).await) {
@@ -1561,11 +1603,17 @@ async fn api_upload_roster(
     }
 }
 
-async fn api_roster(
+/// An uploaded roster: its status and the problems found (no ID numbers).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/rosters/{roster_id}", operation_id = "get_roster_result", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("roster_id" = i64, Path, description = "花名册编号")),
+    responses((status = 200, body = Object, description = "花名册及其问题清单"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_roster(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
 ) -> Response {
     match load_roster(&state, &tenant, &current, &id).await {
         Ok(Some((record, _))) => Json(record).into_response(),
@@ -1574,11 +1622,18 @@ async fn api_roster(
     }
 }
 
-async fn api_submit(
+/// Submits an enrolment.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/{enrolment_id}/submit", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    responses((status = 200, body = Object, description = "提交后的投保记录"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_submit(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
 ) -> Response {
     let outcome = match parse_id(&id) {
         Err(r) => Err(r),
@@ -1593,11 +1648,21 @@ async fn api_submit(
     }
 }
 
-async fn api_modification(
+/// Requests a modification of a submitted enrolment (headcount, insurer or roster).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/{enrolment_id}/modification",
+    tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    request_body(content = Object,
+        description = "new_headcount（整数，可选）、new_company_id（可选）、new_roster_id（可选）、reason（说明）"),
+    responses((status = 201, body = Object, description = "已提出的修改申请"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_modification(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
     body: Result<Json<ModificationInput>, JsonRejection>,
 ) -> Response {
     let body = match body {
@@ -1617,18 +1682,31 @@ async fn api_modification(
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct SecondJson {
+/// A request for a second insurer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = SecondInsurerInput)]
+pub(crate) struct SecondJson {
+    /// The second insurer (company id).
     company_id: i64,
+    /// Why.
     #[serde(default)]
     reason: String,
 }
 
-async fn api_second_insurer(
+/// Requests a second insurer for a submitted enrolment.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/{enrolment_id}/second-insurer",
+    tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"),
+        ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    request_body = SecondJson,
+    responses((status = 201, body = Object, description = "已提出的申请"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_second_insurer(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
     body: Result<Json<SecondJson>, JsonRejection>,
 ) -> Response {
     let body = match body {

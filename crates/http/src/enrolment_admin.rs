@@ -19,6 +19,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
 use xiaobao_db::Tenant;
 use xiaobao_domain::{Fen, ModificationReviewer, ProgrammeRules};
@@ -280,6 +281,15 @@ pub(crate) async fn current_year(conn: &mut sqlx::PgConnection) -> Result<YearCt
     Ok(YearCtx { year, rules })
 }
 
+/// Shown by the department pages instead of their data while no academic year is open.
+pub(crate) const NO_YEAR_NOTICE: &str =
+    "尚未开放投保学年，请由项目管理方在「学年管理」中开放学年。";
+
+/// Whether a failure is that no academic year is open (from [`current_year`]).
+pub(crate) fn no_year_open(f: &Fail) -> bool {
+    matches!(f, Fail::Problem(Problem::YearNotOpen(_)))
+}
+
 /// A file download under `name` (RFC 5987 `Content-Disposition`), never cached.
 pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let mut response = Body::from(bytes).into_response();
@@ -507,7 +517,12 @@ async fn submit_open(
     }
 }
 
-async fn api_years(
+/// The academic years with their rules: products, deadlines, cover and whether opened.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/years", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识")),
+    responses((status = 200, body = Vec<Object>, description = "学年列表"),
+        (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_years(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     _current: Current,
@@ -518,11 +533,17 @@ async fn api_years(
     }
 }
 
-async fn api_open(
+/// Opens an academic year for enrolment.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/years/{year}/open", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"), ("year" = String, Path, description = "学年，如 2025-2026")),
+    responses((status = 201, body = Object, description = "已开放的学年"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_open(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, year)): Path<(String, String)>,
+    Path((_slug, year)): Path<(String, String)>,
 ) -> Response {
     match open_year(&state, &tenant, &current, &year).await {
         Ok(row) => (StatusCode::CREATED, Json(row)).into_response(),
@@ -533,9 +554,12 @@ async fn api_open(
 // ---------------------------------------------------------------------------------------------
 // 投保进度.
 
-#[derive(Debug, Default, Deserialize)]
-struct ProgressQuery {
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ProgressQuery {
+    /// Product code (default: the first product).
     product: Option<String>,
+    /// Region code (default: the viewer's region).
     region: Option<String>,
 }
 
@@ -551,7 +575,7 @@ struct ProgressView {
 }
 
 /// A school that has not submitted (contact mobile masked).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct PendingView {
     org_id: i64,
     name: String,
@@ -662,6 +686,8 @@ struct ProgressPage {
     can_reopen: bool,
     up_href: Option<String>,
     done: bool,
+    /// Instead of the data, when no year is open.
+    notice: Option<&'static str>,
 }
 
 struct PendingLine {
@@ -681,7 +707,31 @@ async fn show_progress(
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let done = false;
     let result = async {
-        let (view, products) = load_progress(&state, &page.tenant, &current, &q).await?;
+        let (view, products) = match load_progress(&state, &page.tenant, &current, &q).await {
+            Ok(loaded) => loaded,
+            Err(f) if no_year_open(&f) => {
+                let view = ProgressPage {
+                    layout: Layout::tenant(
+                        &page,
+                        &mut session,
+                        Section::EnrolmentProgress,
+                        Some("投保进度"),
+                    )
+                    .await?,
+                    csrf: session.csrf_token().await?,
+                    year: String::new(),
+                    tabs: Vec::new(),
+                    lines: Vec::new(),
+                    pending: Vec::new(),
+                    can_reopen: false,
+                    up_href: None,
+                    done,
+                    notice: Some(NO_YEAR_NOTICE),
+                };
+                return Ok::<_, Fail>(Html(view.render()?).into_response());
+            }
+            Err(f) => return Err(f),
+        };
         let region_param = q
             .region
             .as_deref()
@@ -748,8 +798,9 @@ async fn show_progress(
             can_reopen,
             up_href,
             done,
+            notice: None,
         };
-        Ok::<_, Fail>(Html(view.render()?).into_response())
+        Ok(Html(view.render()?).into_response())
     }
     .await;
     match result {
@@ -763,7 +814,14 @@ async fn show_progress(
     }
 }
 
-async fn api_progress(
+/// Progress of a product in the current year, per region below a region of the viewer's
+/// subtree.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/progress", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"), ProgressQuery),
+    responses((status = 200, body = Object,
+            description = "academic_year、product_code、region_code 与各地区的 regions"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_progress(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
@@ -796,7 +854,12 @@ async fn api_progress(
     }
 }
 
-async fn api_not_submitted(
+/// The schools below a region that have not submitted a product in the current year.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/progress/not-submitted", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"), ProgressQuery),
+    responses((status = 200, body = Vec<PendingView>),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_not_submitted(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
@@ -815,11 +878,12 @@ async fn api_not_submitted(
 }
 
 /// A reopening as a form or the API sends it.
-#[derive(Debug, Default, Deserialize)]
-struct ReopenInput {
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct ReopenInput {
     /// The last day the school may submit (`YYYY-MM-DD`).
     #[serde(default)]
     until: String,
+    /// Why.
     #[serde(default)]
     reason: String,
 }
@@ -872,11 +936,18 @@ async fn submit_reopen(
     }
 }
 
-async fn api_reopen(
+/// Reopens a school's enrolment in the current year until a date.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/schools/{org_id}/reopen", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"), ("org_id" = i64, Path, description = "学校机构编号")),
+    request_body = ReopenInput,
+    responses((status = 200, body = Object, description = "reopened 与 until"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_reopen(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
     body: Result<Json<ReopenInput>, JsonRejection>,
 ) -> Response {
     let Ok(Json(body)) = body else {
@@ -893,8 +964,9 @@ async fn api_reopen(
 // ---------------------------------------------------------------------------------------------
 // 修改审核.
 
-#[derive(Debug, Default, Deserialize)]
-struct RequestsQuery {
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RequestsQuery {
     /// `pending` (default) or `all`.
     status: Option<String>,
 }
@@ -928,12 +1000,18 @@ async fn load_requests(
 }
 
 /// A request as the API and the pages show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EnrolmentRequestView)]
 struct RequestView {
+    /// The request's fields.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     row: RequestRow,
+    /// Kind, in Chinese.
     kind_label: &'static str,
+    /// Status, in Chinese.
     status_label: &'static str,
+    /// Premium change in yuan, when the headcount changes.
     premium_change_yuan: Option<String>,
 }
 
@@ -988,6 +1066,16 @@ struct RequestsPage {
     layout: Layout,
     tabs: Vec<Tab>,
     rows: Vec<RequestLine>,
+    /// Instead of the list, when no year is open.
+    notice: Option<&'static str>,
+}
+
+/// Whether an academic year is open.
+async fn year_open(state: &AppState, tenant: &Tenant) -> Result<bool, Fail> {
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let open = years::current(&mut tx, today()).await?.is_some();
+    tx.commit().await?;
+    Ok(open)
 }
 
 async fn show_requests(
@@ -1000,6 +1088,8 @@ async fn show_requests(
     let pending_only = query.ok().and_then(|Query(q)| q.status).as_deref() != Some("all");
     let result = async {
         let rows = load_requests(&state, &page.tenant, &current, pending_only).await?;
+        let notice =
+            (rows.is_empty() && !year_open(&state, &page.tenant).await?).then_some(NO_YEAR_NOTICE);
         let view = RequestsPage {
             layout: Layout::tenant(
                 &page,
@@ -1021,6 +1111,7 @@ async fn show_requests(
                 },
             ],
             rows: rows.into_iter().map(|r| request_line(&page, r)).collect(),
+            notice,
         };
         Ok::<_, Fail>(Html(view.render()?).into_response())
     }
@@ -1081,11 +1172,13 @@ async fn show_request(
 }
 
 /// A decision as a form or the API sends it.
-#[derive(Debug, Default, Deserialize)]
-struct DecisionInput {
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = EnrolmentDecisionInput)]
+pub(crate) struct DecisionInput {
     /// `approve` or `refuse`.
     #[serde(default)]
     decision: String,
+    /// Why (when refusing).
     #[serde(default)]
     reason: Option<String>,
 }
@@ -1172,7 +1265,11 @@ async fn submit_decision(
     }
 }
 
-async fn api_requests(
+/// The requests schools made after submitting, for the viewer to decide.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/requests", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"), RequestsQuery),
+    responses((status = 200, body = Vec<RequestView>), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_requests(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
@@ -1187,11 +1284,18 @@ async fn api_requests(
     }
 }
 
-async fn api_decide(
+/// Approves or refuses a request.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/requests/{id}/decision", operation_id = "decide_enrolment_request", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "申请编号")),
+    request_body = DecisionInput,
+    responses((status = 200, body = RequestView),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_decide(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
     body: Result<Json<DecisionInput>, JsonRejection>,
 ) -> Response {
     let Ok(Json(body)) = body else {
@@ -1209,17 +1313,26 @@ async fn api_decide(
 // ---------------------------------------------------------------------------------------------
 // 保费统计.
 
-#[derive(Debug, Default, Deserialize)]
-struct PremiumsQuery {
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PremiumsQuery {
+    /// `county` (default), `city`, `insurer`, `school` or `programme`.
+    #[param(value_type = Option<String>)]
     by: Option<TotalsBy>,
 }
 
 /// Premium totals and the grand total per product.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct PremiumsView {
     academic_year: String,
+    /// `county`, `city`, `insurer`, `school` or `programme`.
+    #[schema(value_type = String)]
     by: TotalsBy,
+    /// Lines with `key`, `label`, `product_code`, `enrolments`, `headcount`, `premium_fen`.
+    #[schema(value_type = Vec<Object>)]
     lines: Vec<TotalLine>,
+    /// The total per product.
+    #[schema(value_type = Vec<Object>)]
     totals: Vec<TotalLine>,
 }
 
@@ -1286,6 +1399,8 @@ struct PremiumsPage {
     tabs: Vec<Tab>,
     lines: Vec<TotalRow>,
     totals: Vec<TotalRow>,
+    /// Instead of the totals, when no year is open.
+    notice: Option<&'static str>,
 }
 
 async fn show_premiums(
@@ -1300,7 +1415,28 @@ async fn show_premiums(
         .and_then(|Query(q)| q.by)
         .unwrap_or(TotalsBy::County);
     let result = async {
-        let (v, names) = load_premiums(&state, &page.tenant, &current, by).await?;
+        let (v, names) = match load_premiums(&state, &page.tenant, &current, by).await {
+            Ok(loaded) => loaded,
+            Err(f) if no_year_open(&f) => {
+                let view = PremiumsPage {
+                    layout: Layout::tenant(
+                        &page,
+                        &mut session,
+                        Section::Premiums,
+                        Some("保费统计"),
+                    )
+                    .await?,
+                    year: String::new(),
+                    by_label: by.label(),
+                    tabs: Vec::new(),
+                    lines: Vec::new(),
+                    totals: Vec::new(),
+                    notice: Some(NO_YEAR_NOTICE),
+                };
+                return Ok::<_, Fail>(Html(view.render()?).into_response());
+            }
+            Err(f) => return Err(f),
+        };
         let product_name = |code: &str| {
             names
                 .iter()
@@ -1336,14 +1472,20 @@ async fn show_premiums(
             tabs,
             lines: v.lines.iter().map(row).collect(),
             totals: v.totals.iter().map(row).collect(),
+            notice: None,
         };
-        Ok::<_, Fail>(Html(view.render()?).into_response())
+        Ok(Html(view.render()?).into_response())
     }
     .await;
     result.unwrap_or_else(|f| f.page(&page))
 }
 
-async fn api_premiums(
+/// Premium totals of the current year in the viewer's subtree.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/premiums", tag = "enrolment",
+    params(("slug" = String, Path, description = "租户标识"), PremiumsQuery),
+    responses((status = 200, body = PremiumsView),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_premiums(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,

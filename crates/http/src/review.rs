@@ -592,7 +592,7 @@ pub(crate) struct ApiListQuery {
 }
 
 /// Registrations in one's region, oldest first (pending unless asked).
-#[utoipa::path(get, path = "/api/v1/t/{slug}/registrations", tag = "identity",
+#[utoipa::path(get, path = "/api/v1/t/{slug}/registrations", operation_id = "list_registrations", tag = "identity",
     params(("slug" = String, Path, description = "租户标识"), ApiListQuery),
     responses((status = 200, body = Vec<RegistrationView>),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
@@ -618,7 +618,7 @@ fn not_found() -> ApiError {
 }
 
 /// One registration in one's region.
-#[utoipa::path(get, path = "/api/v1/t/{slug}/registrations/{id}", tag = "identity",
+#[utoipa::path(get, path = "/api/v1/t/{slug}/registrations/{id}", operation_id = "get_registration", tag = "identity",
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
     responses((status = 200, body = RegistrationView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn api_get(

@@ -1077,7 +1077,7 @@ pub(crate) struct SchoolPage {
 }
 
 /// The schools of one's scope, filtered and paged.
-#[utoipa::path(get, path = "/api/v1/t/{slug}/schools", tag = "schools",
+#[utoipa::path(get, path = "/api/v1/t/{slug}/schools", operation_id = "list_schools", tag = "schools",
     params(("slug" = String, Path, description = "租户标识"), ListQuery),
     responses((status = 200, body = SchoolPage), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -1106,7 +1106,7 @@ pub(crate) async fn api_list(
 }
 
 /// One school of one's scope.
-#[utoipa::path(get, path = "/api/v1/t/{slug}/schools/{id}", tag = "schools",
+#[utoipa::path(get, path = "/api/v1/t/{slug}/schools/{id}", operation_id = "get_school", tag = "schools",
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
     responses((status = 200, body = SchoolApiView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn api_get(

@@ -15,6 +15,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
 use xiaobao_db::Tenant;
 use xiaobao_enrolment::school::EnrolmentRow;
@@ -25,7 +26,8 @@ use crate::AppState;
 use crate::auth::{Current, Routes};
 use crate::csrf::CsrfToken;
 use crate::enrolment_admin::{
-    Fail, LIST_LIMIT, audit_miss, current_year, download, may_unmask, roster_file,
+    Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss, current_year, download, may_unmask, no_year_open,
+    roster_file,
 };
 use crate::layout::Layout;
 use crate::nav::Section;
@@ -95,11 +97,16 @@ pub fn routes() -> Routes {
         )
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-struct FilterQuery {
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FilterQuery {
+    /// Region code.
     region: Option<String>,
+    /// Enrolment status.
     status: Option<String>,
+    /// Product code.
     product: Option<String>,
+    #[param(ignore)]
     done: Option<String>,
 }
 
@@ -132,11 +139,15 @@ async fn load_list(
 }
 
 /// An enrolment as the insurer's list shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EnrolmentView {
+    /// The enrolment's fields.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     row: EnrolmentRow,
+    /// Status, in Chinese.
     status_label: &'static str,
+    /// Premium in yuan.
     premium_yuan: String,
 }
 
@@ -179,6 +190,8 @@ struct ListPage {
     archive_href: String,
     done: bool,
     can_receive: bool,
+    /// Instead of the lists, when no year is open.
+    notice: Option<&'static str>,
 }
 
 async fn show_list(
@@ -190,7 +203,15 @@ async fn show_list(
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let result = async {
-        let (year, rows, endorsements) = load_list(&state, &page.tenant, &current, &q).await?;
+        // While no year is open the page says so instead of listing.
+        let (year, rows, endorsements, notice) =
+            match load_list(&state, &page.tenant, &current, &q).await {
+                Ok((year, rows, endorsements)) => (year, rows, endorsements, None),
+                Err(f) if no_year_open(&f) => {
+                    (String::new(), Vec::new(), Vec::new(), Some(NO_YEAR_NOTICE))
+                }
+                Err(f) => return Err(f),
+            };
         let region = non_empty(&q.region).unwrap_or_default();
         let can_receive = state
             .auth
@@ -233,6 +254,7 @@ async fn show_list(
                 .collect(),
             done: q.done.is_some(),
             can_receive,
+            notice,
         };
         Ok::<_, Fail>(Html(view.render()?).into_response())
     }
@@ -240,7 +262,13 @@ async fn show_list(
     result.unwrap_or_else(|f| f.page(&page))
 }
 
-async fn api_list(
+/// The submitted enrolments of the current year that chose the viewer's company, in its
+/// subtree.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/underwriting", operation_id = "list_underwriting", tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), FilterQuery),
+    responses((status = 200, body = Vec<EnrolmentView>),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_list(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
@@ -258,7 +286,12 @@ async fn api_list(
     }
 }
 
-async fn api_endorsements(
+/// The endorsements (批单) the viewer's company owes.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/underwriting/endorsements", tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识")),
+    responses((status = 200, body = Vec<Object>, description = "批单列表"),
+        (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_endorsements(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
@@ -290,11 +323,17 @@ async fn page_roster(
     }
 }
 
-async fn api_roster(
+/// An enrolment's roster as XLSX (ID numbers in full for those allowed; audited).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/underwriting/{enrolment_id}/roster.xlsx", operation_id = "download_underwriting_roster",
+    tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    responses((status = 200, description = "花名册（XLSX）", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_roster(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
 ) -> Response {
     let unmasked = may_unmask(&state, &current);
     match roster_file(&state, &tenant, &current, &id, unmasked).await {
@@ -337,11 +376,18 @@ async fn submit_received(
     }
 }
 
-async fn api_received(
+/// Marks an enrolment received (已承保).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/underwriting/{enrolment_id}/received",
+    tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    responses((status = 200, body = EnrolmentView),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_received(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
 ) -> Response {
     match receive(&state, &tenant, &current, &id).await {
         Ok(row) => Json(EnrolmentView::from(row)).into_response(),
@@ -378,11 +424,18 @@ async fn submit_issued(
     }
 }
 
-async fn api_issued(
+/// Marks an endorsement issued.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/underwriting/endorsements/{id}/issued",
+    tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "批单编号")),
+    responses((status = 200, body = Object, description = "endorsement_id 与 status"),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn api_issued(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     current: Current,
-    Path((_, id)): Path<(String, String)>,
+    Path((_slug, id)): Path<(String, String)>,
 ) -> Response {
     match issue(&state, &tenant, &current, &id).await {
         Ok(()) => (
