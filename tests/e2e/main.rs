@@ -9,6 +9,7 @@ mod audit;
 mod authz_matrix;
 mod branches;
 mod browser;
+mod browser_enrolment;
 mod browser_registration;
 mod documents;
 mod enrolment_admin;
