@@ -376,6 +376,22 @@ async fn department_approves_modifications_with_the_rules_premium_change() {
     assert_eq!(list.status, StatusCode::OK, "{}", list.text());
     assert!(list.text().contains("钟山区民办校"));
 
+    // A form without a decision is answered on the request page, above the form.
+    let r = app
+        .post_as(
+            &d,
+            &format!("/t/{SLUG}/enrolment/requests/{q_private}/decision"),
+            &[("decision", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(
+        r.text()
+            .contains(r#"id="decision_error">请选择通过或不予通过</div>"#),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("钟山区民办校"), "{}", r.text());
     let r = app
         .post_as(
             &d,
@@ -384,6 +400,20 @@ async fn department_approves_modifications_with_the_rules_premium_change() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    // Deciding again: the page says why, next to the request.
+    let again = app
+        .post_as(
+            &d,
+            &format!("/t/{SLUG}/enrolment/requests/{q_private}/decision"),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    assert!(
+        again.text().contains(r#"id="decision_error">"#),
+        "{}",
+        again.text()
+    );
     // (112 − 100 − ⌊100 × 5 %⌋) × 10 元 = 70 元.
     let expected = (112 - 100 - 100 * 5 / 100) * RATE;
     assert_eq!(

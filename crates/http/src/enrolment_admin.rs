@@ -1123,6 +1123,8 @@ async fn show_requests(
 #[template(path = "enrolment_admin_request.html")]
 struct RequestPage {
     layout: Layout,
+    /// Why the decision just sent was not taken.
+    error: Option<String>,
     csrf: CsrfToken,
     line: RequestLine,
     action: String,
@@ -1138,6 +1140,24 @@ async fn show_request(
     Path((_, id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Response {
+    let done = query.ok().and_then(|Query(q)| q.done).is_some();
+    render_request(&state, &page, &mut session, &current, &id, done, None).await
+}
+
+/// The request page; `error` (a refused decision) is shown above the decision form.
+async fn render_request(
+    state: &AppState,
+    page: &PageTenant,
+    session: &mut WebSession,
+    current: &Current,
+    id: &str,
+    done: bool,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (status, error) = match error {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
     let result = async {
         let request_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
         let scope = EnrolmentScope::of(current.viewer());
@@ -1147,27 +1167,23 @@ async fn show_request(
             .ok_or(Problem::NotFound)?;
         tx.commit().await?;
         let view = RequestPage {
-            layout: Layout::tenant(
-                &page,
-                &mut session,
-                Section::EnrolmentRequests,
-                Some("修改审核"),
-            )
-            .await?,
+            layout: Layout::tenant(page, session, Section::EnrolmentRequests, Some("修改审核"))
+                .await?,
             csrf: session.csrf_token().await?,
             action: page.href(&format!("enrolment/requests/{request_id}/decision")),
             list_href: page.href("enrolment/requests"),
-            done: query.ok().and_then(|Query(q)| q.done).is_some(),
-            line: request_line(&page, row),
+            done,
+            error,
+            line: request_line(page, row),
         };
-        Ok::<_, Fail>(Html(view.render()?).into_response())
+        Ok::<_, Fail>((status, Html(view.render()?)).into_response())
     }
     .await;
     match result {
         Ok(r) => r,
-        Err(f) => audit_miss(&state, &page.tenant, &current, "enrolment_request", &id, f)
+        Err(f) => audit_miss(state, &page.tenant, current, "enrolment_request", id, f)
             .await
-            .page(&page),
+            .page(page),
     }
 }
 
@@ -1243,26 +1259,38 @@ async fn decide_request(
 async fn submit_decision(
     State(state): State<AppState>,
     page: PageTenant,
+    mut session: WebSession,
     current: Current,
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<DecisionInput>, FormRejection>,
 ) -> Response {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if form.decision != "approve" && form.decision != "refuse" {
-        let pair = (page.tenant.clone(), page.base.clone());
-        return error_page(
+    // A refused decision is shown on the request page, above its form.
+    let error = if form.decision != "approve" && form.decision != "refuse" {
+        (
             StatusCode::UNPROCESSABLE_ENTITY,
-            "无法办理",
-            "请选择通过或不予通过",
-            Some(&pair),
-        );
-    }
-    match decide_request(&state, &page.tenant, &current, &id, &form).await {
-        Ok(_) => {
-            Redirect::to(&page.href(&format!("enrolment/requests/{id}?done=1"))).into_response()
+            "请选择通过或不予通过".to_string(),
+        )
+    } else {
+        match decide_request(&state, &page.tenant, &current, &id, &form).await {
+            Ok(_) => {
+                return Redirect::to(&page.href(&format!("enrolment/requests/{id}?done=1")))
+                    .into_response();
+            }
+            Err(Fail::Problem(p)) if !p.is_not_found() => (problem_status(&p), p.to_string()),
+            Err(f) => return f.page(&page),
         }
-        Err(f) => f.page(&page),
-    }
+    };
+    render_request(
+        &state,
+        &page,
+        &mut session,
+        &current,
+        &id,
+        false,
+        Some(error),
+    )
+    .await
 }
 
 /// The requests schools made after submitting, for the viewer to decide.
