@@ -559,6 +559,42 @@ async fn county_department_follows_progress_and_reopens() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let r = app
+        .get_with_cookie(
+            &format!("/t/{SLUG}/enrolment/progress?done=reopened"),
+            &d.cookie,
+        )
+        .await;
+    assert!(
+        r.text().contains(r#"id="done">已重新开放。"#),
+        "{}",
+        r.text()
+    );
+    // A past date through the form: back to the progress page, which says why.
+    let r = app
+        .post_as(
+            &d,
+            &format!("/t/{SLUG}/enrolment/schools/{}/reopen", pending.org_id),
+            &[("until", "2000-01-01"), ("reason", "补交材料")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = r.headers["location"].to_str().unwrap().to_string();
+    assert!(
+        to.ends_with("/enrolment/progress?error=bad_reopen_date"),
+        "{to}"
+    );
+    let r = app.get_with_cookie(&to, &d.cookie).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains(r#"id="reopen_error">"#), "{}", r.text());
+    // Only the reopen form's own problems are shown; other codes show nothing.
+    let r = app
+        .get_with_cookie(
+            &format!("/t/{SLUG}/enrolment/progress?error=year_not_open"),
+            &d.cookie,
+        )
+        .await;
+    assert!(!r.text().contains("reopen_error"), "{}", r.text());
     assert_eq!(
         sql_i64(
             app,

@@ -561,6 +561,20 @@ pub(crate) struct ProgressQuery {
     product: Option<String>,
     /// Region code (default: the viewer's region).
     region: Option<String>,
+    #[param(ignore)]
+    done: Option<String>,
+    /// A refused reopening's problem code (see [`reopen_error`]).
+    #[param(ignore)]
+    error: Option<String>,
+}
+
+/// The message of a refused reopening, by its problem code: only the codes the reopen form can
+/// cause, so the query string cannot put other text on the page.
+fn reopen_error(code: &str) -> Option<String> {
+    [Problem::BadReason, Problem::BadReopenDate]
+        .into_iter()
+        .find(|p| p.code() == code)
+        .map(|p| p.to_string())
 }
 
 /// Progress of one product below a region of the viewer's subtree.
@@ -686,6 +700,8 @@ struct ProgressPage {
     can_reopen: bool,
     up_href: Option<String>,
     done: bool,
+    /// Why the reopening just sent was refused.
+    error: Option<String>,
     /// Instead of the data, when no year is open.
     notice: Option<&'static str>,
 }
@@ -705,7 +721,8 @@ async fn show_progress(
     query: Result<Query<ProgressQuery>, QueryRejection>,
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    let done = false;
+    let done = q.done.is_some();
+    let error = q.error.as_deref().and_then(reopen_error);
     let result = async {
         let (view, products) = match load_progress(&state, &page.tenant, &current, &q).await {
             Ok(loaded) => loaded,
@@ -726,6 +743,7 @@ async fn show_progress(
                     can_reopen: false,
                     up_href: None,
                     done,
+                    error: None,
                     notice: Some(NO_YEAR_NOTICE),
                 };
                 return Ok::<_, Fail>(Html(view.render()?).into_response());
@@ -798,6 +816,7 @@ async fn show_progress(
             can_reopen,
             up_href,
             done,
+            error,
             notice: None,
         };
         Ok(Html(view.render()?).into_response())
@@ -932,6 +951,11 @@ async fn submit_reopen(
     let form = form.map(|Form(f)| f).unwrap_or_default();
     match reopen_school(&state, &page.tenant, &current, &id, &form).await {
         Ok(()) => Redirect::to(&page.href("enrolment/progress?done=reopened")).into_response(),
+        // A wrong date or reason is shown on the progress page, above the list.
+        Err(Fail::Problem(p)) if reopen_error(p.code()).is_some() => {
+            Redirect::to(&page.href(&format!("enrolment/progress?error={}", p.code())))
+                .into_response()
+        }
         Err(f) => f.page(&page),
     }
 }
