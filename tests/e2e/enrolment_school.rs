@@ -555,3 +555,135 @@ async fn a_school_asks_to_modify_a_submitted_enrolment() {
     assert_eq!(r.json()["error"]["code"], "request_open");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_id_insured_elsewhere_under_another_name_is_never_revealed_to_the_uploader() {
+    let (app, _year) = start().await;
+    let a = school(&app, "冲突测试甲小学").await;
+    let b = school(&app, "冲突测试乙小学").await;
+    let dept = app
+        .account(
+            SLUG,
+            AccountSpec::new("金水区教育局冲突测试", "410105", &[Role::CountyDepartment]),
+        )
+        .await;
+    let sa = app.sign_in(SLUG, &a).await;
+    let sb = app.sign_in(SLUG, &b).await;
+    let ea = save(&app, &sa, a.org_id, 20).await["enrolment_id"]
+        .as_i64()
+        .unwrap();
+    let eb = save(&app, &sb, b.org_id, 20).await["enrolment_id"]
+        .as_i64()
+        .unwrap();
+    let r = upload(&app, &sa, ea, 20, &roster_xlsx(&good_rows(20, 500)), true).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // B "guesses" all of A's ID numbers with made-up names: accepted, and nothing in the
+    // answer (status, body, result page) tells B that any of them is insured elsewhere.
+    let guessed: Vec<[Cell; 5]> = (0..20)
+        .map(|i| {
+            pupil(
+                &format!("猜测{}", hanzi(i)),
+                "男",
+                &id(10 + i, 500 + 2 * i + 1),
+            )
+        })
+        .collect();
+    let r = upload(&app, &sb, eb, 20, &roster_xlsx(&guessed), true).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert!(!r.text().contains("其他学校"), "{}", r.text());
+    let roster_id = r.json()["roster_id"].as_i64().unwrap();
+    let page = app
+        .get_with_cookie(
+            &format!("/t/{SLUG}/enrolment/rosters/{roster_id}"),
+            &sb.cookie,
+        )
+        .await;
+    assert!(!page.text().contains("其他学校"));
+    // The schools cannot see conflicts; the department of both sees them, with both names.
+    for s in [&sa, &sb] {
+        let r = app
+            .json_as(
+                s,
+                "GET",
+                &format!("/api/v1/t/{SLUG}/enrolment/conflicts"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    let sd = app.sign_in(SLUG, &dept).await;
+    let r = app
+        .json_as(
+            &sd,
+            "GET",
+            &format!("/api/v1/t/{SLUG}/enrolment/conflicts"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let list = r.json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 20, "{list:?}");
+    let first = list.iter().find(|c| c["line"] == 2).unwrap();
+    assert_eq!(first["school_name"], "冲突测试乙小学");
+    assert_eq!(first["other_school_name"], "冲突测试甲小学");
+    assert_eq!(first["name"], "猜测甲");
+    assert_eq!(first["other_name"], "学生甲");
+    assert!(first["id_masked"].as_str().unwrap().contains('*'));
+    let page = app
+        .get_with_cookie(&format!("/t/{SLUG}/enrolment/conflicts"), &sd.cookie)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("猜测甲"), "{}", page.text());
+    // Resolving: a reason is needed, and once is enough.
+    let id0 = first["conflict_id"].as_i64().unwrap();
+    let path = format!("/api/v1/t/{SLUG}/enrolment/conflicts/{id0}/resolve");
+    let r = app
+        .json_as(
+            &sd,
+            "POST",
+            &path,
+            Some(serde_json::json!({"resolution": ""})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    let body = serde_json::json!({"resolution": "已与乙小学核实，系录入错误，已要求更正"});
+    let r = app.json_as(&sd, "POST", &path, Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = app.json_as(&sd, "POST", &path, Some(body)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    // Twenty conflicts from one account in a day alert the authority, once.
+    let tenant = app.db().active_tenant(SLUG).unwrap();
+    let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
+    let alerts: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'roster.conflicts_alert' \
+         and actor_account_id = $1",
+    )
+    .bind(b.account_id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(alerts, 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn roster_uploads_are_rate_limited_per_enrolment() {
+    let (app, _year) = start().await;
+    let a = school(&app, "限流测试小学").await;
+    let sa = app.sign_in(SLUG, &a).await;
+    let ea = save(&app, &sa, a.org_id, 2).await["enrolment_id"]
+        .as_i64()
+        .unwrap();
+    let file = roster_xlsx(&good_rows(2, 900));
+    let mut last = StatusCode::OK;
+    for i in 0..21 {
+        last = upload(&app, &sa, ea, 2, &file, true).await.status;
+        if i < 20 {
+            assert_eq!(last, StatusCode::CREATED, "upload {i}");
+        }
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    app.cleanup().await;
+}

@@ -16,6 +16,7 @@ mod enrolment_admin;
 mod enrolment_premiums;
 mod enrolment_school;
 mod health;
+mod hostile;
 mod identity;
 mod onboarding;
 mod onboarding_web;

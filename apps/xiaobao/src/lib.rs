@@ -363,6 +363,8 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     // After the signal, in-flight requests get `shutdown_grace_secs` to finish.
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signalled = stopping.clone();
+    // The peer address of each connection reaches the handlers (rate limits, audit entries).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         signalled.notify_one();

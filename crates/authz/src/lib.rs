@@ -66,6 +66,7 @@ permissions! {
     ENROLMENT_PROGRESS = ("enrolment", "progress"), "Enrolment progress and premium totals of one's region.";
     ENROLMENT_REOPEN = ("enrolment", "reopen"), "Letting a school submit after the deadline.";
     ENROLMENT_REQUESTS_DECIDE = ("enrolment_requests", "decide"), "Reviewing modification and second-insurer requests.";
+    ROSTER_CONFLICTS_RESOLVE = ("roster_conflicts", "resolve"), "Seeing and resolving ID numbers that two schools of one's region insure under different names.";
     UNDERWRITING_LIST = ("underwriting", "list"), "An insurer branch's enrolments, endorsements and region archives.";
     UNDERWRITING_RECEIVE = ("underwriting", "receive"), "Marking enrolments received and endorsements issued.";
     ROSTERS_DOWNLOAD = ("rosters", "download"), "Downloading an accepted roster (ID numbers masked).";

@@ -84,8 +84,16 @@ pub struct ServerConfig {
     pub base_domain: String,
     /// Public base URL printed on start and used in links (defaults to `http://<listen>`).
     pub public_url: Option<String>,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted on the upload routes (rosters, imports, registration
+    /// documents), in bytes.
     pub body_limit_bytes: usize,
+    /// Largest request body accepted on every other route (forms and JSON), in bytes.
+    #[serde(default = "default_form_limit")]
+    pub form_limit_bytes: usize,
+    /// Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` / `X-Real-IP`
+    /// headers are believed; requests from anywhere else are judged by their peer address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Requests taking longer than this are answered with 503.
     pub request_timeout_secs: u64,
     /// Seconds to let in-flight requests finish on shutdown.
@@ -293,6 +301,8 @@ impl Default for Config {
                 base_domain: "localhost".into(),
                 public_url: None,
                 body_limit_bytes: 32 * 1024 * 1024,
+                form_limit_bytes: default_form_limit(),
+                trusted_proxies: Vec::new(),
                 request_timeout_secs: 60,
                 shutdown_grace_secs: 10,
             },
@@ -502,6 +512,20 @@ impl Config {
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes 不能小于 1024");
         }
+        if self.server.form_limit_bytes < 1024
+            || self.server.form_limit_bytes > self.server.body_limit_bytes
+        {
+            return invalid(
+                "server.form_limit_bytes 不能小于 1024，也不能大于 server.body_limit_bytes",
+            );
+        }
+        for proxy in &self.server.trusted_proxies {
+            if parse_cidr(proxy).is_none() {
+                return invalid(&format!(
+                    "server.trusted_proxies 中的「{proxy}」不是有效的 IP 地址或网段（例如 10.0.0.5 或 10.0.0.0/8）"
+                ));
+            }
+        }
         if let Some(url) = &self.server.public_url
             && url::Url::parse(url).is_err()
         {
@@ -576,6 +600,44 @@ fn describe(e: &figment::Error) -> String {
         .join("; ")
 }
 
+fn default_form_limit() -> usize {
+    64 * 1024
+}
+
+/// An IP address or CIDR range (`10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`): the network
+/// address and prefix length, or `None` when it is neither.
+pub fn parse_cidr(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let text = text.trim();
+    let (addr, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((addr, bits))
+}
+
+/// Whether `ip` lies in the range `net`/`bits` (IPv4-mapped IPv6 addresses count as IPv4).
+pub fn cidr_contains(net: (std::net::IpAddr, u8), ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match (net.0, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(net.1)).unwrap_or(0);
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(net.1)).unwrap_or(0);
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 #[expect(
     clippy::result_large_err,
@@ -587,6 +649,35 @@ mod tests {
 
     fn load() -> Result<Config, ConfigError> {
         Config::load_from(None, environment())
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "XIAOBAO_SERVER__TRUSTED_PROXIES",
+                "[\"10.0.0.0/8\", \"::1\"]",
+            );
+            let c = load().map_err(|e| e.to_string())?;
+            assert_eq!(c.server.trusted_proxies, ["10.0.0.0/8", "::1"]);
+            jail.set_env("XIAOBAO_SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/33\"]");
+            let e = load().expect_err("a /33 is no range");
+            assert!(e.to_string().contains("server.trusted_proxies"), "{e}");
+            Ok(())
+        });
+        let net = parse_cidr("10.1.0.0/16").expect("range");
+        assert!(cidr_contains(net, "10.1.200.3".parse().expect("ip")));
+        assert!(!cidr_contains(net, "10.2.0.1".parse().expect("ip")));
+        assert!(cidr_contains(net, "::ffff:10.1.0.9".parse().expect("ip")));
+        let one = parse_cidr("127.0.0.2").expect("address");
+        assert!(cidr_contains(one, "127.0.0.2".parse().expect("ip")));
+        assert!(!cidr_contains(one, "127.0.0.3".parse().expect("ip")));
+        assert!(cidr_contains(
+            parse_cidr("0.0.0.0/0").expect("all"),
+            "8.8.8.8".parse().expect("ip")
+        ));
+        assert!(parse_cidr("example.cn").is_none());
+        assert!(parse_cidr("::/129").is_none());
     }
 
     #[test]

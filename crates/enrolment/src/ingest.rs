@@ -80,6 +80,9 @@ pub struct SealedRoster {
     hashes: Vec<u8>,
     /// The line of each hash.
     lines: Vec<u32>,
+    /// The name and masked ID of each hash (for the rare hashes another school also has).
+    names: Vec<String>,
+    masked: Vec<String>,
 }
 
 /// Consecutive tuples, each without its first field (the roster id, not known while sealing):
@@ -151,15 +154,22 @@ pub fn seal(parsed: &ParsedRoster, sealer: &IdSealer) -> SealedRoster {
     });
     let mut hashes = Vec::with_capacity(order.len() * 16);
     let mut lines = Vec::with_capacity(order.len());
+    let mut names = Vec::with_capacity(order.len());
+    let mut masked = Vec::with_capacity(order.len());
     for (hash, index) in &order {
+        let row = &rows[*index as usize];
         hashes.extend_from_slice(hash);
-        lines.push(rows[*index as usize].line);
+        lines.push(row.line);
+        names.push(row.name.clone());
+        masked.push(row.id.masked());
     }
     SealedRoster {
         rows: u32::try_from(rows.len()).unwrap_or(u32::MAX),
         parts,
         hashes,
         lines,
+        names,
+        masked,
     }
 }
 
@@ -296,13 +306,14 @@ pub async fn accept(
     // First the rows anywhere with one of the hashes (one index probe per hash, in hash
     // order), then only those few against the enrolments: a plan that starts from the
     // enrolments of the year would probe every roster of the product once per hash.
-    let taken: Vec<Vec<u8>> = sqlx::query_scalar(
+    let hits: Vec<Hit> = sqlx::query_as(
         "with found as materialized ( \
-           select r.id_hash, r.roster_id \
+           select r.id_hash, r.roster_id, r.name \
            from generate_series(0, length($1::bytea) / 16 - 1) as i \
            cross join lateral (select substring($1::bytea from i * 16 + 1 for 16) as id_hash) h \
            join roster_rows r on r.id_hash = h.id_hash) \
-         select distinct f.id_hash from found f join enrolments e on e.roster_id = f.roster_id \
+         select f.id_hash, f.name, f.roster_id, e.school_org_id, e.region_path \
+         from found f join enrolments e on e.roster_id = f.roster_id \
          where e.academic_year = $2 and e.product_code = $3 and e.school_org_id <> $4",
     )
     .bind(&sealed.hashes)
@@ -311,16 +322,25 @@ pub async fn accept(
     .bind(e.school_org_id)
     .fetch_all(&mut *conn)
     .await?;
-    if !taken.is_empty() {
-        let taken: std::collections::HashSet<&[u8]> = taken.iter().map(Vec::as_slice).collect();
-        for (hash, line) in sealed.hashes.chunks_exact(16).zip(&sealed.lines) {
-            if taken.contains(hash) {
+    // An ID insured elsewhere is named to the uploader only with the same name: then the
+    // uploader learns nothing it did not type. Any other match is a conflict for the
+    // departments of both schools, never shown to the uploader.
+    let mut conflicts: Vec<(usize, Hit)> = Vec::new();
+    let mut named = std::collections::BTreeSet::new();
+    for hit in hits {
+        let Some(at) = sealed.position(&hit.id_hash) else {
+            continue;
+        };
+        if same_person(&sealed.names[at], &hit.name) {
+            if named.insert(at) {
                 problems.push(problem(
-                    *line,
+                    sealed.lines[at],
                     Some("身份证号"),
                     "该学生本学年已由本项目的其他学校投保同一险种，请核实（转学学生须由原学校先申请修改花名册）",
                 ));
             }
+        } else {
+            conflicts.push((at, hit));
         }
     }
     if !problems.is_empty() {
@@ -345,6 +365,9 @@ pub async fn accept(
     .fetch_one(&mut *conn)
     .await?;
     copy_rows(conn, roster_id, sealed).await?;
+    if !conflicts.is_empty() {
+        record_conflicts(conn, target, roster_id, sealed, &conflicts, actor).await?;
+    }
     if !target.pending {
         sqlx::query(
             "update enrolments set roster_id = $2, headcount = $3, updated_at = now() \
@@ -378,6 +401,159 @@ pub async fn accept(
         roster_id,
         rows: sealed.rows,
     })
+}
+
+/// A row of another school's roster in force with one of the uploaded hashes.
+#[derive(sqlx::FromRow)]
+struct Hit {
+    id_hash: Vec<u8>,
+    name: String,
+    roster_id: i64,
+    school_org_id: i64,
+    region_path: String,
+}
+
+impl SealedRoster {
+    /// Where `hash` is among the sorted hashes.
+    fn position(&self, hash: &[u8]) -> Option<usize> {
+        let n = self.hashes.len() / 16;
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.hashes[mid * 16..mid * 16 + 16].cmp(hash) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+}
+
+/// Two names of one person, as rosters write them (spaces and the middle dot of minority
+/// names aside).
+fn same_person(a: &str, b: &str) -> bool {
+    let key = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && !matches!(c, '·' | '•' | '.' | '・'))
+            .collect()
+    };
+    key(a) == key(b)
+}
+
+/// Conflicts by one account within a day that alert the programme authority.
+pub const CONFLICT_ALERT_THRESHOLD: i64 = 20;
+
+/// Records the conflicts of an accepted upload, audits them (count only), and alerts the
+/// authority once a day when one account has produced many.
+async fn record_conflicts(
+    conn: &mut PgConnection,
+    target: &Target,
+    roster_id: i64,
+    sealed: &SealedRoster,
+    conflicts: &[(usize, Hit)],
+    actor: &Actor,
+) -> Result<(), EnrolmentError> {
+    let e = &target.enrolment;
+    let mut hashes: Vec<Vec<u8>> = Vec::with_capacity(conflicts.len());
+    let mut masked: Vec<&str> = Vec::with_capacity(conflicts.len());
+    let mut lines: Vec<i32> = Vec::with_capacity(conflicts.len());
+    let mut other_rosters: Vec<i64> = Vec::with_capacity(conflicts.len());
+    let mut other_schools: Vec<i64> = Vec::with_capacity(conflicts.len());
+    let mut other_paths: Vec<&str> = Vec::with_capacity(conflicts.len());
+    for (at, hit) in conflicts {
+        hashes.push(hit.id_hash.clone());
+        masked.push(&sealed.masked[*at]);
+        lines.push(i32::try_from(sealed.lines[*at]).unwrap_or(i32::MAX));
+        other_rosters.push(hit.roster_id);
+        other_schools.push(hit.school_org_id);
+        other_paths.push(&hit.region_path);
+    }
+    sqlx::query(
+        "insert into roster_conflicts (academic_year, product_code, id_hash, id_masked, \
+           roster_id, line, school_org_id, school_region_path, other_roster_id, \
+           other_school_org_id, other_region_path, uploaded_by) \
+         select $1, $2, h, m, $3, l, $4, \
+           (select en.region_path from enrolments en where en.enrolment_id = $5), r, o, p, $6 \
+         from unnest($7::bytea[], $8::text[], $9::int[], $10::bigint[], $11::bigint[], \
+           $12::text[]) as t(h, m, l, r, o, p)",
+    )
+    .bind(&e.academic_year)
+    .bind(&e.product_code)
+    .bind(roster_id)
+    .bind(e.school_org_id)
+    .bind(e.enrolment_id)
+    .bind(actor.account_id)
+    .bind(&hashes)
+    .bind(&masked)
+    .bind(&lines)
+    .bind(&other_rosters)
+    .bind(&other_schools)
+    .bind(&other_paths)
+    .execute(&mut *conn)
+    .await?;
+    xiaobao_audit::record(
+        conn,
+        actor,
+        Entry::new("roster.conflicts_found", "roster", Some(roster_id))
+            .detail("enrolment_id", e.enrolment_id)
+            .detail("conflicts", conflicts.len()),
+    )
+    .await?;
+    let Some(account_id) = actor.account_id else {
+        return Ok(());
+    };
+    let recent: i64 = sqlx::query_scalar(
+        "select count(*) from roster_conflicts \
+         where uploaded_by = $1 and created_at > now() - interval '1 day'",
+    )
+    .bind(account_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if recent < CONFLICT_ALERT_THRESHOLD {
+        return Ok(());
+    }
+    let first_today = sqlx::query(
+        "insert into roster_conflict_alerts (account_id, alert_day, conflicts) \
+         values ($1, (now() at time zone 'Asia/Shanghai')::date, $2) \
+         on conflict do nothing",
+    )
+    .bind(account_id)
+    .bind(i32::try_from(recent).unwrap_or(i32::MAX))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first_today {
+        return Ok(());
+    }
+    xiaobao_audit::record(
+        conn,
+        actor,
+        Entry::new("roster.conflicts_alert", "account", Some(account_id))
+            .detail("conflicts_24h", recent),
+    )
+    .await?;
+    let mobiles: Vec<String> = sqlx::query_scalar(
+        "select o.contact_mobile from organisations o \
+         where o.kind = 'authority' and o.contact_mobile is not null",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for mobile in mobiles {
+        xiaobao_notify::queue(
+            conn,
+            &xiaobao_notify::Notification::sms(
+                mobile,
+                xiaobao_notify::Template::RosterConflictsAlert {
+                    uploader: actor.label.clone(),
+                    conflicts: u32::try_from(recent).unwrap_or(u32::MAX),
+                },
+            ),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Writes the rows of `roster_id` with one binary `COPY`.

@@ -9,6 +9,7 @@
 //! notifications commit together. Every read applies the caller's [`EnrolmentScope`] in SQL;
 //! a row outside it reads as absent ([`Problem::NotFound`], answered with 404).
 
+pub mod conflicts;
 pub mod ingest;
 pub mod progress;
 pub mod requests;

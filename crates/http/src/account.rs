@@ -476,10 +476,7 @@ pub(crate) async fn api_change_password(
     current: Current,
     body: Result<Json<PasswordChange>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
-    })?;
+    let Json(body) = body.map_err(|e| crate::error::bad_json(&e))?;
     match change_password(&state, &tenant.0, &current, &body, false)
         .await
         .map_err(page_to_api)?

@@ -464,6 +464,8 @@ fn template_label(kind: &str) -> &str {
         "sla_about_to_breach" => "理赔即将超时",
         "account_opened" => "账号开通",
         "password_expiring" => "密码即将到期",
+        "registration_refused" => "注册申请退回",
+        "roster_conflicts_alert" => "花名册冲突提醒",
         other => other,
     }
 }

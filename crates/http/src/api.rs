@@ -81,6 +81,8 @@ use crate::tenant::ApiTenant;
         crate::enrolment_admin::api_requests,
         crate::enrolment_admin::api_decide,
         crate::enrolment_admin::api_premiums,
+        crate::conflicts::api_conflicts,
+        crate::conflicts::api_resolve,
         crate::underwriting::api_list,
         crate::underwriting::api_endorsements,
         crate::underwriting::api_roster,

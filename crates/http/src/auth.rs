@@ -11,11 +11,10 @@
 //! The registry of guarded routes ([`route_table`]) is what the authorisation matrix test walks:
 //! every route × every role, the expectation derived from `policies/`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -157,8 +156,8 @@ impl FromRequestParts<AppState> for Current {
 pub fn client_meta(parts: &axum::http::request::Parts) -> (Option<String>, Option<String>) {
     let ip = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .get::<crate::client::ClientIp>()
+        .map(|c| c.0.to_string());
     let ua = parts
         .headers
         .get(header::USER_AGENT)

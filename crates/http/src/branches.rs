@@ -501,10 +501,7 @@ pub(crate) async fn api_create_branch(
     current: Current,
     body: Result<Json<BranchInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<BranchView>), ApiError> {
-    let Json(input) = body.map_err(|e| ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
-    })?;
+    let Json(input) = body.map_err(|e| crate::error::bad_json(&e))?;
     let created = match create_branch(&state, &tenant.0, &current, &input)
         .await
         .map_err(page_to_api)?

@@ -17,11 +17,12 @@ use std::fmt;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::StreamExt;
 use tower_sessions::Session;
 
 use crate::AppState;
@@ -114,15 +115,51 @@ fn same_token(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn multipart_field(body: Bytes, boundary: String) -> Option<String> {
-    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
-    let mut multipart = multer::Multipart::new(stream, boundary);
-    while let Ok(Some(field)) = multipart.next_field().await {
-        if field.name() == Some(FIELD) {
-            return field.text().await.ok();
+/// How much of a multipart body is read, at most, looking for the token field. Forms put the
+/// token first, before any file; the rest of the body is not read by the check.
+const MULTIPART_PREFIX_BYTES: usize = 64 * 1024;
+
+/// Reads a multipart body only until its `csrf_token` field (or [`MULTIPART_PREFIX_BYTES`]),
+/// and gives back the body whole — the part read, then the rest still unread — with the token
+/// when one was found.
+async fn multipart_token(body: Body, boundary: String) -> (Body, Option<String>) {
+    let mut rest = body.into_data_stream();
+    let mut read: Vec<Bytes> = Vec::new();
+    let token = {
+        let mut total = 0usize;
+        let prefix = futures::stream::poll_fn(|cx| {
+            if total > MULTIPART_PREFIX_BYTES {
+                return std::task::Poll::Ready(None);
+            }
+            match futures::Stream::poll_next(std::pin::Pin::new(&mut rest), cx) {
+                std::task::Poll::Ready(Some(Ok(chunk))) => {
+                    total += chunk.len();
+                    read.push(chunk.clone());
+                    std::task::Poll::Ready(Some(Ok::<_, std::io::Error>(chunk)))
+                }
+                std::task::Poll::Ready(Some(Err(e))) => {
+                    std::task::Poll::Ready(Some(Err(std::io::Error::other(e))))
+                }
+                std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        });
+        let mut multipart = multer::Multipart::new(prefix, boundary);
+        let mut token = None;
+        while let Ok(Some(field)) = multipart.next_field().await {
+            if field.name() == Some(FIELD) {
+                token = field.text().await.ok();
+                break;
+            }
+            if field.file_name().is_some() {
+                // A file before the token: the token is not where forms put it.
+                break;
+            }
         }
-    }
-    None
+        token
+    };
+    let replay = futures::stream::iter(read.into_iter().map(Ok::<_, axum::Error>));
+    (Body::from_stream(replay.chain(rest)), token)
 }
 
 /// The middleware: checks the token of every unsafe request (see the module documentation).
@@ -169,11 +206,9 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
             (request, token)
         }
         (None, BodyKind::Multipart(boundary)) => {
-            let (request, body) = match buffer(request, &state).await {
-                Ok(x) => x,
-                Err(response) => return response,
-            };
-            (request, multipart_field(body, boundary).await)
+            let (parts, body) = request.into_parts();
+            let (body, token) = multipart_token(body, boundary).await;
+            (Request::from_parts(parts, body), token)
         }
         (None, BodyKind::OtherForm | BodyKind::NotForm) => (request, None),
     };
@@ -184,12 +219,18 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
     }
 }
 
-/// Reads the body (bounded by `server.body_limit_bytes`) and puts it back for the handler.
+/// Reads a form body (bounded by the route's limit, `server.form_limit_bytes` on all but the
+/// upload routes) and puts it back for the handler.
 async fn buffer(request: Request, state: &AppState) -> Result<(Request, Bytes), Response> {
+    let limit = request
+        .extensions()
+        .get::<crate::middleware::BodyLimit>()
+        .map_or(state.config.server.form_limit_bytes, |l| l.0);
+    let path = request.uri().path().to_string();
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, state.config.server.body_limit_bytes).await {
+    match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes)),
-        Err(_) => Err((StatusCode::PAYLOAD_TOO_LARGE, "请求内容过大").into_response()),
+        Err(_) => Err(crate::middleware::too_large(&path, limit)),
     }
 }
 
@@ -266,15 +307,53 @@ mod tests {
         assert!(!has_cookie(&h, "xb"));
     }
 
+    async fn whole(body: Body) -> Vec<u8> {
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("body")
+            .to_vec()
+    }
+
     #[tokio::test]
-    async fn the_token_is_found_in_a_multipart_body() {
-        let body =
+    async fn the_token_is_found_in_a_multipart_body_which_comes_back_whole() {
+        let text =
             "--XX\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\ntok\r\n--XX--\r\n";
-        assert_eq!(
-            multipart_field(Bytes::from(body), "XX".into())
-                .await
-                .as_deref(),
-            Some("tok")
+        let (body, token) = multipart_token(Body::from(text), "XX".into()).await;
+        assert_eq!(token.as_deref(), Some("tok"));
+        assert_eq!(whole(body).await, text.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_large_multipart_body_is_not_read_past_its_token() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let head = "--XX\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\ntok\r\n\
+                    --XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\n";
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = pulled.clone();
+        // 32 MiB of file after the token, in 64 KiB chunks, counted as they are pulled.
+        let chunks = std::iter::once(Bytes::from(head))
+            .chain(std::iter::repeat_with(|| Bytes::from(vec![b'a'; 64 * 1024])).take(512));
+        let stream = futures::stream::iter(chunks).map(move |c| {
+            counter.fetch_add(c.len(), Ordering::SeqCst);
+            Ok::<_, std::io::Error>(c)
+        });
+        let (body, token) = multipart_token(Body::from_stream(stream), "XX".into()).await;
+        assert_eq!(token.as_deref(), Some("tok"));
+        assert!(
+            pulled.load(Ordering::SeqCst) <= 2 * MULTIPART_PREFIX_BYTES,
+            "the check read {} bytes",
+            pulled.load(Ordering::SeqCst)
         );
+        assert_eq!(whole(body).await.len(), head.len() + 512 * 64 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_file_before_the_token_is_no_token() {
+        let text = "--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nabc\r\n\
+                    --XX\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\ntok\r\n--XX--\r\n";
+        let (body, token) = multipart_token(Body::from(text), "XX".into()).await;
+        assert_eq!(token, None);
+        assert_eq!(whole(body).await, text.as_bytes());
     }
 }

@@ -175,13 +175,20 @@ enum Refusal {
         field: &'static str,
         message: String,
     },
+    /// Refused by a limit: 413 (the file is too large or too complex) or 429 (too many
+    /// uploads).
+    Limited {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl Refusal {
     fn message(&self) -> String {
         match self {
             Self::Problem(p) => p.to_string(),
-            Self::Invalid { message, .. } => message.clone(),
+            Self::Invalid { message, .. } | Self::Limited { message, .. } => message.clone(),
         }
     }
 
@@ -193,6 +200,7 @@ impl Refusal {
         match self {
             Self::Problem(p) => crate::enrolment_admin::problem_status(p),
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Limited { status, .. } => *status,
         }
     }
 
@@ -206,7 +214,23 @@ impl Refusal {
                     field: Some((*field).to_string()),
                 },
             },
+            Self::Limited { code, message, .. } => ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message: message.clone(),
+                    field: Some("file".to_string()),
+                },
+            },
         }
+    }
+}
+
+/// A file refused for its size or structure (413).
+fn too_large(message: impl Into<String>) -> Refusal {
+    Refusal::Limited {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: message.into(),
     }
 }
 
@@ -586,6 +610,56 @@ struct Upload {
     file: Option<(String, Vec<u8>)>,
 }
 
+/// Roster uploads one enrolment takes per hour.
+const UPLOADS_PER_ENROLMENT_PER_HOUR: u32 = 20;
+/// Roster uploads one account makes per hour (a central school or broker works for many).
+const UPLOADS_PER_ACCOUNT_PER_HOUR: u32 = 120;
+
+/// Counts one upload of the account to the enrolment; a refusal (429) when either is over
+/// its hourly limit. Checked before the body is read.
+async fn upload_limited(
+    state: &AppState,
+    tenant: &xiaobao_db::Tenant,
+    current: &Current,
+    enrolment_id: i64,
+) -> Result<Option<Refusal>, PageError> {
+    let hour = |max| xiaobao_identity::Limit {
+        max,
+        window_secs: 3600,
+    };
+    let keys = [
+        (
+            format!("roster:enrolment:{}:{enrolment_id}", tenant.slug),
+            hour(UPLOADS_PER_ENROLMENT_PER_HOUR),
+        ),
+        (
+            format!(
+                "roster:account:{}:{}",
+                tenant.slug,
+                current.viewer().account_id
+            ),
+            hour(UPLOADS_PER_ACCOUNT_PER_HOUR),
+        ),
+    ];
+    for (key, limit) in keys {
+        match state.auth.limiter.hit(&key, limit).await {
+            Ok(xiaobao_identity::Verdict::Allowed) => {}
+            Ok(xiaobao_identity::Verdict::Refused { retry_after_secs }) => {
+                return Ok(Some(Refusal::Limited {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "rate_limited",
+                    message: crate::anon::retry_message("上传花名册", retry_after_secs),
+                }));
+            }
+            Err(error) => {
+                tracing::error!(%error, "rate limiter");
+                return Err(PageError::Unavailable);
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Reads the multipart fields `headcount` and `file` (at most [`MAX_ROSTER_BYTES`]).
 async fn read_upload(request: Request) -> Result<Upload, Refusal> {
     let boundary = request
@@ -608,7 +682,7 @@ async fn read_upload(request: Request) -> Result<Upload, Refusal> {
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.try_next().await.map_err(|_| broken())? {
                     if bytes.len() + chunk.len() > MAX_ROSTER_BYTES {
-                        return Err(invalid("file", "文件过大，花名册最大 20 MB"));
+                        return Err(too_large("文件过大，花名册最大 20 MB"));
                     }
                     bytes.extend_from_slice(&chunk);
                 }
@@ -1235,9 +1309,15 @@ async fn page_upload_roster(
     Path((_, id)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, PageError> {
-    let outcome = match (parse_id(&id), read_upload(request).await) {
-        (Err(r), _) | (_, Err(r)) => Err(r),
-        (Ok(eid), Ok(upload)) => upload_roster(&state, &page.tenant, &current, eid, upload).await?,
+    let outcome = match parse_id(&id) {
+        Err(r) => Err(r),
+        Ok(eid) => match upload_limited(&state, &page.tenant, &current, eid).await? {
+            Some(r) => Err(r),
+            None => match read_upload(request).await {
+                Err(r) => Err(r),
+                Ok(upload) => upload_roster(&state, &page.tenant, &current, eid, upload).await?,
+            },
+        },
     };
     let roster_id = match &outcome {
         Ok(RosterResult::Accepted { roster_id, .. } | RosterResult::Rejected { roster_id, .. }) => {
@@ -1569,14 +1649,19 @@ pub(crate) async fn api_upload_roster(
     Path((_slug, id)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let outcome = match (parse_id(&id), read_upload(request).await) {
-        (Err(r), _) | (_, Err(r)) => Err(r),
-        (Ok(eid), Ok(upload)) => {
-            match upload_roster(&state, &tenant, &current, eid, upload).await {
-                Ok(o) => o,
-                Err(e) => return page_api(e),
-            }
-        }
+    let outcome = match parse_id(&id) {
+        Err(r) => Err(r),
+        Ok(eid) => match upload_limited(&state, &tenant, &current, eid).await {
+            Err(e) => return page_api(e),
+            Ok(Some(r)) => Err(r),
+            Ok(None) => match read_upload(request).await {
+                Err(r) => Err(r),
+                Ok(upload) => match upload_roster(&state, &tenant, &current, eid, upload).await {
+                    Ok(o) => o,
+                    Err(e) => return page_api(e),
+                },
+            },
+        },
     };
     match outcome {
         Ok(result @ RosterResult::Accepted { .. }) => {

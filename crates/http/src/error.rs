@@ -49,6 +49,9 @@ pub enum ApiError {
     /// Refused with a reason and a retry time (rate limits, lock-out).
     #[error("{message}")]
     TooMany { code: &'static str, message: String },
+    /// The request body is larger than the route accepts.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("服务暂时不可用")]
     Unavailable,
     #[error("服务器内部错误")]
@@ -72,8 +75,22 @@ impl ApiError {
             Self::InvalidCredentials(_) => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::Locked(_) => (StatusCode::LOCKED, "account_locked"),
             Self::TooMany { code, .. } => (StatusCode::TOO_MANY_REQUESTS, *code),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// The API error of a JSON body that could not be read: 413 past the route's body limit,
+/// otherwise 422 with what was wrong.
+pub(crate) fn bad_json(e: &axum::extract::rejection::JsonRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge("请求内容过大，本次提交未被处理".into())
+    } else {
+        ApiError::InvalidInput {
+            field: None,
+            message: format!("请求体不是有效的 JSON：{}", e.body_text()),
         }
     }
 }

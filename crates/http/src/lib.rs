@@ -13,6 +13,8 @@ mod branches;
 mod captcha;
 mod central;
 mod change_requests;
+pub mod client;
+mod conflicts;
 pub mod csrf;
 mod documents;
 mod enrolment;
@@ -95,6 +97,7 @@ pub(crate) fn guarded_routes() -> auth::Routes {
         .merge(central::routes())
         .merge(change_requests::routes())
         .merge(enrolment_admin::routes())
+        .merge(conflicts::routes())
         .merge(underwriting::routes())
 }
 

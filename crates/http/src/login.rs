@@ -449,10 +449,7 @@ pub(crate) async fn api_login(
     meta: ClientMeta,
     body: Result<axum::Json<ApiLogin>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::Json(body) = body.map_err(|e| ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
-    })?;
+    let axum::Json(body) = body.map_err(|e| crate::error::bad_json(&e))?;
     let kind = AccountType::parse(&body.account_type)
         .ok_or_else(|| ApiError::invalid("account_type", "账号类型无效"))?;
     let login_name = normalise_login_name(&body.login_name);

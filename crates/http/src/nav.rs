@@ -20,6 +20,8 @@ pub enum Section {
     EnrolmentProgress,
     /// 修改审核: modification and second-insurer requests to review.
     EnrolmentRequests,
+    /// 花名册冲突: ID numbers two schools of the region insure under different names.
+    RosterConflicts,
     /// 学年管理: the authority opens academic years.
     EnrolmentYears,
     /// 保费统计: premium totals by county, city, insurer and programme.
@@ -74,6 +76,7 @@ impl Section {
             Section::Underwriting => "承保数据",
             Section::EnrolmentProgress => "投保进度",
             Section::EnrolmentRequests => "修改审核",
+            Section::RosterConflicts => "花名册冲突",
             Section::EnrolmentYears => "学年管理",
             Section::Premiums => "保费统计",
             Section::Schools => "学校数据",
@@ -120,6 +123,7 @@ impl Section {
             Section::Underwriting => Some("underwriting"),
             Section::EnrolmentProgress => Some("enrolment/progress"),
             Section::EnrolmentRequests => Some("enrolment/requests"),
+            Section::RosterConflicts => Some("enrolment/conflicts"),
             Section::EnrolmentYears => Some("enrolment/years"),
             Section::Premiums => Some("enrolment/premiums"),
             _ => None,
@@ -139,6 +143,7 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
             Schools,
             EnrolmentProgress,
             EnrolmentRequests,
+            RosterConflicts,
             Premiums,
             Registrations,
             CentralSchools,
@@ -154,6 +159,7 @@ pub fn sections(role: Option<Role>) -> &'static [Section] {
             Schools,
             EnrolmentYears,
             EnrolmentProgress,
+            RosterConflicts,
             Premiums,
             Statistics,
             PendingClaims,
@@ -249,6 +255,7 @@ mod tests {
                 "学校数据",
                 "投保进度",
                 "修改审核",
+                "花名册冲突",
                 "保费统计",
                 "注册审核",
                 "中心校管理",

@@ -64,10 +64,7 @@ pub fn routes() -> Routes {
 }
 
 fn json_error(e: JsonRejection) -> ApiError {
-    ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
-    }
+    crate::error::bad_json(&e)
 }
 
 /// What asking for a code led to, as the visitor sees it.

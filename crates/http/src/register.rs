@@ -14,7 +14,7 @@ use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
-use axum::extract::{Form, Query, Request, State};
+use axum::extract::{Form, FromRequest, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -251,11 +251,28 @@ fn precheck_upload(upload: Option<&Upload>) -> Option<String> {
     None
 }
 
+/// Counts one registration of this client: `Some(message)` when it is over the limit. Called
+/// before the body is read, so a refused client costs no decoding.
+async fn over_limit(
+    state: &AppState,
+    tenant: &xiaobao_db::Tenant,
+    meta: &ClientMeta,
+) -> Result<Option<String>, PageError> {
+    let limit = Limit {
+        max: REGISTRATIONS_PER_IP_PER_HOUR,
+        window_secs: 3600,
+    };
+    Ok(
+        client_over_limit(state, "register", &tenant.slug, meta, limit)
+            .await?
+            .map(|secs| retry_message("提交", secs)),
+    )
+}
+
 /// What a registration submission led to.
 pub(crate) enum Submitted {
     Done(Registered),
     Refused(RegisterErrors),
-    Limited(String),
 }
 
 /// Validates and records a registration (shared by the form and the API): the organisation
@@ -267,13 +284,6 @@ async fn submit(
     fields: &mut RegisterFields,
     upload: Option<Upload>,
 ) -> Result<Submitted, PageError> {
-    let limit = Limit {
-        max: REGISTRATIONS_PER_IP_PER_HOUR,
-        window_secs: 3600,
-    };
-    if let Some(secs) = client_over_limit(state, "register", &tenant.slug, meta, limit).await? {
-        return Ok(Submitted::Limited(retry_message("提交", secs)));
-    }
     let mut errors = RegisterErrors::default();
     let typed = validate(fields, &mut errors);
     errors.qualification = precheck_upload(upload.as_ref());
@@ -559,6 +569,21 @@ async fn submit_register(
     meta: ClientMeta,
     request: Request,
 ) -> Result<Response, PageError> {
+    if let Some(message) = over_limit(&state, &page.tenant, &meta).await? {
+        let errors = RegisterErrors {
+            form: Some(message),
+            ..RegisterErrors::default()
+        };
+        let html = render_register(
+            &state,
+            &page,
+            &mut session,
+            RegisterFields::default(),
+            errors,
+        )
+        .await?;
+        return Ok((StatusCode::TOO_MANY_REQUESTS, html).into_response());
+    }
     let (mut fields, upload) = match read_multipart(request).await {
         Ok(read) => read,
         Err(message) => {
@@ -592,14 +617,6 @@ async fn submit_register(
         Submitted::Refused(errors) => {
             let html = render_register(&state, &page, &mut session, fields, errors).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
-        }
-        Submitted::Limited(message) => {
-            let errors = RegisterErrors {
-                form: Some(message),
-                ..RegisterErrors::default()
-            };
-            let html = render_register(&state, &page, &mut session, fields, errors).await?;
-            Ok((StatusCode::TOO_MANY_REQUESTS, html).into_response())
         }
     }
 }
@@ -658,11 +675,25 @@ pub(crate) async fn api_register(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     meta: ClientMeta,
-    body: Result<Json<ApiRegistration>, JsonRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
+    if let Some(message) = over_limit(&state, &tenant, &meta)
+        .await
+        .map_err(crate::account::page_to_api)?
+    {
+        return Err(too_many(message));
+    }
+    let body: Result<Json<ApiRegistration>, JsonRejection> =
+        Json::from_request(request, &state).await;
+    let Json(body) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge("请求内容过大：资质文件最大 10 MB".into())
+        } else {
+            ApiError::InvalidInput {
+                field: None,
+                message: format!("请求体不是有效的 JSON：{}", e.body_text()),
+            }
+        }
     })?;
     let upload = match body.qualification {
         Some(file) => {
@@ -710,7 +741,6 @@ pub(crate) async fn api_register(
             let (field, message) = errors.first().unwrap_or(("form", "填写有误"));
             Err(ApiError::invalid(field, message))
         }
-        Submitted::Limited(message) => Err(too_many(message)),
     }
 }
 
@@ -911,10 +941,7 @@ pub(crate) async fn api_activate(
     meta: ClientMeta,
     body: Result<Json<ApiActivation>, JsonRejection>,
 ) -> Result<Json<ActivationSession>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
-    })?;
+    let Json(body) = body.map_err(|e| crate::error::bad_json(&e))?;
     match activate(&state, &tenant, &meta, body.token.trim())
         .await
         .map_err(crate::account::page_to_api)?

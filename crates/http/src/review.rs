@@ -680,10 +680,7 @@ pub(crate) async fn api_refuse(
     body: Result<Json<RefuseForm>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = path.1;
-    let Json(body) = body.map_err(|e| ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
-    })?;
+    let Json(body) = body.map_err(|e| crate::error::bad_json(&e))?;
     let reason = check_reason(&body.reason).map_err(|m| ApiError::invalid("reason", m))?;
     decided_to_api(
         refuse(&state, &tenant, &current, &id, &reason)

@@ -313,11 +313,23 @@ impl SessionStore for Sessions {
     }
 }
 
+/// The most sessions kept in process. Each holds well under 2 KB, so the store stays below
+/// a few hundred MB even when a client opens sessions as fast as it can.
+const MAX_MEMORY_SESSIONS: usize = 100_000;
+
 /// In-process sessions (the embedded default). Expired records are dropped on read and swept
-/// once a minute on write, so abandoned sessions do not pile up.
-#[derive(Debug, Default)]
+/// once a minute on write, so abandoned sessions do not pile up; at [`MAX_MEMORY_SESSIONS`]
+/// the anonymous sessions idle longest go first, then the signed-in ones idle longest.
+#[derive(Debug)]
 struct MemoryStore {
     inner: Mutex<MemoryInner>,
+    capacity: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(MAX_MEMORY_SESSIONS)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -332,6 +344,13 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            capacity: capacity.max(16),
+        }
+    }
+
     fn sweep(inner: &mut MemoryInner) {
         let now = OffsetDateTime::now_utc();
         if now.unix_timestamp() - inner.swept_at >= 60 {
@@ -340,9 +359,40 @@ impl MemoryStore {
         }
     }
 
+    /// Makes room for one more record when the store is full: expired records first, then a
+    /// sixteenth of the store, anonymous and longest idle first.
+    fn make_room(&self, inner: &mut MemoryInner) {
+        if inner.records.len() < self.capacity {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        inner.records.retain(|_, r| r.expiry_date > now);
+        inner.swept_at = now.unix_timestamp();
+        if inner.records.len() < self.capacity {
+            return;
+        }
+        let signed_in = |r: &Record| {
+            r.data
+                .get(SESSION_KEY)
+                .and_then(|d| d.get("user"))
+                .is_some_and(|u| !u.is_null())
+        };
+        let mut ranked: Vec<(bool, OffsetDateTime, Id)> = inner
+            .records
+            .values()
+            .map(|r| (signed_in(r), r.expiry_date, r.id))
+            .collect();
+        let evict = (self.capacity / 16).max(1);
+        ranked.select_nth_unstable_by(evict - 1, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (_, _, id) in &ranked[..evict] {
+            inner.records.remove(id);
+        }
+    }
+
     fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let mut inner = self.lock();
         Self::sweep(&mut inner);
+        self.make_room(&mut inner);
         while inner.records.contains_key(&record.id) {
             record.id = Id::default();
         }
@@ -480,6 +530,24 @@ mod tests {
             data: HashMap::new(),
             expiry_date: OffsetDateTime::now_utc() + expires_in,
         }
+    }
+
+    #[test]
+    fn the_memory_store_is_bounded_and_keeps_signed_in_sessions() {
+        let store = MemoryStore::with_capacity(64);
+        let mut signed = record(Duration::minutes(1));
+        signed.data.insert(
+            SESSION_KEY.to_string(),
+            serde_json::json!({ "user": { "role": "school" } }),
+        );
+        store.create(&mut signed).expect("create");
+        for _ in 0..1_000 {
+            let mut r = record(Duration::minutes(30));
+            store.create(&mut r).expect("create");
+            assert!(store.lock().records.len() <= 64);
+        }
+        // The signed-in session outlived a thousand anonymous ones although it expires first.
+        assert!(store.load(&signed.id).is_some());
     }
 
     #[test]

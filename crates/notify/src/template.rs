@@ -44,6 +44,9 @@ pub enum Template {
     PasswordExpiring { days_left: u32 },
     /// A school's registration was refused by its education department, with the reason.
     RegistrationRefused { school_name: String, reason: String },
+    /// One account's roster uploads matched many ID numbers insured by other schools: a sign
+    /// of someone probing for real ID numbers. Sent to the programme authority.
+    RosterConflictsAlert { uploader: String, conflicts: u32 },
 }
 
 impl std::fmt::Debug for Template {
@@ -75,6 +78,7 @@ impl Template {
             Self::AccountOpened { .. } => "account_opened",
             Self::PasswordExpiring { .. } => "password_expiring",
             Self::RegistrationRefused { .. } => "registration_refused",
+            Self::RosterConflictsAlert { .. } => "roster_conflicts_alert",
         }
     }
 
@@ -196,6 +200,18 @@ impl Template {
                      请按原因修改后重新提交注册申请；如有疑问，请联系所在地教育部门。"
                 ),
             ),
+            Self::RosterConflictsAlert {
+                uploader,
+                conflicts,
+            } => (
+                format!("{sig}花名册异常提醒：{uploader}"),
+                format!(
+                    "您好：\n\n\
+                     {uploader}近 24 小时上传的花名册中有{conflicts}个身份证号与其他学校已投保的学生相同但姓名不同，\
+                     可能是在试探他人的身份证号。\n\
+                     请登录系统，在“花名册冲突”中核实，必要时停用该账号。"
+                ),
+            ),
         };
         RenderedMail {
             subject,
@@ -251,6 +267,12 @@ impl Template {
             } => {
                 format!("{sig}{school_name}的注册申请已被退回，原因：{reason}。请修改后重新提交。")
             }
+            Self::RosterConflictsAlert {
+                uploader,
+                conflicts,
+            } => format!(
+                "{sig}{uploader}近24小时上传的花名册有{conflicts}个身份证号与其他学校学生冲突，请登录系统核实。"
+            ),
         }
     }
 }

@@ -205,7 +205,8 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, app).await;
         });
         self.servers.lock().unwrap().push(server);
         format!("http://{addr}")
