@@ -24,5 +24,6 @@ mod pages;
 mod platform_identity;
 mod registration;
 mod schools;
+mod sessions;
 mod tenancy;
 mod web;

@@ -150,6 +150,9 @@ pub struct SessionConfig {
     pub cookie_secure: Option<bool>,
     /// Minutes without a request after which a session ends (等保: session time-out).
     pub idle_timeout_mins: u64,
+    /// Hours after sign-in after which a session ends however active it is.
+    #[serde(default = "default_absolute_timeout_hours")]
+    pub absolute_timeout_hours: u64,
 }
 
 /// Which object store holds documents.
@@ -321,6 +324,7 @@ impl Default for Config {
                 cookie_name: "xb_session".into(),
                 cookie_secure: None,
                 idle_timeout_mins: 30,
+                absolute_timeout_hours: default_absolute_timeout_hours(),
             },
             storage: StorageConfig {
                 backend: StorageBackend::Local,
@@ -544,6 +548,9 @@ impl Config {
         if !(1..=1440).contains(&self.session.idle_timeout_mins) {
             return invalid("session.idle_timeout_mins 必须在 1 到 1440（分钟）之间");
         }
+        if !(1..=168).contains(&self.session.absolute_timeout_hours) {
+            return invalid("session.absolute_timeout_hours 必须在 1 到 168（小时）之间");
+        }
         Ok(())
     }
 
@@ -598,6 +605,10 @@ fn describe(e: &figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn default_absolute_timeout_hours() -> u64 {
+    12
 }
 
 fn default_form_limit() -> usize {

@@ -27,7 +27,7 @@ use xiaobao_identity::{Codes, LoginPolicy, PasswordHasher, RateLimiter, Viewer};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::{PageError, error_page};
-use crate::session::{SignedIn, load_data, scope_of_path};
+use crate::session::{SignedIn, scope_of_path};
 
 /// Identity services shared by every request.
 pub struct AuthServices {
@@ -36,6 +36,8 @@ pub struct AuthServices {
     pub limiter: RateLimiter,
     pub codes: Codes,
     pub login: LoginPolicy,
+    /// Accounts' session epochs, cached (see `crate::validity`).
+    pub epochs: crate::validity::Epochs,
 }
 
 impl std::fmt::Debug for AuthServices {
@@ -207,14 +209,13 @@ async fn guard(permission: Permission, request: Request, next: Next) -> Response
     let Some(session) = parts.extensions.get::<Session>().cloned() else {
         return PageError::Internal("session layer missing".into()).into_response();
     };
-    let user = match load_data(&session, &slug).await {
+    let user = match crate::session::load_valid(&state, &session, &slug).await {
         Ok(data) => data.and_then(|d| d.user),
         Err(error) => {
-            tracing::error!(%error, "session store");
             return if api {
-                ApiError::Unavailable.into_response()
+                crate::account::page_to_api(error).into_response()
             } else {
-                PageError::Unavailable.into_response()
+                error.into_response()
             };
         }
     };
@@ -284,7 +285,14 @@ async fn guard(permission: Permission, request: Request, next: Next) -> Response
         };
     }
     parts.extensions.insert(current);
-    next.run(Request::from_parts(parts, body)).await
+    let changes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if changes {
+        // The action may have moved session epochs (a password reset, a role change): this
+        // process re-reads them on the next request.
+        state.auth.epochs.forget_tenant(&slug);
+    }
+    response
 }
 
 /// Records a refused request in the tenant's audit trail (best effort: a failure to record is
@@ -366,6 +374,7 @@ pub fn services(
             None => RateLimiter::memory(),
         },
         codes: Codes::new(secret),
+        epochs: crate::validity::Epochs::default(),
         login: LoginPolicy {
             lockout_threshold: a.lockout_threshold,
             lockout: chrono::Duration::minutes(i64::from(a.lockout_mins)),

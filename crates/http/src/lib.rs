@@ -36,6 +36,7 @@ mod switch;
 mod tenant;
 mod time;
 mod underwriting;
+mod validity;
 
 use std::sync::Arc;
 

@@ -537,6 +537,10 @@ pub async fn open_session(
         .map_err(|e| e.to_string())?;
     let mut user = signed_in(&outcome.0);
     user.identity_id = outcome.1;
+    user.epoch = crate::validity::fetch(state, slug, user.viewer.account_id)
+        .await
+        .map_err(|_| "登录服务不可用".to_string())?
+        .epoch;
     let data = crate::session::SessionData::new(slug, Some(user));
     let idle = std::time::Duration::from_secs(state.config.session.idle_timeout_mins * 60);
     state

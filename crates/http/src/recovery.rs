@@ -236,6 +236,8 @@ async fn reset(
     match result {
         Ok(_) => {
             tx.commit().await?;
+            // The account's other sessions end (its epoch moved with the password).
+            state.auth.epochs.forget_tenant(&tenant.slug);
             Ok(ResetAnswer::Done)
         }
         Err(ResetError::Code(e)) => {

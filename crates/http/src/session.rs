@@ -45,16 +45,21 @@ pub struct SessionData {
     pub user: Option<SignedIn>,
     /// Unix seconds of the last refresh of the idle timer.
     pub seen_at: i64,
+    /// Unix seconds of the sign-in (the absolute lifetime counts from here).
+    #[serde(default)]
+    pub signed_in_at: i64,
 }
 
 impl SessionData {
     /// Fresh data for a scope, with a new CSRF token.
     pub fn new(scope: &str, user: Option<SignedIn>) -> Self {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         Self {
             scope: scope.to_string(),
             csrf_token: CsrfToken::generate().into_string(),
             user,
-            seen_at: OffsetDateTime::now_utc().unix_timestamp(),
+            seen_at: now,
+            signed_in_at: now,
         }
     }
 }
@@ -72,6 +77,10 @@ pub struct SignedIn {
     /// Signed in through a platform login (`control.identities`) granted this programme.
     #[serde(default)]
     pub identity_id: Option<i64>,
+    /// The account's `session_epoch` at sign-in: the session ends when it moves (password,
+    /// status or roles changed; see `crate::validity`).
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 impl SignedIn {
@@ -83,6 +92,7 @@ impl SignedIn {
             viewer,
             must_change_password,
             identity_id: None,
+            epoch: 0,
         }
     }
 }
@@ -98,6 +108,7 @@ pub fn scope_of_path(path: &str) -> &str {
 /// The session of a request, seen from the scope of its path: data created under another
 /// tenant reads as no session at all.
 pub struct WebSession {
+    state: AppState,
     session: Session,
     scope: String,
     data: Option<SessionData>,
@@ -132,8 +143,14 @@ impl WebSession {
         Ok(token)
     }
 
-    /// Signs an account in: a new session id (no fixation) and a new CSRF token.
-    pub async fn sign_in(&mut self, user: SignedIn) -> Result<(), PageError> {
+    /// Signs an account in: a new session id (no fixation) and a new CSRF token, bound to the
+    /// account's current session epoch.
+    pub async fn sign_in(&mut self, mut user: SignedIn) -> Result<(), PageError> {
+        if !self.scope.is_empty() {
+            user.epoch = crate::validity::fetch(&self.state, &self.scope, user.viewer.account_id)
+                .await?
+                .epoch;
+        }
         self.session.clear().await;
         self.session.cycle_id().await.map_err(store_failed)?;
         let data = SessionData::new(&self.scope, Some(user));
@@ -185,10 +202,31 @@ pub async fn load_data(
     Ok(data.filter(|d| d.scope == scope))
 }
 
+/// Like [`load_data`], and a signed-in session that no longer stands (its account's password,
+/// status or roles changed, or it is past its absolute lifetime) is deleted and reads as none.
+pub async fn load_valid(
+    state: &AppState,
+    session: &Session,
+    scope: &str,
+) -> Result<Option<SessionData>, PageError> {
+    let data = load_data(session, scope).await.map_err(store_failed)?;
+    if let Some(d) = &data
+        && let Some(user) = &d.user
+        && !crate::validity::still_valid(state, scope, user, d.signed_in_at).await?
+    {
+        session.flush().await.map_err(store_failed)?;
+        return Ok(None);
+    }
+    Ok(data)
+}
+
 impl FromRequestParts<AppState> for WebSession {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = parts
             .extensions
             .get::<Session>()
@@ -199,7 +237,7 @@ impl FromRequestParts<AppState> for WebSession {
             .get::<serde_json::Value>(SESSION_KEY)
             .await
             .map_err(store_failed)?;
-        let mut data = load_data(&session, &scope).await.map_err(store_failed)?;
+        let mut data = load_valid(state, &session, &scope).await?;
         let foreign = any.is_some() && data.is_none();
         if let Some(d) = &mut data {
             let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -212,6 +250,7 @@ impl FromRequestParts<AppState> for WebSession {
             }
         }
         Ok(Self {
+            state: state.clone(),
             session,
             scope,
             data,

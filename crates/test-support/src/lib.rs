@@ -215,8 +215,16 @@ impl TestApp {
     /// A `Cookie` header value for a session signed in to `slug` as `role`, as the identity
     /// context's sign-in will create it.
     pub async fn signed_in_cookie(&self, slug: &str, role: Role, display_name: &str) -> String {
+        // A real account (sessions are checked against their account's standing), shown
+        // under `display_name`, whose viewer sees no rows.
+        let tenant = self.state.db.active_tenant(slug).unwrap();
+        let login = format!("cookie-{}", uuid::Uuid::new_v4().simple());
+        let roles = [role];
+        let mut spec = AccountSpec::new(display_name, &tenant.root_region_code, &roles);
+        spec.login_name = Some(&login);
+        let account = self.account(slug, spec).await;
         let viewer = xiaobao_identity::Viewer {
-            account_id: 0,
+            account_id: account.account_id,
             org_id: 0,
             org_kind: String::new(),
             roles: vec![role],
@@ -228,6 +236,13 @@ impl TestApp {
         };
         let mut user = SignedIn::new(viewer, false);
         user.role = role;
+        let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
+        user.epoch = sqlx::query_scalar("select session_epoch from accounts where account_id = $1")
+            .bind(account.account_id)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
         let data = SessionData::new(slug, Some(user));
         let idle = std::time::Duration::from_secs(self.state.config.session.idle_timeout_mins * 60);
         let id = self.state.sessions.open(&data, idle).await.unwrap();
