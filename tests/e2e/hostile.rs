@@ -283,3 +283,128 @@ async fn a_registration_over_its_limit_is_refused_before_its_document_is_read() 
     assert_eq!(r.json()["error"]["code"], "rate_limited");
     app.cleanup().await;
 }
+
+async fn login_as_from(source: &str, base: &str, login_name: &str, password: &str) -> u16 {
+    let body = serde_json::json!({
+        "account_type": "school", "login_name": login_name, "password": password,
+    })
+    .to_string();
+    from_address(
+        source,
+        base,
+        "POST",
+        "/api/v1/t/henan/session",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn a_stranger_typing_a_schools_name_locks_out_only_their_own_address() {
+    use xiaobao_domain::Role;
+    let app = TestApp::init().await.with_demo_tenants().await;
+    let school = app
+        .account(
+            "henan",
+            xiaobao_test_support::AccountSpec::new("锁定地址测试小学", "410105", &[Role::School]),
+        )
+        .await;
+    let base = app.serve().await;
+    for i in 1..=5 {
+        let status = login_as_from("127.0.0.2", &base, &school.login_name, "Wrong2026pw").await;
+        assert_eq!(status, if i < 5 { 401 } else { 423 }, "attempt {i}");
+    }
+    // Locked for that address, even with the right password …
+    let right = school.password.as_str();
+    assert_eq!(
+        login_as_from("127.0.0.2", &base, &school.login_name, right).await,
+        423
+    );
+    // … while the school itself, elsewhere, signs in.
+    assert_eq!(
+        login_as_from("127.0.0.3", &base, &school.login_name, right).await,
+        200
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_get_no_extra_guesses() {
+    use xiaobao_domain::Role;
+    let app = TestApp::init().await.with_demo_tenants().await;
+    let school = app
+        .account(
+            "henan",
+            xiaobao_test_support::AccountSpec::new("并发锁定测试小学", "410105", &[Role::School]),
+        )
+        .await;
+    let attempt = || {
+        let body = serde_json::json!({
+            "account_type": "school", "login_name": school.login_name, "password": "Wrong2026pw",
+        })
+        .to_string();
+        app.request(
+            Request::post("/api/v1/t/henan/session")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+    };
+    let answers = futures::future::join_all((0..12).map(|_| attempt())).await;
+    let guesses = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::LOCKED)
+        .count();
+    // Four wrong answers, the fifth locks, every other attempt is refused unseen.
+    assert_eq!(
+        (guesses, locked),
+        (4, 8),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn guesses_at_unknown_names_are_counted_not_audited_one_by_one() {
+    let app = TestApp::init().await.with_demo_tenants().await;
+    for i in 0..15 {
+        let body = serde_json::json!({
+            "account_type": "school", "login_name": format!("无此学校{i}"), "password": "Wrong2026pw",
+        })
+        .to_string();
+        let r = app
+            .request(
+                Request::post("/api/v1/t/henan/session")
+                    .header("content-type", "application/json")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let tenant = app.db().active_tenant("henan").unwrap();
+    let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'login.failed' and actor_account_id is null",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let counted: i32 = sqlx::query_scalar(
+        "select failures from anonymous_login_failures where cause = 'unknown_account'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(audited, 1);
+    assert_eq!(counted, 15);
+    app.cleanup().await;
+}

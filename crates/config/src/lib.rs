@@ -261,8 +261,11 @@ pub struct AuthConfig {
     pub password_max_age_days: u32,
     /// Holders are warned (SMS or mail) this many days before their password expires.
     pub password_warn_days: u32,
-    /// Failed logins in a row that lock an account.
+    /// Failed logins in a row from one client address that lock the account for that address.
     pub lockout_threshold: u32,
+    /// Failed logins in a row from any address that lock the account for every address.
+    #[serde(default = "default_account_lockout_threshold")]
+    pub account_lockout_threshold: u32,
     /// How long a locked account stays locked.
     pub lockout_mins: u32,
     /// Login attempts allowed per client IP per minute (Redis when configured).
@@ -365,6 +368,7 @@ impl Default for Config {
                 password_max_age_days: 90,
                 password_warn_days: 7,
                 lockout_threshold: 5,
+                account_lockout_threshold: default_account_lockout_threshold(),
                 lockout_mins: 15,
                 login_per_ip_per_minute: 60,
                 login_per_account_per_15min: 20,
@@ -497,6 +501,11 @@ impl Config {
         {
             return invalid("auth 节的次数、时长必须大于 0");
         }
+        if a.account_lockout_threshold <= a.lockout_threshold {
+            return invalid(
+                "auth.account_lockout_threshold 必须大于 auth.lockout_threshold（整个账号锁定的次数应多于单个地址锁定的次数）",
+            );
+        }
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp_host.is_none() {
             return invalid(
                 "mail.transport = smtp 时必须给出 mail.smtp_host（XIAOBAO_MAIL__SMTP_HOST）",
@@ -605,6 +614,10 @@ fn describe(e: &figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn default_account_lockout_threshold() -> u32 {
+    30
 }
 
 fn default_absolute_timeout_hours() -> u64 {

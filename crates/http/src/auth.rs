@@ -377,6 +377,7 @@ pub fn services(
         epochs: crate::validity::Epochs::default(),
         login: LoginPolicy {
             lockout_threshold: a.lockout_threshold,
+            account_lockout_threshold: a.account_lockout_threshold,
             lockout: chrono::Duration::minutes(i64::from(a.lockout_mins)),
             password_max_age: chrono::Duration::days(i64::from(a.password_max_age_days)),
             per_ip: xiaobao_identity::Limit {

@@ -222,11 +222,22 @@ struct LoginForm {
 
 /// A redirect target after sign-in: a path of this tenant, never another site.
 fn safe_next(page: &PageTenant, next: &str) -> bool {
-    next.starts_with(&page.base)
-        && !next.starts_with("//")
+    same_tenant_path(&page.base, next)
+}
+
+/// Whether `next` is a path below `base` (`/t/henan/` or `/` on a tenant host) that no
+/// browser reads as another site: printable ASCII only (browsers drop TABs and line breaks,
+/// so `/\t/evil.cn` would become `//evil.cn`), no backslash (read as `/`), no `//` at the
+/// start, no scheme.
+fn same_tenant_path(base: &str, next: &str) -> bool {
+    next.len() < 500
+        && next.starts_with(base)
+        && next.starts_with('/')
+        && next.bytes().all(|b| b.is_ascii_graphic())
         && !next.contains('\\')
+        && !next.starts_with("//")
         && !next.contains("://")
-        && next.len() < 500
+        && !next[base.len()..].starts_with('/')
 }
 
 /// Full-width letters, digits and spaces typed into the login name become half-width.
@@ -548,4 +559,39 @@ pub async fn open_session(
         .open(&data, idle)
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_tenant_path;
+
+    #[test]
+    fn next_stays_on_the_tenant() {
+        for ok in ["/t/henan/", "/t/henan/enrolment?x=1", "/t/henan/schools/12"] {
+            assert!(same_tenant_path("/t/henan/", ok), "{ok}");
+        }
+        assert!(same_tenant_path("/", "/enrolment"));
+        assert!(!same_tenant_path("/t/henan/", "/t/shanghai/"));
+        assert!(!same_tenant_path("/t/henan/", "/t/henan//evil.cn"));
+        for bad in [
+            "//evil.cn",
+            "/\t/evil.cn",
+            "/\n/evil.cn",
+            "/\\evil.cn",
+            "/t/henan/\\\\evil.cn",
+            "https://evil.cn/t/henan/",
+            "/t/henan/x?u=https://evil.cn",
+            "/ /evil.cn",
+            "",
+        ] {
+            assert!(!same_tenant_path("/t/henan/", bad), "{bad:?}");
+            assert!(!same_tenant_path("/", bad), "{bad:?} on a host");
+        }
+        assert!(!same_tenant_path("/", "//evil.cn"));
+        assert!(!same_tenant_path("/", "/\t/evil.cn"));
+        assert!(!same_tenant_path(
+            "/t/henan/",
+            &format!("/t/henan/{}", "a".repeat(600))
+        ));
+    }
 }

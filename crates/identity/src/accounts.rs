@@ -173,6 +173,11 @@ async fn store_password(
     .bind(must_change)
     .execute(&mut *conn)
     .await?;
+    // A new password unlocks the account for every address (self-service unlock: 忘记密码).
+    sqlx::query("delete from login_lockouts where account_id = $1")
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "insert into password_history (account_id, password_hash, set_at) \
          values ($1, $2, clock_timestamp())",

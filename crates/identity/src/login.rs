@@ -15,7 +15,10 @@ use crate::password::PasswordHasher;
 /// The settings sign-in follows (from `auth.*` of the configuration).
 #[derive(Debug, Clone)]
 pub struct LoginPolicy {
+    /// Wrong passwords in a row from one client address that lock the account for it.
     pub lockout_threshold: u32,
+    /// Wrong passwords in a row from any address that lock the account for all.
+    pub account_lockout_threshold: u32,
     pub lockout: Duration,
     pub password_max_age: Duration,
     pub per_ip: Limit,
@@ -52,7 +55,7 @@ pub enum LoginError {
     /// all, so the form never tells whether a login name exists.
     #[error("账号或密码错误")]
     Invalid,
-    #[error("连续输错密码次数过多，账号已锁定，请于 {} 后再试", crate::login::cst_hm(*.until))]
+    #[error("连续输错密码次数过多，账号已锁定，请于 {} 后再试；也可通过“忘记密码”用短信验证码重设密码并立即解锁", crate::login::cst_hm(*.until))]
     Locked { until: DateTime<Utc> },
     #[error("尝试过于频繁，请 {} 分钟后再试", retry_after_secs.div_ceil(60))]
     RateLimited { retry_after_secs: u64 },
@@ -79,6 +82,147 @@ pub fn loggable_login_name(name: &str) -> String {
 fn limiter_key(tenant: &str, kind: AccountType, name: &str) -> String {
     let digest = Sha256::digest(format!("{tenant}\u{1f}{}\u{1f}{name}", kind.as_str()));
     format!("login:acct:{}", hex::encode(&digest[..12]))
+}
+
+/// The client an attempt counts against: its address, or `unknown` when none is known.
+fn client_key(attempt: &LoginAttempt<'_>) -> String {
+    attempt
+        .ip
+        .as_deref()
+        .unwrap_or("unknown")
+        .chars()
+        .take(64)
+        .collect()
+}
+
+/// Counts a sign-in failure that names no account: one row per hour, client and cause; only
+/// the first of each hour is written to the audit trail (with the count kept here).
+async fn note_anonymous(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    attempt: &LoginAttempt<'_>,
+    cause: &str,
+    shown_name: &str,
+) -> Result<(), IdentityError> {
+    let failures: i32 = sqlx::query_scalar(
+        "insert into anonymous_login_failures (hour, client, cause, failures, last_login_name) \
+         values (date_trunc('hour', now()), $1, $2, 1, $3) \
+         on conflict (hour, client, cause) do update set \
+           failures = anonymous_login_failures.failures + 1, \
+           last_login_name = excluded.last_login_name, last_at = now() \
+         returning failures",
+    )
+    .bind(client_key(attempt))
+    .bind(cause)
+    .bind(shown_name)
+    .fetch_one(&mut *conn)
+    .await?;
+    if failures == 1 {
+        let action = if cause == "rate_limited" {
+            "login.rate_limited"
+        } else {
+            "login.failed"
+        };
+        xiaobao_audit::record(
+            conn,
+            actor,
+            Entry::new(action, "account", None::<i64>)
+                .detail("account_type", attempt.account_type.as_str())
+                .detail("login_name", shown_name)
+                .detail("cause", cause)
+                .detail(
+                    "aggregated",
+                    "first of the hour; later ones are counted in anonymous_login_failures",
+                ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Counts a wrong password for the account from `client` and for the account as a whole,
+/// locking either past its threshold; the refusal to answer.
+async fn count_failure(
+    conn: &mut PgConnection,
+    policy: &LoginPolicy,
+    actor: &Actor,
+    account: &Account,
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<LoginError, IdentityError> {
+    let in_a_row: i32 = sqlx::query_scalar(
+        "update accounts set failed_logins = failed_logins + 1, updated_at = now() \
+         where account_id = $1 returning failed_logins",
+    )
+    .bind(account.account_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let from_client: i32 = sqlx::query_scalar(
+        "insert into login_lockouts (account_id, client, failed) values ($1, $2, 1) \
+         on conflict (account_id, client) do update set \
+           failed = login_lockouts.failed + 1, updated_at = now() \
+         returning failed",
+    )
+    .bind(account.account_id)
+    .bind(client)
+    .fetch_one(&mut *conn)
+    .await?;
+    let cause = if account.password_hash.is_none() {
+        "no_password"
+    } else {
+        "wrong_password"
+    };
+    xiaobao_audit::record(
+        conn,
+        actor,
+        Entry::new("login.failed", "account", Some(account.account_id))
+            .detail("cause", cause)
+            .detail("failed_in_a_row", from_client)
+            .detail("failed_in_a_row_any_address", in_a_row),
+    )
+    .await?;
+    let until = now + policy.lockout;
+    if in_a_row >= policy.account_lockout_threshold as i32 {
+        sqlx::query(
+            "update accounts set locked_until = $2, failed_logins = 0 where account_id = $1",
+        )
+        .bind(account.account_id)
+        .bind(until)
+        .execute(&mut *conn)
+        .await?;
+        xiaobao_audit::record(
+            conn,
+            actor,
+            Entry::new("account.locked", "account", Some(account.account_id))
+                .detail("scope", "account")
+                .detail("locked_until", until)
+                .detail("failed_in_a_row", in_a_row),
+        )
+        .await?;
+        return Ok(LoginError::Locked { until });
+    }
+    if from_client >= policy.lockout_threshold as i32 {
+        sqlx::query(
+            "update login_lockouts set locked_until = $3, failed = 0 \
+             where account_id = $1 and client = $2",
+        )
+        .bind(account.account_id)
+        .bind(client)
+        .bind(until)
+        .execute(&mut *conn)
+        .await?;
+        xiaobao_audit::record(
+            conn,
+            actor,
+            Entry::new("account.locked", "account", Some(account.account_id))
+                .detail("scope", "client")
+                .detail("locked_until", until)
+                .detail("failed_in_a_row", from_client),
+        )
+        .await?;
+        return Ok(LoginError::Locked { until });
+    }
+    Ok(LoginError::Invalid)
 }
 
 /// Checks an attempt on the caller's tenant transaction. The caller commits whatever the
@@ -110,48 +254,50 @@ pub async fn authenticate(
         ),
     ] {
         if let Verdict::Refused { retry_after_secs } = limiter.hit(&key, limit).await? {
-            xiaobao_audit::record(
-                conn,
-                &actor,
-                Entry::new("login.rate_limited", "account", None::<i64>)
-                    .detail("account_type", attempt.account_type.as_str())
-                    .detail("login_name", &shown_name),
-            )
-            .await
-            .map_err(IdentityError::from)?;
+            note_anonymous(conn, &actor, attempt, "rate_limited", &shown_name).await?;
             return Err(LoginError::RateLimited { retry_after_secs });
         }
     }
 
-    let Some(account) =
+    let Some(found) =
         accounts::find_for_login(conn, attempt.account_type, attempt.login_name).await?
     else {
         hasher.verify_dummy(attempt.password).await;
-        xiaobao_audit::record(
-            conn,
-            &actor,
-            Entry::new("login.failed", "account", None::<i64>)
-                .detail("account_type", attempt.account_type.as_str())
-                .detail("login_name", &shown_name)
-                .detail("cause", "unknown_account"),
-        )
-        .await
-        .map_err(IdentityError::from)?;
+        note_anonymous(conn, &actor, attempt, "unknown_account", &shown_name).await?;
         return Err(LoginError::Invalid);
     };
+    // The row is locked now: read it again, so concurrent attempts see each other's counts
+    // and a lock set by one of them (no extra guesses while another attempt is in flight).
+    let account = accounts::get(conn, found.account_id)
+        .await?
+        .unwrap_or(found);
     let actor = Actor {
         account_id: Some(account.account_id),
         org_id: Some(account.org_id),
         label: format!("account:{} {}", account.account_id, account.display_name),
         ..actor
     };
+    let client = client_key(attempt);
     let now = Utc::now();
-    if let Some(until) = account.locked_until.filter(|u| *u > now) {
+    let client_locked: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "select locked_until from login_lockouts where account_id = $1 and client = $2",
+    )
+    .bind(account.account_id)
+    .bind(&client)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(IdentityError::from)?
+    .flatten();
+    let locked = [(account.locked_until, "account"), (client_locked, "client")]
+        .into_iter()
+        .find_map(|(until, scope)| until.filter(|u| *u > now).map(|u| (u, scope)));
+    if let Some((until, scope)) = locked {
         // Refused before the password is even looked at: the right password does not help.
         xiaobao_audit::record(
             conn,
             &actor,
-            Entry::new("login.refused_locked", "account", Some(account.account_id)),
+            Entry::new("login.refused_locked", "account", Some(account.account_id))
+                .detail("scope", scope),
         )
         .await
         .map_err(IdentityError::from)?;
@@ -165,50 +311,7 @@ pub async fn authenticate(
         }
     };
     if !password_ok {
-        let failed: i32 = sqlx::query_scalar(
-            "update accounts set failed_logins = failed_logins + 1, updated_at = now() \
-             where account_id = $1 returning failed_logins",
-        )
-        .bind(account.account_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(IdentityError::from)?;
-        let cause = if account.password_hash.is_none() {
-            "no_password"
-        } else {
-            "wrong_password"
-        };
-        xiaobao_audit::record(
-            conn,
-            &actor,
-            Entry::new("login.failed", "account", Some(account.account_id))
-                .detail("cause", cause)
-                .detail("failed_in_a_row", failed),
-        )
-        .await
-        .map_err(IdentityError::from)?;
-        if failed >= policy.lockout_threshold as i32 {
-            let until = now + policy.lockout;
-            sqlx::query(
-                "update accounts set locked_until = $2, failed_logins = 0 where account_id = $1",
-            )
-            .bind(account.account_id)
-            .bind(until)
-            .execute(&mut *conn)
-            .await
-            .map_err(IdentityError::from)?;
-            xiaobao_audit::record(
-                conn,
-                &actor,
-                Entry::new("account.locked", "account", Some(account.account_id))
-                    .detail("locked_until", until)
-                    .detail("failed_in_a_row", failed),
-            )
-            .await
-            .map_err(IdentityError::from)?;
-            return Err(LoginError::Locked { until });
-        }
-        return Err(LoginError::Invalid);
+        return Err(count_failure(conn, policy, &actor, &account, &client, now).await?);
     }
     if account.status != "active" {
         return Err(LoginError::Disabled);
@@ -225,6 +328,12 @@ pub async fn authenticate(
     .execute(&mut *conn)
     .await
     .map_err(IdentityError::from)?;
+    sqlx::query("delete from login_lockouts where account_id = $1 and client = $2")
+        .bind(account.account_id)
+        .bind(&client)
+        .execute(&mut *conn)
+        .await
+        .map_err(IdentityError::from)?;
     let roles = accounts::roles(conn, account.account_id).await?;
     let password_expires_at = account
         .password_changed_at
