@@ -96,10 +96,15 @@ async fn rules_in_force_are_served_with_their_version() {
         .await
         .unwrap()
         .unwrap();
-    let v =
-        xiaobao_db::rules::save_version(&mut tx, "2025-2026", &current.document, "test", "复核")
-            .await
-            .unwrap();
+    let v = xiaobao_db::rules::save_version(
+        &mut tx,
+        "2025-2026",
+        &current.document,
+        "cli:root",
+        "复核",
+    )
+    .await
+    .unwrap();
     let audited: i64 =
         sqlx::query_scalar("select count(*) from audit_log where action = 'rules.change'")
             .fetch_one(&mut *tx)
@@ -110,6 +115,9 @@ async fn rules_in_force_are_served_with_their_version() {
     assert_eq!(audited, 2);
     let r = app.get("/api/v1/t/shanghai/rules/2025-2026").await;
     assert_eq!(r.json()["version"], 2);
+    // The operator's system user name stays in the audit trail, out of the public answer.
+    assert_eq!(r.json()["changed_by"], "平台运营方");
+    assert!(!r.text().contains("root"), "{}", r.text());
 
     let r = app.get("/api/v1/t/shanghai/rules/2030-2031").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

@@ -631,6 +631,21 @@ async fn an_approved_move_takes_the_school_out_of_the_old_county() {
     let zhongmou = department(&app, "中牟县", "中牟县教育局", "410122").await;
     let a = school(&app, "郑州市搬迁测试小学", "410105").await;
     let s = app.sign_in(SLUG, &a).await;
+    // The school has an enrolment of the year: it moves with the school.
+    app.open_enrolment_year(SLUG, &[(9001, "测试财险", "410100")])
+        .await;
+    let r = app
+        .json_as(
+            &s,
+            "PUT",
+            &format!(
+                "/api/v1/t/henan/enrolment/schools/{}/products/school_liability",
+                a.org_id
+            ),
+            Some(serde_json::json!({"headcount": 10, "company_id": 9001})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = app
         .post_as(
             &s,
@@ -685,6 +700,13 @@ async fn an_approved_move_takes_the_school_out_of_the_old_county() {
     )
     .await;
     assert_eq!(region, "410122|410000.410100.410122");
+    let enrolment_path: String = scalar(
+        &app,
+        "select string_agg(region_path, ',') from enrolments where school_org_id = $1",
+        a.org_id,
+    )
+    .await;
+    assert_eq!(enrolment_path, "410000.410100.410122");
     assert!(
         api_names(&app, &j, "/api/v1/t/henan/schools")
             .await
@@ -904,6 +926,30 @@ async fn assignment_across_scopes_is_refused() {
             .count()
             >= 2,
         "{audited:?}"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn name_searches_take_wildcards_literally() {
+    let app = TestApp::init().await.with_demo_tenants().await;
+    let dept = department(&app, "金水区", "金水区教育局", "410105").await;
+    school(&app, "郑州市金水区百分百小学", "410105").await;
+    school(&app, "郑州市金水区第_实验小学", "410105").await;
+    let d = app.sign_in(SLUG, &dept).await;
+    // `%` and `_` match themselves, not any text.
+    assert!(
+        api_names(&app, &d, "/api/v1/t/henan/schools?name=%25")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        api_names(&app, &d, "/api/v1/t/henan/schools?name=_").await,
+        ["郑州市金水区第_实验小学"]
+    );
+    assert_eq!(
+        api_names(&app, &d, "/api/v1/t/henan/schools?name=百分").await,
+        ["郑州市金水区百分百小学"]
     );
     app.cleanup().await;
 }

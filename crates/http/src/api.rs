@@ -236,6 +236,8 @@ async fn list_region_children(
 pub struct RulesView {
     pub academic_year: String,
     pub version: i32,
+    /// Who made this version, as a party (`平台运营方` or `项目管理方`); the person is in the
+    /// audit trail, not in this public answer.
     pub changed_by: String,
     pub change_reason: String,
     /// When this version was stored (+08:00).
@@ -268,11 +270,21 @@ async fn get_rules(
     Ok(Json(RulesView {
         academic_year: stored.academic_year,
         version: stored.version,
-        changed_by: stored.changed_by,
+        changed_by: public_author(&stored.changed_by).to_string(),
         change_reason: stored.change_reason,
         changed_at: crate::time::cst_rfc3339(stored.created_at),
         rules,
     }))
+}
+
+/// The party behind a rules version, for the public rules answer: never an operator's system
+/// user name or an account's name.
+fn public_author(changed_by: &str) -> &'static str {
+    if changed_by.starts_with("cli:") || changed_by.starts_with("system:") {
+        "平台运营方"
+    } else {
+        "项目管理方"
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

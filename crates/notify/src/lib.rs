@@ -78,3 +78,30 @@ impl std::fmt::Display for DeliveryError {
 }
 
 impl std::error::Error for DeliveryError {}
+
+/// Creates `dir` (and its parents) and makes it accessible to the owner only: outbox files
+/// carry one-time codes and set-password links.
+pub(crate) async fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(dir).await?;
+    owner_only_mode(dir, 0o700).await
+}
+
+/// Makes a file readable and writable by its owner only.
+pub(crate) async fn owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    owner_only_mode(path, 0o600).await
+}
+
+#[cfg(unix)]
+async fn owner_only_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = tokio::fs::metadata(path).await?.permissions().mode() & 0o777;
+    if current != mode {
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn owner_only_mode(_: &std::path::Path, _: u32) -> std::io::Result<()> {
+    Ok(())
+}

@@ -226,13 +226,22 @@ impl Mailer for OutboxMailer {
             .collect();
         let io =
             |e: std::io::Error| DeliveryError::transient(format!("写入发件箱失败（{}）", e.kind()));
-        tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
+        crate::private_dir(&self.dir).await.map_err(io)?;
         let tmp = self
             .dir
             .join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, message.formatted())
+        let mut options = tokio::fs::OpenOptions::new();
+        options.create_new(true).write(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(&tmp).await.map_err(io)?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted())
             .await
             .map_err(io)?;
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(io)?;
+        drop(file);
         tokio::fs::rename(&tmp, self.dir.join(format!("{name}.eml")))
             .await
             .map_err(io)?;

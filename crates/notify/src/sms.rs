@@ -49,8 +49,9 @@ pub trait SmsProvider: Send + Sync {
     async fn send(&self, sms: &Sms) -> Result<(), DeliveryError>;
 }
 
-/// The embedded default: every message is appended as one JSON line to `<outbox>/sms.jsonl`
-/// (`{"at", "key", "to", "template", "text"}`).
+/// The embedded default, used only while no SMS gateway is configured: every message is
+/// appended as one JSON line to `<outbox>/sms.jsonl` (`{"at", "key", "to", "template",
+/// "text"}`), a file of mode 0600 in a directory of mode 0700 (the lines carry one-time codes).
 pub struct OutboxSms {
     path: PathBuf,
     lock: tokio::sync::Mutex<()>,
@@ -93,16 +94,49 @@ impl SmsProvider for OutboxSms {
         // process never interleave.
         let _guard = self.lock.lock().await;
         if let Some(dir) = self.path.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+            crate::private_dir(dir).await.map_err(io)?;
         }
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .await
-            .map_err(io)?;
+        // Codes and set-password links are in there: readable by the service's user only.
+        let mut options = tokio::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(&self.path).await.map_err(io)?;
+        crate::owner_only(&self.path).await.map_err(io)?;
         file.write_all(line.as_bytes()).await.map_err(io)?;
         file.flush().await.map_err(io)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_outbox_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("xb-sms-{}", uuid::Uuid::new_v4().simple()));
+        let outbox = OutboxSms::new(dir.join("outbox"));
+        let sms = Sms {
+            to: "13800138000".into(),
+            text: "【测试】验证码 123456".into(),
+            template: "password_reset_code",
+            params: serde_json::json!({}),
+            signature: "测试".into(),
+            idempotency_key: "t-1".into(),
+        };
+        outbox.send(&sms).await.expect("sent");
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(outbox.path()), 0o600);
+        assert_eq!(mode(&dir.join("outbox")), 0o700);
+        // A file left readable by an older version is closed on the next message.
+        std::fs::set_permissions(outbox.path(), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        outbox.send(&sms).await.expect("sent");
+        assert_eq!(mode(outbox.path()), 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
