@@ -533,3 +533,97 @@ async fn the_verify_command_reports_the_tampered_tenant_and_row() {
     );
     app.cleanup().await;
 }
+
+/// Rewrites row `seq` of `slug`'s trail *as the tenant's own database role*, recomputing the
+/// hash of that row and of every later one and the head, so the chain itself holds again.
+async fn rewrite_as_tenant_role(app: &TestApp, slug: &str, seq: i64) {
+    let tenant = app.db().active_tenant(slug).unwrap();
+    let mut su = app.superuser("main").await;
+    let schema = &tenant.schema_name;
+    su.execute(
+        format!(
+            "set role \"{role}\";
+             alter table {schema}.audit_log disable trigger audit_log_no_change;
+             update {schema}.audit_log set detail = jsonb_set(detail, '{{reason}}', '\"改写\"')
+              where chain_seq = {seq};
+             do $$
+             declare
+                 r {schema}.audit_log;
+                 prev bytea;
+             begin
+                 select prev_hash into prev from {schema}.audit_log where chain_seq = {seq};
+                 for r in select * from {schema}.audit_log where chain_seq >= {seq}
+                          order by chain_seq loop
+                     update {schema}.audit_log
+                        set prev_hash = prev,
+                            row_hash = sha256(prev || convert_to({schema}.audit_log_canonical(r), 'UTF8'))
+                      where chain_seq = r.chain_seq
+                     returning row_hash into prev;
+                 end loop;
+                 update {schema}.audit_chain_head set last_hash = prev;
+             end
+             $$;
+             alter table {schema}.audit_log enable trigger audit_log_no_change;
+             reset role",
+            role = tenant.db_role,
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn history_rewritten_by_the_tenant_role_with_every_hash_recomputed_is_found() {
+    let app = TestApp::init().await;
+    app.tenant("alpha", "520200", "main").await;
+    write_entries(&app, "alpha", 8).await;
+    assert!(verify(&app, "alpha").await.ok);
+    rewrite_as_tenant_role(&app, "alpha", 3).await;
+    // The chain alone holds again …
+    let tenant = app.db().active_tenant("alpha").unwrap();
+    let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
+    assert!(xiaobao_audit::verify(&mut tx).await.unwrap().ok);
+    tx.rollback().await.unwrap();
+    // … but not against the anchor the tenant's role cannot reach.
+    let report = verify(&app, "alpha").await;
+    assert!(!report.ok, "{}", report.summary());
+    assert_eq!(report.broken.unwrap().code, BreakCode::AnchorMismatch);
+    // The role cannot read or move the anchor itself.
+    let mut su = app.superuser("main").await;
+    for sql in [
+        "select mac from audit_anchor.anchors",
+        "select key from audit_anchor.keys",
+        "update audit_anchor.anchors set seq = 0",
+    ] {
+        let r = su
+            .execute(format!("set role \"{}\"; {sql}", tenant.db_role).as_str())
+            .await;
+        assert!(r.is_err(), "{sql} was allowed");
+        su.execute("reset role").await.unwrap();
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn rows_appended_with_the_anchor_trigger_removed_are_found() {
+    let app = TestApp::init().await;
+    app.tenant("alpha", "520200", "main").await;
+    write_entries(&app, "alpha", 3).await;
+    let tenant = app.db().active_tenant("alpha").unwrap();
+    let mut su = app.superuser("main").await;
+    su.execute(
+        format!(
+            "set role \"{}\"; drop trigger audit_log_anchor on {}.audit_log; reset role",
+            tenant.db_role, tenant.schema_name
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    write_entries(&app, "alpha", 2).await;
+    let report = verify(&app, "alpha").await;
+    assert!(!report.ok, "{}", report.summary());
+    assert_eq!(report.broken.unwrap().code, BreakCode::AnchorMismatch);
+    app.cleanup().await;
+}

@@ -5,7 +5,9 @@
 //! What the chain proves: a row changed after it was written, a row removed from the middle or
 //! the end, or rows reordered, all show as a break at the first position affected. What it
 //! cannot prove on its own: someone able to rewrite `audit_log` *and* `audit_chain_head` can
-//! recompute every hash; anchoring the head outside the database closes that gap.
+//! recompute every hash. The anchor (`xiaobao_db::anchor`) closes that gap: a keyed MAC over
+//! every row's hash, kept outside the tenant's schema where the tenant's role cannot reach it,
+//! is recomputed here from the stored hashes and must match.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use futures::TryStreamExt;
@@ -36,6 +38,11 @@ pub enum BreakCode {
     TailMissing,
     /// The last row's hash is not the one the head keeps.
     HeadHashMismatch,
+    /// The tenant has no anchor outside its schema.
+    AnchorMissing,
+    /// The rows' hashes do not give the anchor's MAC: history was rewritten, hashes and head
+    /// included.
+    AnchorMismatch,
 }
 
 impl BreakCode {
@@ -48,6 +55,8 @@ impl BreakCode {
             Self::HeadMissing => "head_missing",
             Self::TailMissing => "tail_missing",
             Self::HeadHashMismatch => "head_hash_mismatch",
+            Self::AnchorMissing => "anchor_missing",
+            Self::AnchorMismatch => "anchor_mismatch",
         }
     }
 }
@@ -228,6 +237,15 @@ fn short_hex(bytes: &[u8]) -> String {
 /// run instead of being reported as extra. Rows are streamed in chain order, never loaded
 /// together. The check stops at the first break.
 pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, AuditError> {
+    verify_with_anchor(conn, None).await
+}
+
+/// Like [`verify`], and the rows' hashes from the anchor's start to its last position must
+/// give the anchor's MAC (read by the caller with the service's own role, before the head).
+pub async fn verify_with_anchor(
+    conn: &mut PgConnection,
+    anchor: Option<&xiaobao_db::anchor::Anchor>,
+) -> Result<VerifyReport, AuditError> {
     let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("select seq, last_hash from audit_chain_head where only_row")
             .fetch_optional(&mut *conn)
@@ -249,6 +267,8 @@ pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, AuditError>
     let mut checked: i64 = 0;
     let mut prev: Vec<u8> = Vec::new();
     let mut text = String::new();
+    // The anchor's MAC as the rows give it; an anchor started on an empty chain starts here.
+    let mut mac: Option<Vec<u8>> = anchor.filter(|a| a.start_seq == 0).map(|a| a.start(&[]));
     while let Some(row) = rows.try_next().await? {
         checked += 1;
         let expected = checked;
@@ -321,10 +341,16 @@ pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, AuditError>
                 format!("第 {expected} 条记录的内容与其哈希不符：记录在写入后被改动"),
             ));
         }
+        if let Some(a) = anchor {
+            if row.chain_seq == a.start_seq {
+                mac = Some(a.start(&row.row_hash));
+            } else if row.chain_seq > a.start_seq && row.chain_seq <= a.seq {
+                mac = mac.map(|m| a.fold(&m, &row.row_hash));
+            }
+        }
         prev = row.row_hash;
     }
     drop(rows);
-
     let Some((seq, last_hash)) = head else {
         return Ok(VerifyReport::broken(
             checked,
@@ -364,18 +390,75 @@ pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, AuditError>
             },
         ));
     }
+    if let Some(a) = anchor {
+        let reached = checked >= a.seq;
+        if !reached || mac.as_deref() != Some(a.mac.as_slice()) {
+            return Ok(VerifyReport::broken(
+                checked,
+                head_seq,
+                ChainBreak {
+                    chain_seq: a.seq,
+                    code: BreakCode::AnchorMismatch,
+                    message: format!(
+                        "第 {} 至 {} 条记录的哈希与库外锚点不符：审计记录连同哈希和链头被改写或删除",
+                        a.start_seq.max(1),
+                        a.seq
+                    ),
+                },
+            ));
+        }
+    }
+
     Ok(VerifyReport::intact(checked, seq))
 }
 
 /// Verifies one tenant in its own read-only transaction. Large trails take longer than the
 /// service's statement time-out, so it is lifted for this transaction only.
 pub async fn verify_tenant(db: &Db, tenant: &Tenant) -> Result<VerifyReport, AuditError> {
+    // The anchor first: the head read after it is at least as far along.
+    let anchor = xiaobao_db::anchor::read(db, tenant).await?;
     let mut tx = db.tenant_tx(tenant).await?;
     sqlx::raw_sql("set transaction read only; set local statement_timeout = 0")
         .execute(&mut *tx)
         .await?;
-    let report = verify(&mut tx).await?;
+    let Some(anchor) = anchor else {
+        let report = verify(&mut tx).await?;
+        tx.rollback().await?;
+        return Ok(VerifyReport::broken(
+            report.rows_checked,
+            report.head_seq,
+            ChainBreak {
+                chain_seq: 0,
+                code: BreakCode::AnchorMissing,
+                message:
+                    "该项目的审计链没有库外锚点，无法排除整条链被改写（请运行 tenant migrate）"
+                        .into(),
+            },
+        ));
+    };
+    let report = verify_with_anchor(&mut tx, Some(&anchor)).await?;
     tx.rollback().await?;
+    // Every row up to the head just verified must have reached the anchor: one that did not
+    // was appended with the anchor's trigger removed or disabled.
+    if report.ok
+        && let Some(head) = report.head_seq
+    {
+        let after = xiaobao_db::anchor::read(db, tenant).await?;
+        if after.as_ref().is_none_or(|a| a.seq < head) {
+            let anchored = after.map_or(0, |a| a.seq);
+            return Ok(VerifyReport::broken(
+                report.rows_checked,
+                report.head_seq,
+                ChainBreak {
+                    chain_seq: anchored + 1,
+                    code: BreakCode::AnchorMismatch,
+                    message: format!(
+                        "库外锚点只记到第 {anchored} 条，审计链已有 {head} 条：锚点触发器被移除或停用"
+                    ),
+                },
+            ));
+        }
+    }
     Ok(report)
 }
 

@@ -5,6 +5,7 @@
 //! through [`Db::tenant_tx`] (or names `control.` explicitly) fails instead of reading some
 //! schema.
 
+pub mod anchor;
 mod calendar;
 mod catalog;
 mod clusters;

@@ -205,6 +205,8 @@ impl<'a> Provisioner<'a> {
     /// schema. Returns how many were applied.
     async fn migrate_tenant(&self, tenant: &Tenant) -> DbResult<usize> {
         let pool = self.db.clusters.get(&tenant.cluster)?;
+        // The audit anchor's trigger function must exist before the migration that uses it.
+        crate::anchor::install(pool, tenant).await?;
         // A detached connection: its session settings die with it, never reaching the pool.
         let mut conn: PgConnection = pool.acquire().await?.detach();
         conn.execute(
@@ -221,6 +223,7 @@ impl<'a> Provisioner<'a> {
         let after = applied_count(&mut conn).await?;
         conn.close().await?;
         result?;
+        crate::anchor::anchor(pool, tenant).await?;
         let applied = after.saturating_sub(before);
         if applied > 0 {
             tracing::info!(tenant.slug = %tenant.slug, applied, "tenant migrations applied");
