@@ -337,8 +337,15 @@ async fn insurer_rosters_are_unmasked_and_departments_masked() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let zip = zip::ZipArchive::new(std::io::Cursor::new(r.body.clone())).unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.body.clone())).unwrap();
     assert_eq!(zip.len(), 1);
+    // The streamed archive holds a whole, readable roster.
+    let mut xlsx = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_index(0).unwrap(), &mut xlsx).unwrap();
+    let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let sheet = calamine::Reader::sheet_names(&book)[0].clone();
+    let range = calamine::Reader::worksheet_range(&mut book, &sheet).unwrap();
+    assert!(range.rows().count() >= 3, "{} rows", range.rows().count());
     env.app.cleanup().await;
 }
 

@@ -26,7 +26,7 @@ use crate::AppState;
 use crate::auth::{Current, Routes};
 use crate::csrf::CsrfToken;
 use crate::enrolment_admin::{
-    Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss, current_year, download, may_unmask, no_year_open,
+    Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss, current_year, may_unmask, no_year_open,
     roster_file,
 };
 use crate::layout::Layout;
@@ -447,7 +447,9 @@ pub(crate) async fn api_issued(
     }
 }
 
-/// Every listed enrolment's roster of a region as XLSX files in one zip (each read audited).
+/// Every listed enrolment's roster of a region as XLSX files in one zip (each read audited),
+/// streamed: one roster is read (in its own short transaction), written as XLSX and
+/// compressed at a time, so memory holds one roster however many the region has.
 async fn archive(
     state: &AppState,
     tenant: &Tenant,
@@ -456,8 +458,6 @@ async fn archive(
 ) -> Result<Response, Fail> {
     let unmasked = may_unmask(state, current);
     let scope = EnrolmentScope::of(current.viewer());
-    let sealer = state.sealer(tenant);
-    let actor = current.actor();
     let mut tx = state.db.tenant_tx(tenant).await?;
     let ctx = current_year(&mut tx).await?;
     let filter = ListFilter {
@@ -466,46 +466,148 @@ async fn archive(
         status: non_empty(&q.status),
         product: non_empty(&q.product),
     };
-    let rows = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT).await?;
-    let mut exports = Vec::with_capacity(rows.len());
-    for r in &rows {
-        match underwriting::roster_export(
-            &mut tx,
-            &scope,
-            r.enrolment_id,
-            &ctx.rules,
-            &sealer,
-            unmasked,
-            &actor,
-        )
+    let ids: Vec<i64> = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT)
         .await?
-        {
-            Ok(e) => exports.push(e),
-            Err(Problem::NoRoster) => {}
-            Err(p) => return Err(p.into()),
-        }
-    }
+        .iter()
+        .map(|r| r.enrolment_id)
+        .collect();
     tx.commit().await?;
     let region = non_empty(&q.region).unwrap_or_else(|| current.viewer().region_code.clone());
     let name = format!("{}-{}-花名册.zip", region, ctx.year);
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, zip::result::ZipError> {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+
+    // Rosters go one at a time to a thread that owns the zip writer; its output goes to the
+    // response in chunks. Both channels are bounded, so a slow client slows the reading.
+    let (rosters, mut roster_rx) = tokio::sync::mpsc::channel::<underwriting::RosterExport>(1);
+    let (chunks, chunk_rx) =
+        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
+    let writer_chunks = chunks.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut zip = zip::ZipWriter::new_stream(ChunkWriter::new(writer_chunks.clone()));
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
-        for e in exports {
-            let bytes = xiaobao_roster::roster_xlsx(e.group, &e.title, &e.rows);
-            zip.start_file(
-                format!("{}-{}", e.enrolment.enrolment_id, e.file_name),
-                options,
-            )?;
-            zip.write_all(&bytes)?;
+        let result = (|| -> Result<(), zip::result::ZipError> {
+            while let Some(e) = roster_rx.blocking_recv() {
+                let bytes = xiaobao_roster::roster_xlsx(e.group, &e.title, &e.rows);
+                drop(e.rows);
+                zip.start_file(
+                    format!("{}-{}", e.enrolment.enrolment_id, e.file_name),
+                    options,
+                )?;
+                zip.write_all(&bytes)?;
+            }
+            zip.finish()?.into_inner().finish()?;
+            Ok(())
+        })();
+        if let Err(error) = result {
+            tracing::error!(%error, "roster archive could not be written");
+            let _ = writer_chunks.blocking_send(Err(std::io::Error::other("archive failed")));
         }
-        Ok(zip.finish()?.into_inner())
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
-    Ok(download(bytes, "application/zip", &name))
+    });
+    let state = state.clone();
+    let tenant = tenant.clone();
+    let actor = current.actor();
+    let rules = ctx.rules;
+    tokio::spawn(async move {
+        let sealer = state.sealer(&tenant);
+        for id in ids {
+            let export = async {
+                let mut tx = state.db.tenant_tx(&tenant).await.map_err(internal)?;
+                let e = underwriting::roster_export(
+                    &mut tx, &scope, id, &rules, &sealer, unmasked, &actor,
+                )
+                .await
+                .map_err(internal)?;
+                tx.commit().await.map_err(internal)?;
+                Ok::<_, crate::pages::PageError>(e)
+            }
+            .await;
+            match export {
+                Ok(Ok(e)) => {
+                    if rosters.send(e).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                Ok(Err(Problem::NoRoster)) => {}
+                Ok(Err(p)) => {
+                    tracing::warn!(problem = %p, "roster left out of the archive");
+                }
+                Err(error) => {
+                    tracing::error!(?error, "roster archive could not be read");
+                    let _ = chunks
+                        .send(Err(std::io::Error::other("archive failed")))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures::stream::unfold(chunk_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/zip"),
+    );
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        xiaobao_storage::content_disposition(&name),
+    );
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// A `Write` that hands its bytes to the response in chunks of [`ChunkWriter::CHUNK`].
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(tx: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(Self::CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = axum::body::Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(Self::CHUNK),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+
+    /// Sends what is left.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 async fn page_archive(
