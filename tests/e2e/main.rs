@@ -17,6 +17,7 @@ mod enrolment_premiums;
 mod enrolment_school;
 mod health;
 mod hostile;
+mod hostile_files;
 mod identity;
 mod onboarding;
 mod onboarding_web;

@@ -770,6 +770,7 @@ async fn upload_roster(
         .await
     {
         Ok(s) => s,
+        Err(e @ StorageError::TooLarge { .. }) => return Ok(Err(too_large(e.to_string()))),
         Err(e) if user_caused(&e) => return Ok(Err(invalid("file", e.to_string()))),
         Err(e) => return Err(internal(e)),
     };
@@ -777,7 +778,8 @@ async fn upload_roster(
     let spec = target.spec(today);
     let sealer = state.sealer(tenant);
     let parsed = tokio::task::spawn_blocking(move || {
-        xiaobao_roster::parse_roster(&bytes, &spec).map(|p| ingest::seal(&p, &sealer))
+        xiaobao_roster::parse_roster_for_headcount(&bytes, &spec, headcount)
+            .map(|p| ingest::seal(&p, &sealer))
     })
     .await
     .map_err(internal)?;
@@ -820,6 +822,19 @@ async fn upload_roster(
                 reason: message,
             }];
             ingest::reject(&mut tx, &target, document.document_id, problems, &actor).await
+        }
+        Err(RosterError::TooLarge(message)) => {
+            // Recorded (and audited) like any rejected upload, answered with 413.
+            let problems = vec![RowProblem {
+                line: 0,
+                column: None,
+                reason: message.clone(),
+            }];
+            ingest::reject(&mut tx, &target, document.document_id, problems, &actor)
+                .await
+                .map_err(enr)?;
+            tx.commit().await?;
+            return Ok(Err(too_large(message)));
         }
     }
     .map_err(enr)?;

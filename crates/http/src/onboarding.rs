@@ -190,7 +190,18 @@ enum Outcome {
     Imported(ImportView),
     Problems(Vec<ProblemLine>),
     Refused(String),
+    /// Past a size or structure limit: 413.
+    TooLarge(String),
 }
+
+/// A parsed import file, of either kind.
+enum Parsed {
+    Schools(xiaobao_onboarding::SchoolSheet),
+    Departments(xiaobao_onboarding::DepartmentSheet),
+}
+
+/// The refusal of a file over [`MAX_FILE_BYTES`].
+const TOO_LARGE: &str = "文件过大，最大 10 MB";
 
 /// The file of a multipart upload (field `file`), at most [`MAX_FILE_BYTES`].
 async fn read_file(request: Request) -> Result<Option<Vec<u8>>, String> {
@@ -217,7 +228,7 @@ async fn read_file(request: Request) -> Result<Option<Vec<u8>>, String> {
             .map_err(|_| "上传内容不完整，请重新上传".to_string())?
         {
             if bytes.len() + chunk.len() > MAX_FILE_BYTES {
-                return Err("文件过大，最大 10 MB".into());
+                return Err(TOO_LARGE.into());
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -231,8 +242,19 @@ async fn import(
     tenant: &xiaobao_db::Tenant,
     current: &Current,
     what: What,
-    bytes: &[u8],
+    bytes: Vec<u8>,
 ) -> Result<Outcome, PageError> {
+    // Parsing is CPU work on untrusted bytes: off the async threads, before any transaction.
+    let parsed = tokio::task::spawn_blocking(move || match what {
+        What::Schools => xiaobao_onboarding::parse_schools(&bytes).map(Parsed::Schools),
+        What::Departments => xiaobao_onboarding::parse_departments(&bytes).map(Parsed::Departments),
+    })
+    .await
+    .map_err(internal)?;
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => return refusal(e),
+    };
     let mut tx = state.db.tenant_tx(tenant).await?;
     let level: Option<String> =
         sqlx::query_scalar("select level from regions where region_code = $1")
@@ -248,15 +270,13 @@ async fn import(
         region_path: current.viewer().region_path.clone(),
         region_level,
     };
-    let result = match what {
-        What::Schools => match xiaobao_onboarding::parse_schools(bytes) {
-            Ok(sheet) => xiaobao_onboarding::import_schools(&mut tx, &importer, &sheet).await,
-            Err(e) => Err(e),
-        },
-        What::Departments => match xiaobao_onboarding::parse_departments(bytes) {
-            Ok(sheet) => xiaobao_onboarding::import_departments(&mut tx, &importer, &sheet).await,
-            Err(e) => Err(e),
-        },
+    let result = match &parsed {
+        Parsed::Schools(sheet) => {
+            xiaobao_onboarding::import_schools(&mut tx, &importer, sheet).await
+        }
+        Parsed::Departments(sheet) => {
+            xiaobao_onboarding::import_departments(&mut tx, &importer, sheet).await
+        }
     };
     match result {
         Ok(report) => {
@@ -270,7 +290,14 @@ async fn import(
                     .collect(),
             }))
         }
-        Err(OnboardingError::Invalid(problems)) => Ok(Outcome::Problems(
+        Err(e) => refusal(e),
+    }
+}
+
+/// The outcome of a file or import refused by the onboarding service.
+fn refusal(e: OnboardingError) -> Result<Outcome, PageError> {
+    match e {
+        OnboardingError::Invalid(problems) => Ok(Outcome::Problems(
             problems
                 .into_iter()
                 .map(|p| ProblemLine {
@@ -280,12 +307,11 @@ async fn import(
                 })
                 .collect(),
         )),
-        Err(
-            e @ (OnboardingError::Unreadable(_)
-            | OnboardingError::NotPermitted(_)
-            | OnboardingError::Conflict(_)),
-        ) => Ok(Outcome::Refused(e.to_string())),
-        Err(e) => Err(PageError::Internal(Box::new(e))),
+        OnboardingError::TooLarge(m) => Ok(Outcome::TooLarge(m)),
+        e @ (OnboardingError::Unreadable(_)
+        | OnboardingError::NotPermitted(_)
+        | OnboardingError::Conflict(_)) => Ok(Outcome::Refused(e.to_string())),
+        e => Err(PageError::Internal(Box::new(e))),
     }
 }
 
@@ -312,7 +338,7 @@ async fn render(
 ) -> Result<Html<String>, PageError> {
     let (refused, problems, imported) = match outcome {
         None => (None, Vec::new(), None),
-        Some(Outcome::Refused(m)) => (Some(m), Vec::new(), None),
+        Some(Outcome::Refused(m) | Outcome::TooLarge(m)) => (Some(m), Vec::new(), None),
         Some(Outcome::Problems(p)) => (None, p, None),
         Some(Outcome::Imported(v)) => (None, Vec::new(), Some(v)),
     };
@@ -357,12 +383,14 @@ async fn upload(
     request: Request,
 ) -> Result<Response, PageError> {
     let outcome = match read_file(request).await {
+        Err(m) if m == TOO_LARGE => Outcome::TooLarge(m),
         Err(m) => Outcome::Refused(m),
         Ok(None) => Outcome::Refused("请选择要导入的文件（.xlsx 或 .csv）".into()),
-        Ok(Some(bytes)) => import(&state, &page.tenant, &current, what, &bytes).await?,
+        Ok(Some(bytes)) => import(&state, &page.tenant, &current, what, bytes).await?,
     };
     let status = match outcome {
         Outcome::Imported(_) => StatusCode::OK,
+        Outcome::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     let html = render(&page, &mut session, what, Some(outcome)).await?;
@@ -404,9 +432,10 @@ async fn api_import(
     request: Request,
 ) -> Response {
     let outcome = match read_file(request).await {
+        Err(m) if m == TOO_LARGE => return ApiError::TooLarge(m).into_response(),
         Err(m) => return ApiError::invalid("file", m).into_response(),
         Ok(None) => return ApiError::invalid("file", "请上传文件（字段名 file）").into_response(),
-        Ok(Some(bytes)) => match import(&state, &tenant.0, &current, what, &bytes).await {
+        Ok(Some(bytes)) => match import(&state, &tenant.0, &current, what, bytes).await {
             Ok(o) => o,
             Err(e) => return crate::account::page_to_api(e).into_response(),
         },
@@ -414,6 +443,7 @@ async fn api_import(
     match outcome {
         Outcome::Imported(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Outcome::Refused(m) => ApiError::invalid("file", m).into_response(),
+        Outcome::TooLarge(m) => ApiError::TooLarge(m).into_response(),
         Outcome::Problems(problems) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(ProblemsBody {

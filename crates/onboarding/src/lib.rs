@@ -164,6 +164,10 @@ pub enum OnboardingError {
     /// Not a spreadsheet or CSV file we can read.
     #[error("无法读取导入文件：{0}")]
     Unreadable(String),
+    /// The file is beyond a limit (rows, or a structure the reader refuses to unpack: see
+    /// `xiaobao_sheet::Limits`); answered with 413.
+    #[error("{0}")]
+    TooLarge(String),
     /// The importer may not do this import (e.g. a county department importing departments).
     #[error("{0}")]
     NotPermitted(String),

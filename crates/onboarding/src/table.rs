@@ -1,13 +1,12 @@
 //! Reading an uploaded spreadsheet into rows of cells with the line numbers Excel shows, and
 //! finding the header row among title, instruction and blank rows.
 //!
-//! XLSX (and the other formats calamine reads: XLS, XLSB, ODS) keep numbers as numbers, so a
-//! mobile that became a number can be judged; CSV is UTF-8 (with or without BOM), UTF-16 with
-//! BOM, or GB18030 (what Excel writes on a Chinese Windows).
+//! XLSX is read through `xiaobao_sheet` (every size, count and nesting depth bounded, rows
+//! streamed; XLS, XLSB and ODS refused with a request to save as .xlsx) and keeps numbers as
+//! numbers, so a mobile that became a number can be judged; CSV is UTF-8 (with or without
+//! BOM), UTF-16 with BOM, or GB18030 (what Excel writes on a Chinese Windows).
 
-use std::io::Cursor;
-
-use calamine::{Data, Reader, open_workbook_auto_from_rs};
+use xiaobao_sheet::{Format, Limits, SheetError, Workbook};
 
 use crate::OnboardingError;
 use crate::normalise::{excel_general, header_key, normalise_text};
@@ -73,67 +72,76 @@ pub(crate) struct Table {
     pub(crate) rows: Vec<Row>,
 }
 
+/// Columns read of an import file (the templates have ten); cells further right are ignored.
+const MAX_COLUMNS: u32 = 32;
+
 /// Reads every sheet of a workbook, or the one table of a CSV file.
 pub(crate) fn read_tables(bytes: &[u8]) -> Result<Vec<Table>, OnboardingError> {
-    if bytes.is_empty() {
-        return Err(OnboardingError::Unreadable("文件是空的".into()));
-    }
-    if is_workbook(bytes) {
-        read_workbook(bytes)
-    } else {
-        Ok(vec![read_csv(&decode_text(bytes))])
+    match xiaobao_sheet::sniff(bytes) {
+        Format::Empty => Err(OnboardingError::Unreadable("文件是空的".into())),
+        Format::Text => Ok(vec![read_csv(&decode_text(bytes))?]),
+        Format::Xlsx | Format::OtherZip => read_workbook(bytes),
+        other @ (Format::Xls | Format::Xlsb | Format::Ods) => {
+            Err(from_sheet(SheetError::Legacy(other)))
+        }
+        Format::Pdf => Err(from_sheet(SheetError::NotSpreadsheet)),
     }
 }
 
-/// Zip (XLSX, XLSB, ODS) or OLE compound document (XLS).
-fn is_workbook(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"PK\x03\x04")
-        || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+/// The import error of a file the reader refused: 413 for limits, otherwise unreadable.
+fn from_sheet(e: SheetError) -> OnboardingError {
+    if e.is_limit() {
+        OnboardingError::TooLarge(e.to_string())
+    } else {
+        OnboardingError::Unreadable(e.to_string())
+    }
 }
 
 fn read_workbook(bytes: &[u8]) -> Result<Vec<Table>, OnboardingError> {
-    let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes))
-        .map_err(|e| OnboardingError::Unreadable(format!("不是可读取的 Excel 文件（{e}）")))?;
+    let rows = u32::try_from(MAX_ROWS + HEADER_SEARCH_ROWS + 1_000).unwrap_or(u32::MAX);
+    let limits = Limits::DEFAULT
+        .with_max_rows(rows)
+        .with_max_columns(MAX_COLUMNS);
+    let mut workbook = Workbook::open(bytes, &limits).map_err(from_sheet)?;
     let mut tables = Vec::new();
-    for name in workbook.sheet_names() {
-        let range = workbook
-            .worksheet_range(&name)
-            .map_err(|e| OnboardingError::Unreadable(format!("无法读取工作表「{name}」（{e}）")))?;
-        let first_row = range.start().map_or(0, |(row, _)| row);
-        let first_col = range.start().map_or(0, |(_, col)| col) as usize;
+    // All sheets together hold at most twice one file's rows.
+    let mut budget = 2 * (MAX_ROWS + HEADER_SEARCH_ROWS);
+    for sheet in 0..workbook.sheets().len() {
         let mut table = Table::default();
-        for (i, cells) in range.rows().enumerate() {
-            let mut row_cells = vec![Cell::Empty; first_col];
-            row_cells.extend(cells.iter().map(cell_from_data));
-            let line = first_row
-                .saturating_add(u32::try_from(i).unwrap_or(u32::MAX))
-                .saturating_add(1);
-            push_row(
-                &mut table,
-                Row {
+        workbook
+            .for_each_row(sheet, |line, cells| {
+                let row = Row {
                     line,
-                    cells: row_cells,
-                },
-            )?;
-        }
+                    cells: cells.iter().map(cell_from_sheet).collect(),
+                };
+                if row.is_blank() {
+                    return Ok(xiaobao_sheet::Flow::Continue);
+                }
+                if budget == 0 {
+                    return Err(too_many_rows());
+                }
+                budget -= 1;
+                push_row(&mut table, row)?;
+                Ok(xiaobao_sheet::Flow::Continue)
+            })
+            .map_err(from_sheet)??;
         tables.push(table);
     }
     Ok(tables)
 }
 
-fn cell_from_data(data: &Data) -> Cell {
-    match data {
-        Data::Empty | Data::Error(_) => Cell::Empty,
-        Data::String(s) => Cell::from_text(s),
-        Data::Float(f) => Cell::Number(*f),
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "cell integers are far below 2^53"
-        )]
-        Data::Int(i) => Cell::Number(*i as f64),
-        Data::Bool(b) => Cell::Text(if *b { "TRUE" } else { "FALSE" }.into()),
-        Data::DateTime(d) => Cell::Text(d.to_string()),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::from_text(s),
+fn too_many_rows() -> OnboardingError {
+    OnboardingError::TooLarge(format!(
+        "文件行数超过上限：一次最多导入 {MAX_ROWS} 行，请分批导入"
+    ))
+}
+
+fn cell_from_sheet(cell: &xiaobao_sheet::Cell<'_>) -> Cell {
+    match cell {
+        xiaobao_sheet::Cell::Empty | xiaobao_sheet::Cell::Error => Cell::Empty,
+        xiaobao_sheet::Cell::Text(s) => Cell::from_text(s),
+        xiaobao_sheet::Cell::Number(f) => Cell::Number(*f),
+        xiaobao_sheet::Cell::Bool(b) => Cell::Text(if *b { "TRUE" } else { "FALSE" }.into()),
     }
 }
 
@@ -142,9 +150,7 @@ fn push_row(table: &mut Table, row: Row) -> Result<(), OnboardingError> {
         return Ok(());
     }
     if table.rows.len() >= MAX_ROWS + HEADER_SEARCH_ROWS {
-        return Err(OnboardingError::Unreadable(format!(
-            "文件行数超过上限：一次最多导入 {MAX_ROWS} 行，请分批导入"
-        )));
+        return Err(too_many_rows());
     }
     table.rows.push(row);
     Ok(())
@@ -166,8 +172,10 @@ pub(crate) fn decode_text(bytes: &[u8]) -> String {
 }
 
 /// Parses CSV text (RFC 4180 quoting; comma, or tab / semicolon when the first line has
-/// those and no comma). A record spanning lines inside quotes is one row, as in Excel.
-pub(crate) fn read_csv(text: &str) -> Table {
+/// those and no comma). A record spanning lines inside quotes is one row, as in Excel. Fields
+/// right of [`MAX_COLUMNS`] are ignored; more non-blank rows than one import may hold is
+/// [`OnboardingError::TooLarge`] (never a silently shortened file).
+pub(crate) fn read_csv(text: &str) -> Result<Table, OnboardingError> {
     let mut text = text;
     // Excel's delimiter hint line.
     if let Some(rest) = text.strip_prefix("sep=").and_then(|r| r.split_once('\n')) {
@@ -183,11 +191,20 @@ pub(crate) fn read_csv(text: &str) -> Table {
     } else {
         ','
     };
+    let max_fields = MAX_COLUMNS as usize;
     let mut table = Table::default();
-    let mut records: Vec<Vec<String>> = Vec::new();
     let mut record: Vec<String> = Vec::new();
     let mut field = String::new();
     let mut in_quotes = false;
+    let mut line: u32 = 0;
+    let mut end_record = |record: &mut Vec<String>, table: &mut Table| {
+        line = line.saturating_add(1);
+        let row = Row {
+            line,
+            cells: record.drain(..).map(|f| Cell::from_text(&f)).collect(),
+        };
+        push_row(table, row)
+    };
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if in_quotes {
@@ -205,35 +222,32 @@ pub(crate) fn read_csv(text: &str) -> Table {
         }
         match c {
             '"' if field.is_empty() => in_quotes = true,
-            c if c == delimiter => record.push(std::mem::take(&mut field)),
+            c if c == delimiter => {
+                let f = std::mem::take(&mut field);
+                if record.len() < max_fields {
+                    record.push(f);
+                }
+            }
             '\r' | '\n' => {
                 if c == '\r' && chars.peek() == Some(&'\n') {
                     chars.next();
                 }
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
+                let f = std::mem::take(&mut field);
+                if record.len() < max_fields {
+                    record.push(f);
+                }
+                end_record(&mut record, &mut table)?;
             }
             c => field.push(c),
         }
     }
     if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    for (i, fields) in records.into_iter().enumerate() {
-        let row = Row {
-            line: u32::try_from(i + 1).unwrap_or(u32::MAX),
-            cells: fields.iter().map(|f| Cell::from_text(f)).collect(),
-        };
-        if row.is_blank() {
-            continue;
+        if record.len() < max_fields {
+            record.push(field);
         }
-        if table.rows.len() >= MAX_ROWS + HEADER_SEARCH_ROWS {
-            break;
-        }
-        table.rows.push(row);
+        end_record(&mut record, &mut table)?;
     }
-    table
+    Ok(table)
 }
 
 /// The header row of a sheet and the column each known field sits in.
@@ -352,7 +366,8 @@ mod tests {
 
     #[test]
     fn csv_quotes_lines_and_blank_rows() {
-        let t = read_csv("a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\n\n,,\n\"multi\nline\",2\n");
+        let t =
+            read_csv("a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\n\n,,\n\"multi\nline\",2\n").expect("csv");
         assert_eq!(t.rows.len(), 3);
         assert_eq!(t.rows[1].line, 2);
         assert_eq!(t.rows[1].cells[0], Cell::Text("x, y".into()));
@@ -364,7 +379,7 @@ mod tests {
 
     #[test]
     fn csv_tab_separated_and_no_trailing_newline() {
-        let t = read_csv("学校全称\t办学性质\n一中\t公办");
+        let t = read_csv("学校全称\t办学性质\n一中\t公办").expect("csv");
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.rows[1].cells[1], Cell::Text("公办".into()));
     }
@@ -394,7 +409,8 @@ mod tests {
              ,,\n\
              序号, 学 校 名 称 ,＊联系电话（11位）,办学性质\n\
              1,一中,13812345678,公办\n",
-        );
+        )
+        .expect("csv");
         let h = find_header(&t, classify, |f| f != F::Seq, 2).unwrap();
         assert_eq!(h.line, 4);
         assert_eq!(h.index, 2);
@@ -406,13 +422,14 @@ mod tests {
 
     #[test]
     fn no_header_when_too_few_known_columns() {
-        let t = read_csv("标题\n序号,学校全称\n1,一中\n");
+        let t = read_csv("标题\n序号,学校全称\n1,一中\n").expect("csv");
         assert!(find_header(&t, classify, |f| f != F::Seq, 2).is_none());
     }
 
     #[test]
     fn example_and_note_rows() {
-        let t = read_csv("（示例）一中,公办\n例：二中,公办\n备注：请于4月9日前报送,,\n三中,公办\n");
+        let t = read_csv("（示例）一中,公办\n例：二中,公办\n备注：请于4月9日前报送,,\n三中,公办\n")
+            .expect("csv");
         assert!(is_example_row(&t.rows[0]));
         assert!(is_example_row(&t.rows[1]));
         assert!(is_note_row(&t.rows[2]));

@@ -6,8 +6,9 @@
 //!
 //! 1. **Templates** — [`roster_template`] is a blank XLSX with the exact columns, the ID and
 //!    学籍号 columns formatted as text so Excel keeps all 18 digits, and a 填写说明 sheet.
-//! 2. **Parsing** — [`parse_roster`] reads XLSX (or XLS/ODS) and CSV (UTF-8 with or without
-//!    BOM, UTF-16, GB18030), finds the header row below title and instruction rows, normalises
+//! 2. **Parsing** — [`parse_roster`] reads XLSX (through `xiaobao_sheet`, every size and count
+//!    bounded; XLS, XLSB and ODS are refused with a request to save as .xlsx) and CSV (UTF-8
+//!    with or without BOM, UTF-16, GB18030), finds the header row below title and instruction rows, normalises
 //!    every cell (full-width → half-width, spaces) and checks every row: required fields,
 //!    gender against the ID's 17th digit, the GB 11643 check digit, IDs that a spreadsheet
 //!    turned into `4.10105E+17`, a plausible age for the school type, the class format and
@@ -80,6 +81,10 @@ pub enum RosterError {
     /// One or more rows are wrong; every problem with its line and reason, in file order.
     #[error("花名册有 {} 处问题", .0.len())]
     Problems(Vec<RowProblem>),
+    /// The file is beyond a limit (rows, or a structure the reader refuses to unpack: see
+    /// `xiaobao_sheet::Limits`); answered with 413. The message is Chinese.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl RosterError {
@@ -87,7 +92,7 @@ impl RosterError {
     pub fn problems(&self) -> &[RowProblem] {
         match self {
             Self::Problems(problems) => problems,
-            Self::Unreadable(_) => &[],
+            Self::Unreadable(_) | Self::TooLarge(_) => &[],
         }
     }
 }
@@ -98,6 +103,19 @@ impl RosterError {
 /// is a [`RosterError::Problems`] with the whole-file problem `花名册没有数据行` (line 0).
 pub fn parse_roster(bytes: &[u8], spec: &RosterSpec) -> Result<ParsedRoster, RosterError> {
     let mut validator = validate::Validator::new(spec);
+    source::read(bytes, &mut validator)?;
+    validator.finish()
+}
+
+/// Like [`parse_roster`], accepting at most `declared_headcount` data rows plus a small
+/// margin (5 %, at least 10): a file with far more rows than the school said it insures is
+/// refused ([`RosterError::TooLarge`]) before its rows are checked.
+pub fn parse_roster_for_headcount(
+    bytes: &[u8],
+    spec: &RosterSpec,
+    declared_headcount: u32,
+) -> Result<ParsedRoster, RosterError> {
+    let mut validator = validate::Validator::new(spec).bounded_by(declared_headcount);
     source::read(bytes, &mut validator)?;
     validator.finish()
 }

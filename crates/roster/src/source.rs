@@ -1,71 +1,63 @@
 //! Reading an uploaded roster row by row, with the line numbers Excel shows.
 //!
-//! XLSX is streamed cell by cell (shared strings are borrowed, not copied), so a 100,000-row
-//! workbook never becomes a grid in memory; XLS, XLSB and ODS go through calamine's ranges.
-//! Numbers stay numbers, so an ID that a spreadsheet turned into a float can be told apart.
-//! CSV is UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 (what Excel writes on a
-//! Chinese Windows); fields are borrowed from the decoded text unless they hold `""`.
+//! XLSX goes through `xiaobao_sheet`: the zip is checked before anything is unpacked, shared
+//! strings are kept in one capped arena and borrowed, rows stream one at a time (no grid in
+//! memory), and every size, count and nesting depth is bounded, so no file can exhaust the
+//! process. XLS, XLSB and ODS are refused with a request to save the file as .xlsx. Numbers
+//! stay numbers, so an ID that a spreadsheet turned into a float can be told apart. CSV is
+//! UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 (what Excel writes on a Chinese
+//! Windows); fields are borrowed from the decoded text unless they hold `""`.
 
 use std::borrow::Cow;
-use std::io::{Cursor, Read, Seek};
 
-use calamine::{Data, DataRef, Reader, Xlsx, open_workbook_auto_from_rs};
+use xiaobao_sheet::{Cell, Format, Limits, SheetError, Workbook};
 
-use crate::RosterError;
 use crate::validate::{CellValue, Flow, MAX_COLUMNS, Val, Validator};
+use crate::{MAX_ROWS, RosterError};
+
+/// What the reader accepts of a roster workbook: the sheet crate's bounds, with rows up to
+/// the roster's own limit (plus title and instruction rows) and its columns.
+fn limits() -> Limits {
+    let rows = u32::try_from(MAX_ROWS + 1_000).unwrap_or(u32::MAX);
+    let columns = u32::try_from(MAX_COLUMNS).unwrap_or(256);
+    Limits::DEFAULT
+        .with_max_rows(rows)
+        .with_max_columns(columns)
+}
 
 /// Feeds every row of the file to the validator.
 pub(crate) fn read(bytes: &[u8], validator: &mut Validator<'_>) -> Result<(), RosterError> {
-    if bytes.is_empty() {
-        return Err(RosterError::Unreadable("文件是空的".into()));
-    }
-    if bytes.starts_with(b"PK\x03\x04") {
-        // XLSX almost always; XLSB and ODS are zips too.
-        if let Ok(mut workbook) = Xlsx::new(Cursor::new(bytes)) {
-            return stream_xlsx(&mut workbook, validator);
+    match xiaobao_sheet::sniff(bytes) {
+        Format::Empty => Err(RosterError::Unreadable("文件是空的".into())),
+        Format::Text => {
+            let text = decode_text(bytes);
+            read_csv(&text, validator)
         }
-        return read_ranges(bytes, validator);
+        // A zip that is no complete workbook is opened anyway, for the precise reason.
+        Format::Xlsx | Format::OtherZip => stream_xlsx(bytes, validator),
+        other @ (Format::Xls | Format::Xlsb | Format::Ods) => {
+            Err(from_sheet(SheetError::Legacy(other)))
+        }
+        Format::Pdf => Err(from_sheet(SheetError::NotSpreadsheet)),
     }
-    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
-        return read_ranges(bytes, validator);
-    }
-    let text = decode_text(bytes);
-    read_csv(&text, validator)
 }
 
-fn unreadable(e: impl std::fmt::Display) -> RosterError {
-    RosterError::Unreadable(format!("不是可读取的 Excel 文件（{e}）"))
+/// The roster error of a file the reader refused: 413 for limits, otherwise unreadable.
+fn from_sheet(e: SheetError) -> RosterError {
+    if e.is_limit() {
+        RosterError::TooLarge(e.to_string())
+    } else {
+        RosterError::Unreadable(e.to_string())
+    }
 }
 
-impl CellValue for DataRef<'_> {
+impl CellValue for Cell<'_> {
     fn val(&self) -> Val<'_> {
         match self {
-            DataRef::Empty | DataRef::Error(_) => Val::Empty,
-            DataRef::SharedString(s) => Val::Text(Cow::Borrowed(s)),
-            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
-                Val::Text(Cow::Borrowed(s))
-            }
-            DataRef::Float(f) => Val::Number(*f),
-            #[expect(clippy::cast_precision_loss, reason = "judged like Excel's own floats")]
-            DataRef::Int(i) => Val::Number(*i as f64),
-            DataRef::Bool(b) => Val::Text(Cow::Borrowed(if *b { "TRUE" } else { "FALSE" })),
-            DataRef::DateTime(d) => Val::Text(Cow::Owned(d.to_string())),
-        }
-    }
-}
-
-impl CellValue for Data {
-    fn val(&self) -> Val<'_> {
-        match self {
-            Data::Empty | Data::Error(_) => Val::Empty,
-            Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => {
-                Val::Text(Cow::Borrowed(s))
-            }
-            Data::Float(f) => Val::Number(*f),
-            #[expect(clippy::cast_precision_loss, reason = "judged like Excel's own floats")]
-            Data::Int(i) => Val::Number(*i as f64),
-            Data::Bool(b) => Val::Text(Cow::Borrowed(if *b { "TRUE" } else { "FALSE" })),
-            Data::DateTime(d) => Val::Text(Cow::Owned(d.to_string())),
+            Cell::Empty | Cell::Error => Val::Empty,
+            Cell::Text(s) => Val::Text(Cow::Borrowed(s)),
+            Cell::Number(f) => Val::Number(*f),
+            Cell::Bool(b) => Val::Text(Cow::Borrowed(if *b { "TRUE" } else { "FALSE" })),
         }
     }
 }
@@ -81,69 +73,18 @@ impl CellValue for Cow<'_, str> {
 }
 
 /// Streams the sheets of an XLSX workbook in order until one has the header.
-fn stream_xlsx<RS: Read + Seek>(
-    workbook: &mut Xlsx<RS>,
-    validator: &mut Validator<'_>,
-) -> Result<(), RosterError> {
-    for name in workbook.sheet_names() {
+fn stream_xlsx(bytes: &[u8], validator: &mut Validator<'_>) -> Result<(), RosterError> {
+    let mut workbook = Workbook::open(bytes, &limits()).map_err(from_sheet)?;
+    for sheet in 0..workbook.sheets().len() {
         validator.start_sheet();
-        let mut cells = workbook
-            .worksheet_cells_reader(&name)
-            .map_err(|e| RosterError::Unreadable(format!("无法读取工作表「{name}」（{e}）")))?;
-        let mut row: Vec<DataRef<'_>> = Vec::with_capacity(16);
-        let mut current: Option<u32> = None;
-        let mut flow = Flow::Continue;
-        while let Some(cell) = cells.next_cell().map_err(unreadable)? {
-            let (r, c) = cell.get_position();
-            if current != Some(r) {
-                if let Some(done) = current {
-                    flow = validator.row(done.saturating_add(1), &row, 0)?;
-                    if flow == Flow::NextSheet {
-                        break;
-                    }
-                    row.clear();
-                }
-                current = Some(r);
-            }
-            let value = cell.get_value();
-            let c = c as usize;
-            if matches!(value, DataRef::Empty) || c >= MAX_COLUMNS {
-                continue;
-            }
-            if row.len() <= c {
-                row.resize(c + 1, DataRef::Empty);
-            }
-            row[c] = value.clone();
-        }
-        if flow == Flow::Continue
-            && let Some(done) = current
-        {
-            validator.row(done.saturating_add(1), &row, 0)?;
-        }
-        if validator.has_header() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// XLS, XLSB and ODS: whole sheets through calamine's ranges.
-fn read_ranges(bytes: &[u8], validator: &mut Validator<'_>) -> Result<(), RosterError> {
-    let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(unreadable)?;
-    for name in workbook.sheet_names() {
-        validator.start_sheet();
-        let range = workbook
-            .worksheet_range(&name)
-            .map_err(|e| RosterError::Unreadable(format!("无法读取工作表「{name}」（{e}）")))?;
-        let (first_row, first_col) = range.start().unwrap_or((0, 0));
-        for (i, cells) in range.rows().enumerate() {
-            let line = first_row
-                .saturating_add(u32::try_from(i).unwrap_or(u32::MAX))
-                .saturating_add(1);
-            if validator.row(line, cells, first_col as usize)? == Flow::NextSheet {
-                break;
-            }
-        }
+        workbook
+            .for_each_row(sheet, |line, cells| {
+                Ok(match validator.row(line, cells, 0)? {
+                    Flow::Continue => xiaobao_sheet::Flow::Continue,
+                    Flow::NextSheet => xiaobao_sheet::Flow::Stop,
+                })
+            })
+            .map_err(from_sheet)??;
         if validator.has_header() {
             break;
         }

@@ -245,6 +245,9 @@ pub(crate) struct Validator<'s> {
     problems: Vec<RowProblem>,
     /// ID key → first line.
     seen: HashMap<u64, u32>,
+    /// The most data rows accepted, and the headcount that bound comes from (if any).
+    max_rows: usize,
+    declared: Option<u32>,
 }
 
 impl<'s> Validator<'s> {
@@ -258,7 +261,20 @@ impl<'s> Validator<'s> {
             rows: Vec::new(),
             problems: Vec::new(),
             seen: HashMap::new(),
+            max_rows: MAX_ROWS,
+            declared: None,
         }
+    }
+
+    /// Accepts at most `declared` data rows plus a small margin (the headcount the school
+    /// entered with the upload), never more than [`MAX_ROWS`]: a file with far more rows is
+    /// refused before they are checked.
+    pub(crate) fn bounded_by(mut self, declared: u32) -> Self {
+        let margin = (declared / 20).max(10);
+        let bound = usize::try_from(declared.saturating_add(margin)).unwrap_or(MAX_ROWS);
+        self.max_rows = bound.min(MAX_ROWS);
+        self.declared = Some(declared);
+        self
     }
 
     /// A new sheet begins: the header search starts over.
@@ -402,10 +418,15 @@ impl<'s> Validator<'s> {
             return Ok(());
         }
         self.data_rows += 1;
-        if self.data_rows > MAX_ROWS {
-            return Err(RosterError::Unreadable(format!(
-                "花名册行数超过上限：一个花名册最多 {MAX_ROWS} 行"
-            )));
+        if self.data_rows > self.max_rows {
+            return Err(match self.declared {
+                Some(n) if self.max_rows < MAX_ROWS => RosterError::TooLarge(format!(
+                    "花名册的行数远多于填写的投保人数（{n} 人），请核对投保人数或花名册后重新上传"
+                )),
+                _ => RosterError::TooLarge(format!(
+                    "花名册行数超过上限：一个花名册最多 {MAX_ROWS} 行"
+                )),
+            });
         }
         let before = self.problems.len();
         let name = self.check_name(line, &row.name);

@@ -732,8 +732,33 @@ fn too_many_rows_make_the_file_unreadable() {
     for _ in 0..200_001 {
         text.push_str("张三,男,一年级1班,,,\n");
     }
-    let message = unreadable(parse_roster(text.as_bytes(), &primary()));
-    assert!(message.contains("200000"), "{message}");
+    match parse_roster(text.as_bytes(), &primary()) {
+        Err(RosterError::TooLarge(message)) => assert!(message.contains("200000"), "{message}"),
+        other => panic!("expected too large, got {other:?}"),
+    }
+}
+
+#[test]
+fn far_more_rows_than_the_declared_headcount_are_refused_before_they_are_checked() {
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for i in 0..200 {
+        text.push_str(&format!(
+            "张三,男,一年级1班,{},,\n",
+            id("20150312", &format!("{:03}", 2 * i + 1))
+        ));
+    }
+    // Declared 100: 200 rows is past the margin.
+    match xiaobao_roster::parse_roster_for_headcount(text.as_bytes(), &primary(), 100) {
+        Err(RosterError::TooLarge(message)) => assert!(message.contains("100"), "{message}"),
+        other => panic!("expected too large, got {other:?}"),
+    }
+    // Declared 195: within 5 % (at least 10 rows), the rows are checked as usual.
+    let parsed = xiaobao_roster::parse_roster_for_headcount(text.as_bytes(), &primary(), 195);
+    assert!(
+        !matches!(parsed, Err(RosterError::TooLarge(_))),
+        "{parsed:?}"
+    );
 }
 
 /// Throughput, for the record: `cargo test -p xiaobao-roster --release -- --ignored

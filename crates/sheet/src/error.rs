@@ -21,7 +21,7 @@ pub enum SheetError {
     #[error("{}", legacy_message(*.0))]
     Legacy(Format),
     /// A workbook that is damaged, truncated or not well formed.
-    #[error("文件已损坏或不完整，无法读取（{0}）")]
+    #[error("文件已损坏或不完整，无法作为 Excel 工作簿读取（{0}），请重新保存后上传")]
     Corrupt(String),
     /// A structural limit was crossed (see [`crate::Limits`]); the reason names which.
     #[error("文件结构超出允许范围（{0}），请另存为普通 .xlsx 后重试")]
@@ -123,7 +123,7 @@ mod tests {
         assert!(
             SheetError::corrupt("压缩包目录损坏")
                 .to_string()
-                .ends_with("（压缩包目录损坏）")
+                .contains("Excel 工作簿读取（压缩包目录损坏）")
         );
     }
 
