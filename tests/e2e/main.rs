@@ -19,6 +19,7 @@ mod health;
 mod hostile;
 mod hostile_files;
 mod identity;
+mod keys;
 mod onboarding;
 mod onboarding_web;
 mod pages;

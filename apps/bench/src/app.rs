@@ -36,7 +36,18 @@ pub fn config(db: &ScratchDb, work_dir: &TempDir, max_connections: Option<u32>) 
     if let Some(max) = max_connections {
         config.database.max_connections = max;
     }
-    config.demo.seed = false;
+    config.demo.seed = Some(false);
+    // External mode requires every key; a scratch database gets random ones.
+    let key = || {
+        Secret::new(format!(
+            "{:032x}{:032x}",
+            fastrand::u128(..),
+            fastrand::u128(..)
+        ))
+    };
+    config.personal_data.id_key = Some(key());
+    config.storage.download_key = Some(key());
+    config.auth.secret_key = Some(key());
     config.storage.local_dir = work_dir.0.join("objects");
     config
 }

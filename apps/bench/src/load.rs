@@ -192,7 +192,8 @@ async fn load_routes(db: &ScratchDb, args: &LoadArgs) -> anyhow::Result<RouteFig
         let figures = measure_route(&route, args, pool_max_connections).await?;
         let signed_in = if args.signed_in {
             let hasher = &state.auth.hasher;
-            let demo = xiaobao::demo::seed_demo_accounts(&state.db, hasher)
+            let password = xiaobao::demo::generate_password();
+            let demo = xiaobao::demo::seed_demo_accounts(&state.db, hasher, &password)
                 .await
                 .context("cannot create the demo accounts")?;
             anyhow::ensure!(!demo.is_empty(), "no demo accounts");
@@ -201,7 +202,7 @@ async fn load_routes(db: &ScratchDb, args: &LoadArgs) -> anyhow::Result<RouteFig
                 "henan",
                 xiaobao_domain::AccountType::Department,
                 "金水区",
-                xiaobao::demo::DEMO_PASSWORD,
+                &password,
             )
             .await
             .map_err(|e| anyhow!("sign-in failed: {e}"))?;

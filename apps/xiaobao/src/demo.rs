@@ -1,17 +1,117 @@
-//! Demo accounts of the demo programmes (embedded default only, `demo.seed`): the authority, an
+//! Demo accounts of the demo programmes (the embedded default, `demo.seed`): the authority, an
 //! education department for every city and county, a few schools, an insurer's province branch
-//! and a broker office, all with the demo password printed on start. Real programmes never get
-//! default passwords: their accounts set one through a one-time code.
+//! and a broker office, all with the demo password printed on start. Only tenants the demo
+//! seeding made (`control.tenants.demo`) get them. The password is random, generated at the
+//! first start and kept in clear only in a file readable by its owner
+//! (`Config::demo_password_path`, `var/secrets/demo-password`), which the start banner shows;
+//! the accounts hold only its hash. Real programmes never get default passwords: their accounts
+//! set one through a one-time code.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use sqlx::PgConnection;
 use xiaobao_audit::Actor;
+use xiaobao_config::Config;
 use xiaobao_db::Db;
 use xiaobao_domain::{AccountType, Role};
 use xiaobao_identity::orgs::{self, NewOrganisation, OrgKind};
 use xiaobao_identity::{PasswordHasher, accounts, companies};
 
-/// The password of every demo account.
-pub const DEMO_PASSWORD: &str = "Demo2026xb";
+/// Length of a generated demo password.
+pub const DEMO_PASSWORD_LEN: usize = 12;
+
+/// Letters and digits that cannot be mistaken for one another when read off a terminal.
+const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+
+/// The demo password and the file that keeps it.
+#[derive(Clone)]
+pub struct DemoPassword {
+    value: String,
+    pub path: PathBuf,
+    /// Made by this call (the file did not exist).
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for DemoPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoPassword")
+            .field("path", &self.path)
+            .field("generated", &self.generated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DemoPassword {
+    /// The password in clear (for the start banner).
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+}
+
+/// The demo password of this deployment: read from `demo.password_file`, or generated (12
+/// letters and digits meeting the password rules) and written there with mode 0600 when the
+/// file does not exist yet.
+pub fn demo_password(config: &Config) -> anyhow::Result<DemoPassword> {
+    password_at(&config.demo_password_path())
+}
+
+fn password_at(path: &Path) -> anyhow::Result<DemoPassword> {
+    if let Some(value) = read_password(path)? {
+        return Ok(DemoPassword {
+            value,
+            path: path.to_path_buf(),
+            generated: false,
+        });
+    }
+    let value = generate_password();
+    if crate::keys::write_new_private(path, format!("{value}\n").as_bytes())? {
+        return Ok(DemoPassword {
+            value,
+            path: path.to_path_buf(),
+            generated: true,
+        });
+    }
+    // Another start wrote it first.
+    let value = read_password(path)?
+        .with_context(|| format!("演示密码文件 {} 无法读取", path.display()))?;
+    Ok(DemoPassword {
+        value,
+        path: path.to_path_buf(),
+        generated: false,
+    })
+}
+
+/// The password kept at `path`, `None` when there is no such file.
+pub fn read_password(path: &Path) -> anyhow::Result<Option<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("无法读取演示密码文件 {}", path.display()));
+        }
+    };
+    let value = text.trim().to_string();
+    xiaobao_identity::password::check_new_password(&value, "").map_err(|problem| {
+        anyhow::anyhow!(
+            "演示密码文件 {} 中的密码不可用（{problem}）：删除该文件，启动时会生成新的演示密码",
+            path.display()
+        )
+    })?;
+    Ok(Some(value))
+}
+
+/// 12 random letters and digits, at least one of each.
+pub fn generate_password() -> String {
+    loop {
+        let value: String = (0..DEMO_PASSWORD_LEN)
+            .map(|_| char::from(PASSWORD_ALPHABET[rand::random_range(0..PASSWORD_ALPHABET.len())]))
+            .collect();
+        if xiaobao_identity::password::check_new_password(&value, "").is_ok() {
+            return value;
+        }
+    }
+}
 
 /// The platform login of the demo broker, granted in every demo programme.
 pub const DEMO_BROKER_IDENTITY: &str = "broker-group";
@@ -81,11 +181,16 @@ const PLANS: &[Plan] = &[
     },
 ];
 
-/// Creates the demo accounts of the demo tenants that do not have them yet; returns the logins
-/// to print.
+/// Creates the demo accounts, with password `password`, in the demo tenants (those the demo
+/// seeding made) that have no accounts yet; returns the logins to print. Demo accounts still
+/// holding an earlier demo password (one hash shared by many accounts, which only this seeding
+/// makes) are given `password`, so that the banner's password is the one that works after the
+/// password file was lost, or after earlier versions' fixed password. A tenant with a demo
+/// slug that the demo did not make gets nothing.
 pub async fn seed_demo_accounts(
     db: &Db,
     hasher: &PasswordHasher,
+    password: &str,
 ) -> anyhow::Result<Vec<DemoLogin>> {
     let insurer = companies::ensure(
         db.clusters.main(),
@@ -101,38 +206,72 @@ pub async fn seed_demo_accounts(
         "示例经纪",
     )
     .await?;
-    let hash = hasher.hash(DEMO_PASSWORD).await?;
+    let hash = hasher.hash(password).await?;
     let mut logins = Vec::new();
-    // One platform login of the broker, granted every demo programme (切换项目).
+    // One platform login of the broker, granted every demo programme (切换项目), made by
+    // the demo (marked) or left alone.
     let main = db.clusters.main();
-    let group: Option<i64> =
-        sqlx::query_scalar("select identity_id from control.identities where login_name = $1")
-            .bind(DEMO_BROKER_IDENTITY)
-            .fetch_optional(main)
-            .await?;
+    let group: Option<(i64, bool, Option<String>)> = sqlx::query_as(
+        "select identity_id, demo, password_hash from control.identities where login_name = $1",
+    )
+    .bind(DEMO_BROKER_IDENTITY)
+    .fetch_optional(main)
+    .await?;
     let group = match group {
-        Some(id) => id,
+        Some((id, true, current)) => {
+            let current_works = match current {
+                Some(phc) => hasher.verify(password, &phc).await,
+                None => false,
+            };
+            if !current_works {
+                xiaobao_identity::platform::store_password(main, id, &hash, false).await?;
+            }
+            Some(id)
+        }
+        Some((_, false, _)) => {
+            tracing::warn!(
+                login = DEMO_BROKER_IDENTITY,
+                "a platform login with the demo broker's name exists and was not made by the demo: it gets no demo grants"
+            );
+            None
+        }
         None => {
-            let id = xiaobao_identity::platform::create(
-                main,
-                DEMO_BROKER_IDENTITY,
-                "示例保险经纪有限公司（总部）",
-                Some(broker.company_id),
+            let id: i64 = sqlx::query_scalar(
+                "insert into control.identities (login_name, display_name, company_id, demo) \
+                 values ($1, $2, $3, true) returning identity_id",
             )
+            .bind(DEMO_BROKER_IDENTITY)
+            .bind("示例保险经纪有限公司（总部）")
+            .bind(broker.company_id)
+            .fetch_one(main)
             .await?;
             xiaobao_identity::platform::store_password(main, id, &hash, false).await?;
-            id
+            Some(id)
         }
     };
     for plan in PLANS {
         let Ok(tenant) = db.active_tenant(plan.slug) else {
             continue;
         };
+        let demo: bool =
+            sqlx::query_scalar("select demo from control.tenants where tenant_id = $1")
+                .bind(tenant.tenant_id)
+                .fetch_one(main)
+                .await?;
+        if !demo {
+            tracing::warn!(
+                tenant.slug = plan.slug,
+                "the tenant was not made by the demo seeding: no demo accounts are created in it"
+            );
+            continue;
+        }
         let mut tx = db.tenant_tx(&tenant).await?;
         let present: bool = sqlx::query_scalar("select exists (select 1 from accounts)")
             .fetch_one(&mut *tx)
             .await?;
-        if !present {
+        if present {
+            refresh_demo_password(&mut tx, hasher, password, &hash).await?;
+        } else {
             seed_one(
                 &mut tx,
                 plan,
@@ -204,7 +343,7 @@ pub async fn seed_demo_accounts(
             tx.commit().await?;
             id
         };
-        if let Some(account_id) = broker_account {
+        if let (Some(account_id), Some(group)) = (broker_account, group) {
             xiaobao_identity::platform::grant(main, group, tenant.tenant_id, account_id).await?;
             logins.push(login(
                 AccountType::Broker,
@@ -214,6 +353,41 @@ pub async fn seed_demo_accounts(
         }
     }
     Ok(logins)
+}
+
+/// Gives `hash` (of `password`) to the accounts still sharing a bulk-set demo hash that does
+/// not verify `password`. Argon2 salts are random, so only the demo seeding makes several
+/// accounts share one hash; a password a holder chose is never touched.
+async fn refresh_demo_password(
+    conn: &mut PgConnection,
+    hasher: &PasswordHasher,
+    password: &str,
+    hash: &str,
+) -> anyhow::Result<()> {
+    let shared: Vec<String> = sqlx::query_scalar(
+        "select password_hash from accounts where password_hash is not null \
+         group by password_hash having count(*) > 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for old in shared {
+        if hasher.verify(password, &old).await {
+            continue;
+        }
+        let ids: Vec<i64> =
+            sqlx::query_scalar("select account_id from accounts where password_hash = $1")
+                .bind(&old)
+                .fetch_all(&mut *conn)
+                .await?;
+        tracing::info!(
+            accounts = ids.len(),
+            "demo accounts given the current demo password"
+        );
+        for id in ids {
+            accounts::set_password_hash(conn, id, hash).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn seed_one(
@@ -374,4 +548,59 @@ async fn seed_one(
         accounts::set_password_hash(conn, account, hash).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_password_is_generated_once_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.database.embedded_dir = dir.path().join("pg");
+        let path = config.demo_password_path();
+        assert_eq!(path, dir.path().join("secrets/demo-password"));
+        let first = demo_password(&config).unwrap();
+        assert!(first.generated);
+        assert_eq!(first.path, path);
+        assert_eq!(first.expose().len(), DEMO_PASSWORD_LEN);
+        assert_ne!(first.expose(), "Demo2026xb");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            first.expose()
+        );
+        // Later starts show the same password.
+        let second = demo_password(&config).unwrap();
+        assert!(!second.generated);
+        assert_eq!(second.expose(), first.expose());
+        assert_eq!(
+            read_password(&path).unwrap().as_deref(),
+            Some(first.expose())
+        );
+        assert!(!format!("{second:?}").contains(first.expose()));
+        // A file holding no usable password is refused, not silently replaced.
+        std::fs::write(&path, "short\n").unwrap();
+        let err = demo_password(&config).unwrap_err().to_string();
+        assert!(err.contains("demo-password"), "{err}");
+    }
+
+    #[test]
+    fn generated_passwords_meet_the_rules_and_differ() {
+        let many: std::collections::HashSet<String> =
+            (0..200).map(|_| generate_password()).collect();
+        assert_eq!(many.len(), 200);
+        for p in &many {
+            assert_eq!(p.chars().count(), DEMO_PASSWORD_LEN);
+            assert!(p.chars().all(|c| c.is_ascii_alphanumeric()), "{p}");
+            xiaobao_identity::check_new_password(p, "金水区").unwrap();
+        }
+    }
 }

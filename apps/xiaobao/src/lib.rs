@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod enrolment_reminders;
 pub mod jobs;
+pub mod keys;
 pub mod password_expiry;
 
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub fn cluster_urls(config: &Config) -> anyhow::Result<(ClusterUrls, Option<Embe
     let mut embedded = None;
     match config.database.mode {
         DatabaseMode::Embedded => {
+            // The keyring exists before the cluster does: a cluster without its keyring is
+            // data whose keys are lost, and never gets new ones (see `keys`).
+            keys::load(config, keys::embedded_cluster_exists(config))?;
             let spec = xiaobao_pgembed::ClusterSpec {
                 data_dir: absolute(&config.database.embedded_dir)?,
                 port: config.database.embedded_port,
@@ -76,7 +80,8 @@ fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     }
 }
 
-/// Connects the databases, Redis and the object store, and loads the calendar.
+/// Connects the databases, resolves and checks the keys (see [`keys`]), connects Redis and the
+/// object store, and loads the calendar.
 pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<AppState> {
     let db = Db::connect(
         urls,
@@ -86,6 +91,7 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
     )
     .await
     .context("无法连接数据库")?;
+    let keyring = keys::open(&config, &db).await?;
     let redis = match &config.redis.url {
         None => None,
         Some(url) => {
@@ -103,34 +109,12 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
     std::fs::create_dir_all(&upload_dir)
         .with_context(|| format!("无法创建上传暂存目录 {}", upload_dir.display()))?;
     let documents = Arc::new(xiaobao_storage::Documents::new(objects.clone(), upload_dir));
-    let download_key: Arc<[u8]> = match &config.storage.download_key {
-        Some(key) => Arc::from(key.expose().as_bytes()),
-        None => {
-            if config.database.mode == DatabaseMode::External {
-                tracing::warn!(
-                    "storage.download_key is not set: download links only work on the instance that issued them"
-                );
-            }
-            let mut key = [0u8; 32];
-            rand::fill(&mut key);
-            Arc::from(key.as_slice())
-        }
-    };
     let calendar = xiaobao_db::load_calendar(db.clusters.main())
         .await
         .context("无法读取节假日日历")?;
-    let auth_secret: Vec<u8> = match &config.auth.secret_key {
-        Some(key) => key.expose().as_bytes().to_vec(),
-        None => {
-            if config.database.mode == DatabaseMode::External {
-                tracing::warn!(
-                    "auth.secret_key is not set: SMS codes and set-password links only work on the instance that issued them"
-                );
-            }
-            rand::random::<[u8; 32]>().to_vec()
-        }
-    };
-    let id_key = id_key(&config)?;
+    let download_key: Arc<[u8]> = Arc::from(keyring.download_key.expose());
+    let auth_secret = keyring.auth_secret.expose().to_vec();
+    let id_key: Arc<[u8]> = Arc::from(keyring.id_keys().as_slice());
     let authz = xiaobao_authz::Authz::load()
         .await
         .context("权限策略（policies/）无法加载")?;
@@ -148,50 +132,6 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
         auth,
         id_key,
     })
-}
-
-/// The master key of ID encryption: configured, or kept in `personal_data.id_key_file`
-/// (created with a random key, readable by the owner only, on first start).
-fn id_key(config: &Config) -> anyhow::Result<Arc<[u8]>> {
-    if let Some(key) = &config.personal_data.id_key {
-        return Ok(Arc::from(key.expose().as_bytes()));
-    }
-    let path = absolute(&config.personal_data.id_key_file)?;
-    match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 32 => return Ok(Arc::from(bytes.as_slice())),
-        Ok(_) => anyhow::bail!("{} 中的密钥不足 32 字节", path.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("无法读取 {}", path.display())),
-    }
-    if config.database.mode == DatabaseMode::External {
-        tracing::warn!(
-            "personal_data.id_key is not set: using a generated key file; every instance must share it"
-        );
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("无法创建 {}", dir.display()))?;
-    }
-    let key: [u8; 32] = rand::random();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    use std::io::Write as _;
-    match options.open(&path) {
-        Ok(mut f) => {
-            f.write_all(&key)
-                .with_context(|| format!("无法写入 {}", path.display()))?;
-            Ok(Arc::from(key.as_slice()))
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(Arc::from(std::fs::read(&path)?.as_slice()))
-        }
-        Err(e) => Err(e).with_context(|| format!("无法创建 {}", path.display())),
-    }
 }
 
 fn store_settings(config: &Config) -> anyhow::Result<xiaobao_storage::StoreSettings> {
@@ -301,11 +241,25 @@ pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Provisions the demo programmes (`henan`, `liupanshui`, `shanghai`) on the main cluster;
-/// existing ones are only brought up to date.
+/// Provisions the demo programmes (`henan`, `liupanshui`, `shanghai`) on the main cluster,
+/// marked `demo` in the catalog; demo programmes made earlier are only brought up to date. A
+/// tenant with a demo slug that the demo did not make is a real programme: it is left alone
+/// (with a warning) and not returned.
 pub async fn seed_demo_tenants(db: &Db) -> anyhow::Result<Vec<(String, ProvisionOutcome)>> {
     let mut out = Vec::new();
     for demo in demo_tenants() {
+        let marked: Option<bool> =
+            sqlx::query_scalar("select demo from control.tenants where slug = $1")
+                .bind(demo.slug)
+                .fetch_optional(db.clusters.main())
+                .await?;
+        if marked == Some(false) {
+            tracing::warn!(
+                tenant.slug = demo.slug,
+                "a tenant with this demo programme's slug exists and was not made by the demo: it gets no demo accounts"
+            );
+            continue;
+        }
         let regions = regions_under(REGIONS_CSV, demo.root_region_code)?;
         let rules = xiaobao_db::RulesSeed {
             academic_year: demo.academic_year.to_string(),
@@ -313,7 +267,7 @@ pub async fn seed_demo_tenants(db: &Db) -> anyhow::Result<Vec<(String, Provision
         };
         let outcome = db
             .provisioner()
-            .create(
+            .create_demo(
                 &NewTenant {
                     slug: demo.slug.to_string(),
                     name_zh: demo.name_zh.to_string(),

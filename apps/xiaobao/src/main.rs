@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: audit_cli::AuditCommand,
     },
+    /// The service's keys (see docs/SECURITY.md).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Import a national holiday calendar (format of holidays-cn.toml).
     CalendarImport { file: PathBuf },
     /// Print the OpenAPI document.
@@ -84,6 +89,20 @@ enum TenantCommand {
     },
     /// List the catalog.
     List,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-seal every stored ID number not sealed with the current ID key id (after a rotation:
+    /// new personal_data.id_key and id_key_id, the old key as previous_id_key, match_key kept).
+    Reseal {
+        /// Only this tenant (default: every active tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,14 +178,19 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let served = async {
                 let state = xiaobao::build_state(config.clone(), &urls).await?;
                 let mut demo_logins = Vec::new();
-                if config.demo.seed {
+                if config.demo_seed() {
                     for (slug, outcome) in xiaobao::seed_demo_tenants(&state.db).await? {
                         tracing::info!(tenant.slug = %slug, ?outcome, "demo tenant");
                     }
-                    demo_logins =
-                        xiaobao::demo::seed_demo_accounts(&state.db, &state.auth.hasher).await?;
+                    let password = xiaobao::demo::demo_password(&config)?;
+                    demo_logins = xiaobao::demo::seed_demo_accounts(
+                        &state.db,
+                        &state.auth.hasher,
+                        password.expose(),
+                    )
+                    .await?;
                 }
-                print_banner(&config, &state.db, &demo_logins);
+                print_banner(&config, &state.db, &demo_logins)?;
                 xiaobao::serve(state).await
             }
             .await;
@@ -324,6 +348,31 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let db = connect(&config).await?;
             audit_cli::run(&db, command).await?;
         }
+        Command::Keys { command } => {
+            let db = connect(&config).await?;
+            match command {
+                KeysCommand::Reseal { tenant, batch } => {
+                    let keys = xiaobao::keys::open(&config, &db).await?;
+                    let actor = xiaobao_audit::Actor::cli(
+                        &std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+                    );
+                    let reports = xiaobao::keys::reseal(
+                        &db,
+                        &keys.id_keys(),
+                        tenant.as_deref(),
+                        batch,
+                        &actor,
+                    )
+                    .await?;
+                    for r in reports {
+                        println!(
+                            "{}：检查 {} 行，重新封存 {} 行（密钥编号 {}）",
+                            r.tenant, r.rows, r.resealed, keys.id_key.id
+                        );
+                    }
+                }
+            }
+        }
         Command::CalendarImport { file } => {
             let db = connect(&config).await?;
             let text = std::fs::read_to_string(&file)
@@ -345,7 +394,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "the start banner is for the person who ran the command"
 )]
-fn print_banner(config: &Config, db: &Db, demo: &[xiaobao::demo::DemoLogin]) {
+fn print_banner(config: &Config, db: &Db, demo: &[xiaobao::demo::DemoLogin]) -> anyhow::Result<()> {
     let base = config.public_url();
     println!();
     println!("校保已启动：{base}/");
@@ -358,9 +407,12 @@ fn print_banner(config: &Config, db: &Db, demo: &[xiaobao::demo::DemoLogin]) {
         }
     }
     if !demo.is_empty() {
+        let path = config.demo_password_path();
+        let password = xiaobao::demo::read_password(&path)?
+            .with_context(|| format!("演示密码文件 {} 不存在", path.display()))?;
         println!(
-            "  演示账号（密码均为 {}，仅供演示）：",
-            xiaobao::demo::DEMO_PASSWORD
+            "  演示账号（密码均为 {password}，仅供演示，保存在 {}）：",
+            path.display()
         );
         for d in demo {
             println!(
@@ -375,4 +427,5 @@ fn print_banner(config: &Config, db: &Db, demo: &[xiaobao::demo::DemoLogin]) {
     }
     println!("按 Ctrl-C 停止。");
     println!();
+    Ok(())
 }

@@ -51,6 +51,26 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub personal_data: PersonalDataConfig,
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// Where the embedded default keeps the keys it generates (see `docs/SECURITY.md`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The keyring file of the embedded default (mode 0600, in a 0700 directory). Unset:
+    /// `secrets/keyring.toml` beside the embedded cluster's directory (`var/secrets/keyring.toml`
+    /// with the default `database.embedded_dir`). Relative paths are taken against the current
+    /// directory at start. Never written in external mode.
+    pub file: Option<PathBuf>,
+}
+
+/// The id of a key when none is configured.
+pub const DEFAULT_KEY_ID: u8 = 1;
+
+fn default_key_id() -> u8 {
+    DEFAULT_KEY_ID
 }
 
 /// Keys protecting personal data (resident ID numbers in rosters).
@@ -59,18 +79,32 @@ pub struct Config {
 pub struct PersonalDataConfig {
     /// Master key (at least 32 characters) from which each programme's ID encryption and
     /// matching keys are derived. Losing it makes stored ID numbers unreadable; every instance
-    /// must share it. When absent, the key is read from `id_key_file`, which is created with a
-    /// random key on first start.
+    /// must share it. Required in external mode; in the embedded default it comes from the
+    /// keyring file (`keys.file`) unless set here.
     pub id_key: Option<Secret>,
-    /// Where the generated key is kept when `id_key` is absent.
-    pub id_key_file: PathBuf,
+    /// Id (1–255) of `id_key`, recorded in every ID it seals; a new key gets a new id.
+    #[serde(default = "default_key_id")]
+    pub id_key_id: u8,
+    /// During a rotation: the key being replaced, so IDs it sealed still open until
+    /// `xiaobao keys reseal` has re-sealed them.
+    pub previous_id_key: Option<Secret>,
+    /// Id of `previous_id_key`.
+    #[serde(default = "default_key_id")]
+    pub previous_id_key_id: u8,
+    /// Key of the ID match hash (duplicate and cross-school checks). Unset: `id_key`. The
+    /// match hash must never change, so when `id_key` is rotated this is set to the first
+    /// `id_key`.
+    pub match_key: Option<Secret>,
 }
 
 impl Default for PersonalDataConfig {
     fn default() -> Self {
         Self {
             id_key: None,
-            id_key_file: PathBuf::from("var/secrets/id-key"),
+            id_key_id: DEFAULT_KEY_ID,
+            previous_id_key: None,
+            previous_id_key_id: DEFAULT_KEY_ID,
+            match_key: None,
         }
     }
 }
@@ -186,8 +220,12 @@ pub struct StorageConfig {
     /// Allow a plain `http://` endpoint (loopback test servers only).
     pub s3_allow_http: bool,
     /// Key (at least 32 characters) signing document download links; several instances
-    /// must share it. When absent a random key is made per process.
+    /// must share it. Required in external mode; in the embedded default it comes from the
+    /// keyring file (`keys.file`) unless set here.
     pub download_key: Option<Secret>,
+    /// Id (1–255) of `download_key`, for the key check at start; a new key gets a new id.
+    #[serde(default = "default_key_id")]
+    pub download_key_id: u8,
 }
 
 /// Where outgoing mail goes.
@@ -245,8 +283,14 @@ pub struct OutboxConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoConfig {
-    /// Provision the demo tenants (`henan`, `liupanshui`, `shanghai`) on start.
-    pub seed: bool,
+    /// Provision the demo tenants (`henan`, `liupanshui`, `shanghai`) and their demo accounts
+    /// on start. Unset: on in the embedded default, off in external mode (see
+    /// [`Config::demo_seed`]).
+    pub seed: Option<bool>,
+    /// Where the generated demo password is kept in clear (mode 0600) for the start banner.
+    /// Unset: `secrets/demo-password` beside the embedded cluster's directory.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 /// Passwords, lock-out, rate limits and one-time codes.
@@ -279,8 +323,12 @@ pub struct AuthConfig {
     /// How long a set-password link stays valid.
     pub link_ttl_hours: u32,
     /// Key (at least 32 characters) hashing one-time codes and signing set-password links;
-    /// several instances must share it. When absent a random key is made per process.
+    /// several instances must share it. Required in external mode; in the embedded default it
+    /// comes from the keyring file (`keys.file`) unless set here.
     pub secret_key: Option<Secret>,
+    /// Id (1–255) of `secret_key`, for the key check at start; a new key gets a new id.
+    #[serde(default = "default_key_id")]
+    pub secret_key_id: u8,
 }
 
 /// Log output format.
@@ -341,6 +389,7 @@ impl Default for Config {
                 s3_virtual_hosted_style: true,
                 s3_allow_http: false,
                 download_key: None,
+                download_key_id: DEFAULT_KEY_ID,
             },
             mail: MailConfig {
                 transport: MailTransport::Outbox,
@@ -361,7 +410,10 @@ impl Default for Config {
             outbox: OutboxConfig {
                 dir: PathBuf::from("var/outbox"),
             },
-            demo: DemoConfig { seed: true },
+            demo: DemoConfig {
+                seed: None,
+                password_file: None,
+            },
             auth: AuthConfig {
                 argon2_memory_kib: 64 * 1024,
                 argon2_iterations: 2,
@@ -376,8 +428,10 @@ impl Default for Config {
                 code_ttl_mins: 10,
                 link_ttl_hours: 72,
                 secret_key: None,
+                secret_key_id: DEFAULT_KEY_ID,
             },
             personal_data: PersonalDataConfig::default(),
+            keys: KeysConfig::default(),
             log: LogConfig {
                 format: LogFormat::Pretty,
                 filter: "info".into(),
@@ -484,6 +538,51 @@ impl Config {
         {
             return invalid("personal_data.id_key（XIAOBAO_PERSONAL_DATA__ID_KEY）至少 32 个字符");
         }
+        let p = &self.personal_data;
+        if p.previous_id_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            return invalid(
+                "personal_data.previous_id_key（XIAOBAO_PERSONAL_DATA__PREVIOUS_ID_KEY）至少 32 个字符",
+            );
+        }
+        if p.match_key.as_ref().is_some_and(|k| k.expose().len() < 32) {
+            return invalid(
+                "personal_data.match_key（XIAOBAO_PERSONAL_DATA__MATCH_KEY）至少 32 个字符",
+            );
+        }
+        for (id, name) in [
+            (
+                p.id_key_id,
+                "personal_data.id_key_id（XIAOBAO_PERSONAL_DATA__ID_KEY_ID）",
+            ),
+            (
+                p.previous_id_key_id,
+                "personal_data.previous_id_key_id（XIAOBAO_PERSONAL_DATA__PREVIOUS_ID_KEY_ID）",
+            ),
+            (
+                self.storage.download_key_id,
+                "storage.download_key_id（XIAOBAO_STORAGE__DOWNLOAD_KEY_ID）",
+            ),
+            (
+                self.auth.secret_key_id,
+                "auth.secret_key_id（XIAOBAO_AUTH__SECRET_KEY_ID）",
+            ),
+        ] {
+            if id == 0 {
+                return invalid(&format!("{name} 必须在 1 到 255 之间"));
+            }
+        }
+        if p.previous_id_key.is_some() && p.previous_id_key_id == p.id_key_id {
+            return invalid(
+                "personal_data.previous_id_key_id 不能与 personal_data.id_key_id 相同：新密钥要用新的编号",
+            );
+        }
+        let missing = self.missing_external_keys();
+        if !missing.is_empty() {
+            return invalid(&external_keys_message(&missing));
+        }
         let a = &self.auth;
         if a.argon2_memory_kib < 8 * 1024 || a.argon2_iterations == 0 {
             return invalid(
@@ -563,6 +662,57 @@ impl Config {
         Ok(())
     }
 
+    /// The keys external mode requires and the configuration lacks, as the environment
+    /// variables that set them (empty in the embedded default).
+    pub fn missing_external_keys(&self) -> Vec<&'static str> {
+        if self.database.mode != DatabaseMode::External {
+            return Vec::new();
+        }
+        let mut missing = Vec::new();
+        if self.personal_data.id_key.is_none() {
+            missing.push("XIAOBAO_PERSONAL_DATA__ID_KEY");
+        }
+        if self.storage.download_key.is_none() {
+            missing.push("XIAOBAO_STORAGE__DOWNLOAD_KEY");
+        }
+        if self.auth.secret_key.is_none() {
+            missing.push("XIAOBAO_AUTH__SECRET_KEY");
+        }
+        missing
+    }
+
+    /// Whether the demo programmes and accounts are seeded on start: `demo.seed` when set,
+    /// else on exactly in the embedded default.
+    pub fn demo_seed(&self) -> bool {
+        self.demo
+            .seed
+            .unwrap_or(self.database.mode == DatabaseMode::Embedded)
+    }
+
+    /// The directory beside the embedded cluster's (`var` with the defaults), absolute.
+    fn data_root(&self) -> PathBuf {
+        let cluster = absolute(&self.database.embedded_dir);
+        cluster.parent().map(Path::to_path_buf).unwrap_or(cluster)
+    }
+
+    /// The keyring file of the embedded default, absolute (`keys.file`, else
+    /// `<embedded_dir>/../secrets/keyring.toml`).
+    pub fn keyring_path(&self) -> PathBuf {
+        match &self.keys.file {
+            Some(path) => absolute(path),
+            None => self.data_root().join("secrets").join("keyring.toml"),
+        }
+    }
+
+    /// The clear demo password's file, absolute (`demo.password_file`, else
+    /// `<embedded_dir>/../secrets/demo-password`).
+    pub fn demo_password_path(&self) -> PathBuf {
+        match &self.demo.password_file {
+            Some(path) => absolute(path),
+            None => self.data_root().join("secrets").join("demo-password"),
+        }
+    }
+
     /// Whether the session cookie carries `Secure`: `session.cookie_secure` when set, else
     /// whether the public URL is HTTPS.
     pub fn session_cookie_secure(&self) -> bool {
@@ -591,6 +741,25 @@ pub fn environment() -> Env {
             key != "config" && !key.starts_with("test_")
         })
         .split("__")
+}
+
+/// The message refusing external mode without its keys, naming each missing variable.
+pub fn external_keys_message(missing: &[&str]) -> String {
+    format!(
+        "database.mode = external 时必须配置全部密钥（每个至少 32 个随机字符，所有实例相同），缺少：{}。可用 `openssl rand -hex 32` 生成；说明见 docs/SECURITY.md",
+        missing.join("、")
+    )
+}
+
+/// `path` made absolute against the current directory.
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|dir| dir.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
 }
 
 /// Lowercase identifier usable in role, schema and cluster names.
@@ -747,6 +916,84 @@ mod tests {
             jail.set_env("XIAOBAO_DATABASE__MODE", "external");
             let err = load().err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains("XIAOBAO_DATABASE__URL"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn external_mode_requires_every_key_and_names_the_missing_ones() {
+        Jail::expect_with(|jail| {
+            jail.set_env("XIAOBAO_DATABASE__MODE", "external");
+            jail.set_env("XIAOBAO_DATABASE__URL", "postgres://xiaobao@db/xiaobao");
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            for var in [
+                "XIAOBAO_PERSONAL_DATA__ID_KEY",
+                "XIAOBAO_STORAGE__DOWNLOAD_KEY",
+                "XIAOBAO_AUTH__SECRET_KEY",
+            ] {
+                assert!(err.contains(var), "{var}: {err}");
+            }
+            jail.set_env("XIAOBAO_PERSONAL_DATA__ID_KEY", "i".repeat(32));
+            jail.set_env("XIAOBAO_AUTH__SECRET_KEY", "a".repeat(32));
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("XIAOBAO_STORAGE__DOWNLOAD_KEY"), "{err}");
+            assert!(!err.contains("XIAOBAO_AUTH__SECRET_KEY"), "{err}");
+            jail.set_env("XIAOBAO_STORAGE__DOWNLOAD_KEY", "short");
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("至少 32 个字符"), "{err}");
+            jail.set_env("XIAOBAO_STORAGE__DOWNLOAD_KEY", "d".repeat(32));
+            let c = load().map_err(|e| e.to_string())?;
+            assert!(c.missing_external_keys().is_empty());
+            assert!(!c.demo_seed(), "external mode seeds no demo by default");
+            assert_eq!(c.personal_data.id_key_id, 1);
+            jail.set_env("XIAOBAO_DEMO__SEED", "true");
+            assert!(load().map_err(|e| e.to_string())?.demo_seed());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn key_ids_and_the_previous_key_are_checked() {
+        Jail::expect_with(|jail| {
+            jail.set_env("XIAOBAO_PERSONAL_DATA__ID_KEY_ID", "0");
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("XIAOBAO_PERSONAL_DATA__ID_KEY_ID"), "{err}");
+            jail.set_env("XIAOBAO_PERSONAL_DATA__ID_KEY_ID", "256");
+            assert!(load().is_err(), "ids fit one byte");
+            jail.set_env("XIAOBAO_PERSONAL_DATA__ID_KEY_ID", "2");
+            jail.set_env("XIAOBAO_PERSONAL_DATA__PREVIOUS_ID_KEY", "p".repeat(32));
+            jail.set_env("XIAOBAO_PERSONAL_DATA__PREVIOUS_ID_KEY_ID", "2");
+            let err = load().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("previous_id_key_id"), "{err}");
+            jail.set_env("XIAOBAO_PERSONAL_DATA__PREVIOUS_ID_KEY_ID", "1");
+            let c = load().map_err(|e| e.to_string())?;
+            assert_eq!(c.personal_data.previous_id_key_id, 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_embedded_default_keeps_its_secrets_beside_its_cluster() {
+        Jail::expect_with(|jail| {
+            let c = load().map_err(|e| e.to_string())?;
+            assert!(c.demo_seed(), "the embedded default seeds the demo");
+            let here = std::env::current_dir().map_err(|e| e.to_string())?;
+            assert_eq!(c.keyring_path(), here.join("var/secrets/keyring.toml"));
+            assert_eq!(
+                c.demo_password_path(),
+                here.join("var/secrets/demo-password")
+            );
+            jail.set_env("XIAOBAO_DATABASE__EMBEDDED_DIR", "/srv/xiaobao/pg");
+            let c = load().map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.keyring_path(),
+                Path::new("/srv/xiaobao/secrets/keyring.toml")
+            );
+            jail.set_env("XIAOBAO_KEYS__FILE", "keys/ring.toml");
+            jail.set_env("XIAOBAO_DEMO__SEED", "false");
+            let c = load().map_err(|e| e.to_string())?;
+            assert_eq!(c.keyring_path(), here.join("keys/ring.toml"));
+            assert!(!c.demo_seed());
             Ok(())
         });
     }

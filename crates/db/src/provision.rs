@@ -67,6 +67,28 @@ impl<'a> Provisioner<'a> {
         regions: &[RegionSeed],
         rules: Option<&RulesSeed>,
     ) -> DbResult<ProvisionOutcome> {
+        self.create_marked(new, regions, rules, false).await
+    }
+
+    /// Like [`Provisioner::create`], for the demo seeding: a tenant this call makes is marked
+    /// `demo` in the catalog (the only tenants that get demo accounts). An existing tenant keeps
+    /// its mark.
+    pub async fn create_demo(
+        &self,
+        new: &NewTenant,
+        regions: &[RegionSeed],
+        rules: Option<&RulesSeed>,
+    ) -> DbResult<ProvisionOutcome> {
+        self.create_marked(new, regions, rules, true).await
+    }
+
+    async fn create_marked(
+        &self,
+        new: &NewTenant,
+        regions: &[RegionSeed],
+        rules: Option<&RulesSeed>,
+        demo: bool,
+    ) -> DbResult<ProvisionOutcome> {
         validate_slug(&new.slug)?;
         if new.name_zh.trim().is_empty() {
             return Err(DbError::Invalid("项目中文名称不能为空".into()));
@@ -92,7 +114,7 @@ impl<'a> Provisioner<'a> {
         let main = self.db.clusters.main();
         let mut lock = main.acquire().await?;
         lock_slug(&mut lock, &new.slug).await?;
-        let result = self.create_locked(new, regions, rules).await;
+        let result = self.create_locked(new, regions, rules, demo).await;
         unlock_slug(&mut lock, &new.slug).await?;
         self.db.catalog.reload(main).await?;
         result
@@ -103,6 +125,7 @@ impl<'a> Provisioner<'a> {
         new: &NewTenant,
         regions: &[RegionSeed],
         rules: Option<&RulesSeed>,
+        demo: bool,
     ) -> DbResult<ProvisionOutcome> {
         let main = self.db.clusters.main();
         let schema = format!("t_{}", new.slug);
@@ -137,8 +160,8 @@ impl<'a> Provisioner<'a> {
             None => {
                 let row = sqlx::query(
                     "insert into control.tenants \
-                     (slug, name_zh, root_region_code, schema_name, db_role, cluster) \
-                     values ($1, $2, $3, $4, $5, $6) \
+                     (slug, name_zh, root_region_code, schema_name, db_role, cluster, demo) \
+                     values ($1, $2, $3, $4, $5, $6, $7) \
                      returning tenant_id, slug, name_zh, root_region_code, schema_name, db_role, \
                      cluster, status, created_at, updated_at, archived_at",
                 )
@@ -148,6 +171,7 @@ impl<'a> Provisioner<'a> {
                 .bind(&schema)
                 .bind(&role)
                 .bind(&new.cluster)
+                .bind(demo)
                 .fetch_one(main)
                 .await?;
                 tenant_from_row(&row)?

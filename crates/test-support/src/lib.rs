@@ -165,7 +165,12 @@ impl TestApp {
         config.database.url = Some(Secret::new(urls["main"].clone()));
         config.database.role_prefix = name.clone();
         config.database.max_connections = 5;
-        config.demo.seed = false;
+        config.demo.seed = Some(false);
+        // External mode requires every key; fixed ones, different per key, so that two
+        // states built from one configuration share them (and nothing writes a key file).
+        config.personal_data.id_key = Some(Secret::new(TEST_ID_KEY));
+        config.storage.download_key = Some(Secret::new(TEST_DOWNLOAD_KEY));
+        config.auth.secret_key = Some(Secret::new(TEST_AUTH_SECRET_KEY));
         // Cheaper hashing keeps the suite fast; the benchmark measures the real settings.
         config.auth.argon2_memory_kib = 8 * 1024;
         config.auth.argon2_iterations = 1;
@@ -610,6 +615,13 @@ impl TestApp {
         let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
     }
 }
+
+/// `personal_data.id_key` of every [`TestApp`].
+pub const TEST_ID_KEY: &str = "test-id-key-0123456789abcdef0123456789abcdef";
+/// `storage.download_key` of every [`TestApp`].
+pub const TEST_DOWNLOAD_KEY: &str = "test-download-key-0123456789abcdef0123456789";
+/// `auth.secret_key` of every [`TestApp`].
+pub const TEST_AUTH_SECRET_KEY: &str = "test-auth-secret-key-0123456789abcdef012345";
 
 /// The password of accounts made by [`TestApp::account`].
 pub const TEST_PASSWORD: &str = "Test2026pw";
