@@ -177,11 +177,25 @@ pub async fn authenticate(
         return Err(LoginError::RateLimited { retry_after_secs });
     }
     let now = Utc::now();
-    if let Some(until) = identity.locked_until.filter(|u| *u > now) {
+    // The identity's row is locked for the attempt and read again under the lock: concurrent
+    // attempts wait for each other and see the count and lock the previous one left.
+    let mut locked_row = main.begin().await.map_err(IdentityError::from)?;
+    let fresh: Option<(Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
+        "select locked_until, password_hash from control.identities \
+         where identity_id = $1 for update",
+    )
+    .bind(identity.identity_id)
+    .fetch_optional(&mut *locked_row)
+    .await
+    .map_err(IdentityError::from)?;
+    let (locked_until, password_hash) =
+        fresh.unwrap_or((identity.locked_until, identity.password_hash.clone()));
+    if let Some(until) = locked_until.filter(|u| *u > now) {
+        drop(locked_row);
         record(conn, &actor, "login.refused_locked", account_id, identity).await?;
         return Err(LoginError::Locked { until });
     }
-    let ok = match &identity.password_hash {
+    let ok = match &password_hash {
         Some(h) => hasher.verify(attempt.password, h).await,
         None => {
             hasher.verify_dummy(attempt.password).await;
@@ -194,7 +208,7 @@ pub async fn authenticate(
              where identity_id = $1 returning failed_logins",
         )
         .bind(identity.identity_id)
-        .fetch_one(main)
+        .fetch_one(&mut *locked_row)
         .await
         .map_err(IdentityError::from)?;
         record(conn, &actor, "login.failed", account_id, identity).await?;
@@ -206,14 +220,17 @@ pub async fn authenticate(
             )
             .bind(identity.identity_id)
             .bind(until)
-            .execute(main)
+            .execute(&mut *locked_row)
             .await
             .map_err(IdentityError::from)?;
+            locked_row.commit().await.map_err(IdentityError::from)?;
             record(conn, &actor, "account.locked", account_id, identity).await?;
             return Err(LoginError::Locked { until });
         }
+        locked_row.commit().await.map_err(IdentityError::from)?;
         return Err(LoginError::Invalid);
     }
+    locked_row.commit().await.map_err(IdentityError::from)?;
     if identity.status != "active" {
         return Err(LoginError::Disabled);
     }
