@@ -47,22 +47,7 @@ async fn from_address(
 }
 
 async fn login_from(source: &str, base: &str, login_name: &str) -> u16 {
-    let body = serde_json::json!({
-        "account_type": "school",
-        "login_name": login_name,
-        "password": "WrongPass123",
-    })
-    .to_string();
-    from_address(
-        source,
-        base,
-        "POST",
-        "/api/v1/t/henan/session",
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .await
-    .0
+    login_as_from(source, base, login_name, "WrongPass123").await
 }
 
 #[tokio::test]

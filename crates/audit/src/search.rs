@@ -85,20 +85,6 @@ fn given(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// A `like` pattern matching `s` anywhere: `%`, `_` and `\` in `s` match themselves.
-fn contains_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 /// Rows of the trail matching `filter`, newest first (by `chain_seq`), at most
 /// [`AuditFilter::effective_limit`] of them. The next page is asked for with `before_seq` set to
 /// the last row's `chain_seq`.
@@ -136,7 +122,7 @@ pub async fn search(
         q.push(" and entity_id = ").push_bind(entity_id.to_string());
     }
     if let Some(text) = given(&filter.text) {
-        let pattern = contains_pattern(text);
+        let pattern = xiaobao_db::like_contains(text);
         q.push(" and (actor ilike ")
             .push_bind(pattern.clone())
             .push(" or entity_id ilike ")
@@ -170,8 +156,8 @@ mod tests {
 
     #[test]
     fn like_wildcards_in_the_text_match_themselves() {
-        assert_eq!(contains_pattern("金水"), "%金水%");
-        assert_eq!(contains_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+        assert_eq!(xiaobao_db::like_contains("金水"), "%金水%");
+        assert_eq!(xiaobao_db::like_contains("a%b_c\\"), "%a\\%b\\_c\\\\%");
     }
 
     #[test]

@@ -114,3 +114,19 @@ impl Db {
         Ok(())
     }
 }
+
+/// A `LIKE` pattern matching text that contains `text` literally: `%`, `_` and `\` typed by a
+/// person are escaped (PostgreSQL's default escape character is the backslash), so they match
+/// themselves instead of any text.
+pub fn like_contains(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}

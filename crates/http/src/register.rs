@@ -562,6 +562,22 @@ async fn read_multipart(request: Request) -> Result<(RegisterFields, Option<Uplo
     Ok((f, upload))
 }
 
+/// The empty form again with a message about the submission as a whole.
+async fn form_refused(
+    state: &AppState,
+    page: &PageTenant,
+    session: &mut WebSession,
+    status: StatusCode,
+    message: String,
+) -> Result<Response, PageError> {
+    let errors = RegisterErrors {
+        form: Some(message),
+        ..RegisterErrors::default()
+    };
+    let html = render_register(state, page, session, RegisterFields::default(), errors).await?;
+    Ok((status, html).into_response())
+}
+
 async fn submit_register(
     State(state): State<AppState>,
     page: PageTenant,
@@ -570,36 +586,26 @@ async fn submit_register(
     request: Request,
 ) -> Result<Response, PageError> {
     if let Some(message) = over_limit(&state, &page.tenant, &meta).await? {
-        let errors = RegisterErrors {
-            form: Some(message),
-            ..RegisterErrors::default()
-        };
-        let html = render_register(
+        return form_refused(
             &state,
             &page,
             &mut session,
-            RegisterFields::default(),
-            errors,
+            StatusCode::TOO_MANY_REQUESTS,
+            message,
         )
-        .await?;
-        return Ok((StatusCode::TOO_MANY_REQUESTS, html).into_response());
+        .await;
     }
     let (mut fields, upload) = match read_multipart(request).await {
         Ok(read) => read,
         Err(message) => {
-            let errors = RegisterErrors {
-                form: Some(message),
-                ..RegisterErrors::default()
-            };
-            let html = render_register(
+            return form_refused(
                 &state,
                 &page,
                 &mut session,
-                RegisterFields::default(),
-                errors,
+                StatusCode::BAD_REQUEST,
+                message,
             )
-            .await?;
-            return Ok((StatusCode::BAD_REQUEST, html).into_response());
+            .await;
         }
     };
     match submit(&state, &page.tenant, &meta, &mut fields, upload).await? {

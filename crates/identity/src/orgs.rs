@@ -205,7 +205,7 @@ pub async fn list_schools(
     let rows = q
         .bind(&filter.status)
         .bind(&filter.region_code)
-        .bind(filter.name.as_deref().map(contains_pattern))
+        .bind(filter.name.as_deref().map(xiaobao_db::like_contains))
         .bind(filter.limit.clamp(1, 500))
         .bind(filter.offset.max(0))
         .fetch_all(conn)
@@ -228,19 +228,4 @@ pub async fn get_school(
     );
     let q = bind_scope(sqlx::query_as::<_, SchoolRow>(&sql), scope);
     Ok(q.bind(org_id).fetch_optional(conn).await?)
-}
-
-/// A LIKE pattern matching names that contain `text` literally: `%`, `_` and `\` typed by a
-/// person are escaped, so they match themselves instead of any text.
-pub fn contains_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
 }
