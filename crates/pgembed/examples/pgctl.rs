@@ -1,9 +1,15 @@
-//! Start or stop a private PostgreSQL cluster (used by `infra/test/services.sh`).
+//! Start or stop a private PostgreSQL cluster for the test suite (used by
+//! `infra/test/services.sh` and `infra/test/fresh-clone.sh`).
 //!
 //! ```text
 //! cargo run -q -p xiaobao-pgembed --example pgctl -- start --data-dir DIR --port PORT
 //! cargo run -q -p xiaobao-pgembed --example pgctl -- stop  --data-dir DIR --port PORT
 //! ```
+//!
+//! `start` runs [`ensure_running_for_tests`]: a **test-only** cluster with trust authentication
+//! on loopback (anyone on the machine can connect as the superuser `postgres` without a
+//! password), as the test suite expects; it refuses a cluster the service's
+//! `ensure_running` has password-protected. `stop` stops either kind.
 //!
 //! `start` prints `url=…`, `port=…`, `data_dir=…` and `started_now=true|false` lines on
 //! stdout; `stop` prints `was_running=true|false`. Logs go to stderr (`RUST_LOG`).
@@ -13,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
-use xiaobao_pgembed::{ClusterSpec, ensure_running, stop};
+use xiaobao_pgembed::{ClusterSpec, ensure_running_for_tests, stop};
 
 const USAGE: &str = "usage: pgctl start|stop --data-dir DIR --port PORT";
 
@@ -76,7 +82,7 @@ fn main() -> ExitCode {
         }
     };
     let report = match action {
-        Action::Start => ensure_running(&spec).map(|c| {
+        Action::Start => ensure_running_for_tests(&spec).map(|c| {
             format!(
                 "url={}\nport={}\ndata_dir={}\nstarted_now={}\n",
                 c.url,

@@ -12,7 +12,11 @@ pub const BIN_DIR_ENV: &str = "XIAOBAO_PG_BIN_DIR";
 /// Where Debian/Ubuntu put versioned server installs.
 const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
 
-/// A directory holding `initdb`, `pg_ctl` and `postgres` of one PostgreSQL version.
+/// The tools a cluster needs, all from one directory (Debian's `postgresql-NN` package ships
+/// them together in `/usr/lib/postgresql/NN/bin`; `psql` comes with its client dependency).
+const REQUIRED_TOOLS: [&str; 4] = ["initdb", "pg_ctl", "postgres", "psql"];
+
+/// A directory holding `initdb`, `pg_ctl`, `postgres` and `psql` of one PostgreSQL version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgBinaries {
     /// The (symlink-resolved) directory.
@@ -32,15 +36,16 @@ impl PgBinaries {
 /// server package with `apt-get` and looks again.
 ///
 /// Order: `$XIAOBAO_PG_BIN_DIR`, the highest `/usr/lib/postgresql/*/bin`, then `PATH` (where a
-/// `pg_ctl` counts only if, symlinks resolved, it sits next to `initdb` and `postgres`).
+/// `pg_ctl` counts only if, symlinks resolved, it sits next to `initdb`, `postgres` and
+/// `psql`).
 pub fn locate_binaries() -> Result<PgBinaries, PgEmbedError> {
     match find_binaries() {
         Err(PgEmbedError::BinariesNotFound { .. }) if is_root() => {
             let package = install_server_package()?;
             find_binaries().map_err(|e| match e {
                 PgEmbedError::BinariesNotFound { searched } => PgEmbedError::Install(format!(
-                    "installed `{package}`, but still no directory with initdb, pg_ctl and \
-                     postgres was found (searched {searched})"
+                    "installed `{package}`, but still no directory with initdb, pg_ctl, \
+                     postgres and psql was found (searched {searched})"
                 )),
                 other => other,
             })
@@ -101,14 +106,14 @@ fn candidate_dirs() -> Vec<PathBuf> {
 }
 
 /// Checks that `dir` really is a server install: `pg_ctl` resolved through symlinks lives
-/// next to `initdb` and `postgres`, and `postgres --version` reports a version.
+/// next to `initdb`, `postgres` and `psql`, and `postgres --version` reports a version.
 fn probe(dir: &Path) -> Option<PgBinaries> {
     let pg_ctl = dir.join("pg_ctl");
     if !is_executable(&pg_ctl) {
         return None;
     }
     let real_dir = std::fs::canonicalize(&pg_ctl).ok()?.parent()?.to_path_buf();
-    let complete = ["initdb", "pg_ctl", "postgres"]
+    let complete = REQUIRED_TOOLS
         .iter()
         .all(|tool| is_executable(&real_dir.join(tool)));
     if !complete {
@@ -232,6 +237,7 @@ mod tests {
         if let Ok(found) = find_binaries() {
             assert!(found.tool("initdb").exists());
             assert!(found.tool("postgres").exists());
+            assert!(found.tool("psql").exists());
             assert!(found.version >= 9);
         }
     }

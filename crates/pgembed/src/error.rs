@@ -6,9 +6,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong while locating binaries or managing a cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum PgEmbedError {
-    /// No directory holding `initdb`, `pg_ctl` and `postgres` was found.
+    /// No directory holding `initdb`, `pg_ctl`, `postgres` and `psql` was found.
     #[error(
-        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. \
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres, psql) not found. \
          Install them with `sudo apt-get install postgresql` (Debian/Ubuntu; other systems: \
          the PostgreSQL server package). Searched $XIAOBAO_PG_BIN_DIR, /usr/lib/postgresql/*/bin \
          and every directory on PATH ({searched})"
@@ -113,6 +113,52 @@ pub enum PgEmbedError {
         log_file: PathBuf,
         /// Its last 20 lines.
         log_tail: String,
+    },
+
+    /// A password file or its directory is unusable.
+    #[error("PostgreSQL password file {path}: {reason}")]
+    Secret {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Setting up the service role (or converting an old cluster) as the superuser failed.
+    #[error(
+        "could not set up the roles of the PostgreSQL cluster in {data_dir} (as superuser \
+         postgres, {via}): {detail}"
+    )]
+    Bootstrap {
+        /// Where the cluster lives.
+        data_dir: PathBuf,
+        /// How we connected.
+        via: String,
+        /// What psql reported (passwords removed).
+        detail: String,
+    },
+
+    /// After the managed `pg_hba.conf` was loaded the cluster still let `postgres` in over TCP
+    /// without a password.
+    #[error(
+        "the PostgreSQL cluster in {data_dir} still accepts the superuser without a password on \
+         127.0.0.1:{port} after its pg_hba.conf was replaced; refusing to use it"
+    )]
+    TrustStillAccepted {
+        /// Where the cluster lives.
+        data_dir: PathBuf,
+        /// Its port.
+        port: u16,
+    },
+
+    /// [`crate::ensure_running_for_tests`] was pointed at a password-protected cluster.
+    #[error(
+        "the PostgreSQL cluster in {data_dir} is password-protected (its pg_hba.conf is managed \
+         by ensure_running); the test-only trust mode does not take it over"
+    )]
+    ProtectedCluster {
+        /// Where the cluster lives.
+        data_dir: PathBuf,
     },
 
     /// Another process held the start/stop lock for too long.

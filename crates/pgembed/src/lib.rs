@@ -3,12 +3,50 @@
 //! Used by the service binary at start-up (database mode `embedded`) and by the test
 //! scripts. Everything is synchronous (`std::process`):
 //!
-//! * [`locate_binaries`] finds `initdb`/`pg_ctl`/`postgres` (installing the distribution's
-//!   server package with `apt-get` when running as root and they are missing);
+//! * [`locate_binaries`] finds `initdb`/`pg_ctl`/`postgres`/`psql` (installing the
+//!   distribution's server package with `apt-get` when running as root and they are missing);
 //! * [`ensure_running`] initialises the data directory if needed and starts the cluster on
-//!   `127.0.0.1:<port>` with trust authentication for the `postgres` superuser — or reuses it
-//!   when it already runs;
+//!   `127.0.0.1:<port>` with password authentication — or reuses it when it already runs —
+//!   and returns the URL of the service's own role;
+//! * [`ensure_running_for_tests`] does the same for the test suite's throw-away clusters,
+//!   with trust authentication on loopback (test-only);
 //! * [`stop`] stops it.
+//!
+//! # Authentication ([`ensure_running`])
+//!
+//! * `pg_hba.conf` and `pg_ident.conf` are managed: rewritten on every start (and the running
+//!   server reloaded when reused). TCP connections from `127.0.0.1/32` and `::1/128` need a
+//!   password (`scram-sha-256`); over the Unix socket (in the data directory, mode 0700) only
+//!   the cluster's own OS user may connect, as the superuser `postgres`, by `peer`
+//!   authentication; nothing else is accepted. After every start it is checked that the
+//!   superuser without a password is refused on TCP.
+//! * The passwords are generated (32 letters and digits from a CSPRNG) and kept in
+//!   [`secrets_dir`]: `<data_dir>.secrets/` next to the data directory (`var/pg` →
+//!   `var/pg.secrets/`), mode 0700, holding [`SUPERUSER_PASSWORD_FILE`],
+//!   [`SERVICE_PASSWORD_FILE`] and a libpq password file [`PGPASS_FILE`] for both roles, each
+//!   mode 0600. Directory and files belong to the cluster's OS user (the data directory's
+//!   owner: [`SERVICE_USER`] when started as root, which can read them too). In the fallback
+//!   location the directory sits next to the fallback data directory. A deleted password file
+//!   is generated anew and the role gets the new password at the next start.
+//! * The superuser `postgres` (password from `initdb --pwfile`) is used only to bootstrap, on
+//!   every start, in one transaction run by the cluster's `psql` (Unix socket and `peer`, or
+//!   TCP with the password file when the data directory's path is too long for a socket):
+//!   both passwords are (re)set from their files (sent as SCRAM verifiers, never in clear),
+//!   the login role [`SERVICE_ROLE`] is made `NOSUPERUSER CREATEROLE LOGIN` with `CREATE` on
+//!   the database, and it is given what the service owns in external mode: the `control` and
+//!   `audit_anchor` schemas with every table, view, sequence, function and type in them, and
+//!   membership (`with admin option`) in every role that owns a `t_*` schema. Every step is
+//!   idempotent.
+//! * [`RunningCluster::url`] connects as [`SERVICE_ROLE`] with its password;
+//!   [`RunningCluster::superuser_url`] as `postgres`, for tooling. Neither is logged; the
+//!   `Debug` output of [`RunningCluster`] shows them without passwords.
+//! * A cluster made by an earlier version (initdb `--auth=trust`, the service connected as
+//!   `postgres`) is converted at its first start with this version: the superuser gets a
+//!   password from a newly generated file, the service role is created and handed `control`,
+//!   `audit_anchor` and the tenant roles as above, and the managed `pg_hba.conf` replaces the
+//!   trust one — before the server starts when the conversion can use the Unix socket, else
+//!   (no socket, or the cluster is already running) right after the bootstrap, followed by a
+//!   reload.
 //!
 //! PostgreSQL refuses to run as root. When the caller is root, the tools run as the system
 //! user [`SERVICE_USER`] (created on demand), the data directory is owned by it, and when
@@ -16,10 +54,14 @@
 //! cluster lives under [`FALLBACK_ROOT`] instead — [`RunningCluster::data_dir`] tells where.
 
 mod binaries;
+mod bootstrap;
 mod error;
 mod lock;
 mod proc;
+mod scram;
+mod secrets;
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,12 +69,22 @@ use std::time::{Duration, Instant};
 pub use binaries::{BIN_DIR_ENV, PgBinaries, find_binaries, locate_binaries};
 pub use error::PgEmbedError;
 pub use proc::SERVICE_USER;
+pub use secrets::{PGPASS_FILE, SERVICE_PASSWORD_FILE, SUPERUSER_PASSWORD_FILE, secrets_dir};
 
+use bootstrap::Conn;
 use lock::FileLock;
 use proc::{Runner, run, run_unchecked, tail};
+use secrets::Secrets;
 
 /// Where clusters go (as root) when [`SERVICE_USER`] cannot reach the requested directory.
 pub const FALLBACK_ROOT: &str = "/var/lib/xiaobao-pg";
+
+/// The cluster's superuser (bootstrap and tooling only).
+pub const SUPERUSER: &str = "postgres";
+
+/// The login role the service connects as ([`ensure_running`]): `NOSUPERUSER CREATEROLE`,
+/// `CREATE` on the database, owner of `control`, member of every tenant role.
+pub const SERVICE_ROLE: &str = "xiaobao_service";
 
 /// Start-up timeout passed to `pg_ctl -t`, in seconds.
 const START_TIMEOUT_SECS: u64 = 60;
@@ -42,6 +94,14 @@ const LOG_TAIL_LINES: usize = 20;
 const MAX_SOCKET_PATH: usize = 107;
 const CONF_BEGIN: &str = "# BEGIN xiaobao-pgembed (managed: rewritten on every start)";
 const CONF_END: &str = "# END xiaobao-pgembed";
+/// First line of the managed `pg_hba.conf`; a cluster whose file starts otherwise has not been
+/// converted to password authentication yet.
+const HBA_HEADER: &str =
+    "# Managed by xiaobao-pgembed (password authentication): rewritten on every start.";
+/// The `pg_ident.conf` map letting the cluster's OS user in as the superuser.
+const IDENT_MAP: &str = "xiaobao_pgembed";
+/// In [`secrets_dir`]: never created, so libpq finds no password when pointed at it.
+const NO_PGPASS_FILE: &str = ".no-password";
 
 /// Which cluster to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,25 +113,118 @@ pub struct ClusterSpec {
 }
 
 /// A cluster that is up and accepting TCP connections.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its URLs carry passwords: never log them (`Debug` shows them redacted).
+#[derive(Clone, PartialEq, Eq)]
 pub struct RunningCluster {
-    /// `postgres://postgres@127.0.0.1:{port}/postgres` (trust authentication, no password).
+    /// What the service connects with:
+    /// `postgres://xiaobao_service:<password>@127.0.0.1:{port}/postgres` ([`SERVICE_ROLE`]);
+    /// from [`ensure_running_for_tests`], `postgres://postgres@127.0.0.1:{port}/postgres`.
     pub url: String,
+    /// The superuser, for tooling: `postgres://postgres:<password>@127.0.0.1:{port}/postgres`;
+    /// from [`ensure_running_for_tests`], the same as `url`.
+    pub superuser_url: String,
     /// Port on 127.0.0.1.
     pub port: u16,
     /// Where the data directory actually is (see [`FALLBACK_ROOT`]); absolute.
     pub data_dir: PathBuf,
+    /// Where the password files are ([`secrets_dir`] of `data_dir`); `None` from
+    /// [`ensure_running_for_tests`].
+    pub secrets_dir: Option<PathBuf>,
     /// `false` if it was already running and has been reused.
     pub started_now: bool,
 }
 
-/// Makes sure the cluster of `spec` runs: `initdb` if the directory holds no cluster yet,
-/// (re)writes the managed settings into `postgresql.conf`, `pg_ctl start`. An already running
-/// cluster on the same port is reused (`started_now == false`).
+impl fmt::Debug for RunningCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningCluster")
+            .field("url", &redact_url(&self.url))
+            .field("superuser_url", &redact_url(&self.superuser_url))
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir)
+            .field("secrets_dir", &self.secrets_dir)
+            .field("started_now", &self.started_now)
+            .finish()
+    }
+}
+
+/// `scheme://user:[redacted]@host…` for a URL with a password; other text unchanged.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    match authority[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:[redacted]{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// How a cluster authenticates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// [`ensure_running`].
+    Password,
+    /// [`ensure_running_for_tests`].
+    TestTrust,
+}
+
+/// Makes sure the cluster of `spec` runs with password authentication: `initdb` if the
+/// directory holds no cluster yet, (re)writes the managed settings into `postgresql.conf` and
+/// the managed `pg_hba.conf`/`pg_ident.conf`, `pg_ctl start`, then the superuser's bootstrap
+/// (see the crate documentation: service role, passwords, conversion of a cluster made by an
+/// earlier version). An already running cluster on the same port is reused
+/// (`started_now == false`), and gets the same bootstrap and managed authentication.
 ///
-/// Errors if the port is taken by something else, the cluster runs on another port, or the
-/// server does not come up (the error quotes the end of `server.log`).
+/// Errors if the port is taken by something else, the cluster runs on another port, the
+/// server does not come up (the error quotes the end of `server.log`), a password file is
+/// unusable, or the bootstrap fails.
 pub fn ensure_running(spec: &ClusterSpec) -> Result<RunningCluster, PgEmbedError> {
+    ensure(spec, Auth::Password)
+}
+
+/// **Test-only.** Makes sure the cluster of `spec` runs the way the test suite's private
+/// clusters always have: `initdb --auth=trust`, so anyone on the machine can connect as the
+/// superuser `postgres` over loopback without a password; `url` (and `superuser_url`) is
+/// `postgres://postgres@127.0.0.1:{port}/postgres`. `pg_hba.conf` is left as `initdb` wrote
+/// it. Never use it for data that matters. Refuses ([`PgEmbedError::ProtectedCluster`]) a
+/// cluster [`ensure_running`] has protected.
+pub fn ensure_running_for_tests(spec: &ClusterSpec) -> Result<RunningCluster, PgEmbedError> {
+    ensure(spec, Auth::TestTrust)
+}
+
+/// The passwords of a password-protected cluster, loaded (or generated) for this start.
+struct Credentials {
+    secrets: Secrets,
+    superuser: String,
+    service: String,
+    pgpass: PathBuf,
+}
+
+impl Credentials {
+    fn load(dir: &Path, runner: &Runner) -> Result<Self, PgEmbedError> {
+        let secrets = Secrets::open(dir, runner)?;
+        let (superuser, _) = secrets.password(SUPERUSER_PASSWORD_FILE)?;
+        let (service, _) = secrets.password(SERVICE_PASSWORD_FILE)?;
+        let pgpass = secrets.write_if_changed(
+            PGPASS_FILE,
+            &format!(
+                "127.0.0.1:*:*:{SUPERUSER}:{superuser}\n127.0.0.1:*:*:{SERVICE_ROLE}:{service}\n"
+            ),
+        )?;
+        Ok(Self {
+            secrets,
+            superuser,
+            service,
+            pgpass,
+        })
+    }
+}
+
+fn ensure(spec: &ClusterSpec, auth: Auth) -> Result<RunningCluster, PgEmbedError> {
     let bins = locate_binaries()?;
     let runner = Runner::detect()?;
     let requested = absolute(&spec.data_dir)?;
@@ -87,15 +240,18 @@ pub fn ensure_running(spec: &ClusterSpec) -> Result<RunningCluster, PgEmbedError
         });
     }
     take_ownership(&dir, &runner)?;
-
-    let cluster = |started_now| RunningCluster {
-        url: format!("postgres://postgres@127.0.0.1:{}/postgres", spec.port),
-        port: spec.port,
-        data_dir: dir.clone(),
-        started_now,
+    let protected_before = hba_is_managed(&dir);
+    let converting = auth == Auth::Password && !protected_before && has_cluster(&dir);
+    if auth == Auth::TestTrust && protected_before {
+        return Err(PgEmbedError::ProtectedCluster { data_dir: dir });
+    }
+    let credentials = match auth {
+        Auth::Password => Some(Credentials::load(&dir, &runner)?),
+        Auth::TestTrust => None,
     };
+    let os_user = runner.os_user_name().filter(|name| is_plain_name(name));
 
-    if is_running(&bins, &runner, &dir)? {
+    let started_now = if is_running(&bins, &runner, &dir)? {
         if let Some(running_port) = pid_file_port(&dir)
             && running_port != spec.port
         {
@@ -115,21 +271,90 @@ pub fn ensure_running(spec: &ClusterSpec) -> Result<RunningCluster, PgEmbedError
             ));
         }
         tracing::info!(data_dir = %dir.display(), port = spec.port, "reusing running PostgreSQL cluster");
-        return Ok(cluster(false));
-    }
+        false
+    } else {
+        if port_in_use(spec.port) {
+            return Err(PgEmbedError::PortInUse {
+                port: spec.port,
+                data_dir: dir,
+            });
+        }
+        let fresh = !has_cluster(&dir);
+        if fresh {
+            let pwfile = credentials
+                .as_ref()
+                .map(|c| c.secrets.dir().join(SUPERUSER_PASSWORD_FILE));
+            initdb(&bins, &runner, &dir, pwfile.as_deref())?;
+        }
+        write_managed_config(&dir, spec.port)?;
+        // An unconverted cluster keeps its old pg_hba.conf until the bootstrap has given the
+        // superuser a password, unless the bootstrap can come in over the socket (peer).
+        let socket_planned = socket_dir(&dir, spec.port).is_some() && os_user.is_some();
+        if credentials.is_some() && (fresh || protected_before || socket_planned) {
+            write_managed_auth(&dir, os_user.as_deref(), &runner)?;
+        }
+        start(&bins, &runner, &dir, spec.port)?;
+        true
+    };
 
-    if port_in_use(spec.port) {
-        return Err(PgEmbedError::PortInUse {
+    let Some(credentials) = credentials else {
+        let url = format!("postgres://{SUPERUSER}@127.0.0.1:{}/postgres", spec.port);
+        return Ok(RunningCluster {
+            superuser_url: url.clone(),
+            url,
             port: spec.port,
             data_dir: dir,
+            secrets_dir: None,
+            started_now,
         });
+    };
+
+    let conn = match (&os_user, pid_file_socket(&dir, spec.port)) {
+        (Some(_), Some(socket_dir)) => Conn::Socket(socket_dir),
+        _ => Conn::Tcp {
+            pgpass: credentials.pgpass.clone(),
+        },
+    };
+    bootstrap::run(
+        &bins,
+        &runner,
+        &dir,
+        spec.port,
+        &conn,
+        &credentials.superuser,
+        &credentials.service,
+    )?;
+    let changed = write_managed_auth(&dir, os_user.as_deref(), &runner)?;
+    if changed || !started_now {
+        reload(&bins, &runner, &dir)?;
     }
-    if !dir.join("PG_VERSION").is_file() {
-        initdb(&bins, &runner, &dir)?;
+    bootstrap::wait_until_passwordless_refused(
+        &bins,
+        &runner,
+        &dir,
+        spec.port,
+        &credentials.secrets.dir().join(NO_PGPASS_FILE),
+    )?;
+    if converting {
+        tracing::warn!(data_dir = %dir.display(), role = SERVICE_ROLE,
+            secrets_dir = %credentials.secrets.dir().display(),
+            "converted a PostgreSQL cluster of an earlier version from trust to password \
+             authentication; the service now connects as its own role");
     }
-    write_managed_config(&dir, spec.port)?;
-    start(&bins, &runner, &dir, spec.port)?;
-    Ok(cluster(true))
+    Ok(RunningCluster {
+        url: format!(
+            "postgres://{SERVICE_ROLE}:{}@127.0.0.1:{}/postgres",
+            credentials.service, spec.port
+        ),
+        superuser_url: format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/postgres",
+            credentials.superuser, spec.port
+        ),
+        port: spec.port,
+        data_dir: dir,
+        secrets_dir: Some(credentials.secrets.dir().to_path_buf()),
+        started_now,
+    })
 }
 
 /// Stops the cluster of `spec` (`pg_ctl stop -m fast`). Returns whether it was running.
@@ -317,14 +542,28 @@ fn port_in_use(port: u16) -> bool {
     }
 }
 
-fn initdb(bins: &PgBinaries, runner: &Runner, dir: &Path) -> Result<(), PgEmbedError> {
+/// `initdb` with the superuser `postgres`: with `pwfile`, its password from that file and
+/// password (host) / peer (local) authentication; without, trust (test clusters only).
+fn initdb(
+    bins: &PgBinaries,
+    runner: &Runner,
+    dir: &Path,
+    pwfile: Option<&Path>,
+) -> Result<(), PgEmbedError> {
     tracing::info!(data_dir = %dir.display(), version = bins.version, "initialising PostgreSQL cluster");
     let attempt = |locale: &str| {
         let mut cmd = runner.command(&bins.tool("initdb"));
-        cmd.arg("-D")
-            .arg(dir)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
-            .arg(format!("--locale={locale}"));
+        cmd.arg("-D").arg(dir).args(["-U", SUPERUSER]);
+        match pwfile {
+            Some(pwfile) => {
+                cmd.args(["--auth-host=scram-sha-256", "--auth-local=peer"])
+                    .arg(format!("--pwfile={}", pwfile.display()));
+            }
+            None => {
+                cmd.arg("--auth=trust");
+            }
+        }
+        cmd.args(["-E", "UTF8"]).arg(format!("--locale={locale}"));
         run(&mut cmd)
     };
     match attempt("C.UTF-8") {
@@ -359,16 +598,20 @@ fn conf_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// The directory of the cluster's Unix socket: the data directory, unless its path is too
+/// long for a socket (then the cluster listens on TCP only).
+fn socket_dir(dir: &Path, port: u16) -> Option<&str> {
+    let text = dir.to_str()?;
+    let socket_path_len = text.len() + "/.s.PGSQL.".len() + port.to_string().len();
+    (socket_path_len <= MAX_SOCKET_PATH).then_some(text)
+}
+
 /// The settings block appended to `postgresql.conf`.
 fn managed_settings(dir: &Path, port: u16) -> String {
-    let dir_text = dir.to_string_lossy();
-    let socket_path_len = dir_text.len() + "/.s.PGSQL.".len() + port.to_string().len();
-    let socket_dir = if dir.to_str().is_some() && socket_path_len <= MAX_SOCKET_PATH {
-        dir_text.into_owned()
-    } else {
+    let socket_dir = socket_dir(dir, port).unwrap_or_else(|| {
         tracing::warn!(data_dir = %dir.display(), "data directory path too long for a Unix socket; the cluster listens on TCP only");
-        String::new()
-    };
+        ""
+    });
     format!(
         "{CONF_BEGIN}\n\
          listen_addresses = '127.0.0.1'\n\
@@ -377,7 +620,7 @@ fn managed_settings(dir: &Path, port: u16) -> String {
          max_connections = 200\n\
          shared_buffers = 128MB\n\
          {CONF_END}\n",
-        conf_quote(&socket_dir)
+        conf_quote(socket_dir)
     )
 }
 
@@ -404,6 +647,100 @@ fn write_managed_config(dir: &Path, port: u16) -> Result<(), PgEmbedError> {
         std::fs::write(&path, updated).map_err(io_err("writing", &path))?;
     }
     Ok(())
+}
+
+/// Whether `pg_hba.conf` is the managed one (the cluster is password-protected).
+fn hba_is_managed(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("pg_hba.conf"))
+        .is_ok_and(|text| text.lines().next() == Some(HBA_HEADER))
+}
+
+/// An OS user name that needs no quoting in `pg_ident.conf`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The managed `pg_hba.conf`: passwords on loopback TCP; on the Unix socket only the cluster's
+/// own OS user (`os_user`, when known), as the superuser, by peer authentication.
+fn managed_hba(os_user: Option<&str>) -> String {
+    let local = match os_user {
+        Some(_) => format!("local   all       {SUPERUSER}                  peer map={IDENT_MAP}\n"),
+        None => String::new(),
+    };
+    format!(
+        "{HBA_HEADER}\n\
+         # Edits are lost. See the documentation of the xiaobao-pgembed crate.\n\
+         # TYPE  DATABASE  USER      ADDRESS        METHOD\n\
+         {local}\
+         host    all       all       127.0.0.1/32   scram-sha-256\n\
+         host    all       all       ::1/128        scram-sha-256\n"
+    )
+}
+
+/// The managed `pg_ident.conf`: the cluster's OS user may be the superuser (over the socket).
+fn managed_ident(os_user: Option<&str>) -> String {
+    let line = match os_user {
+        Some(user) => format!("{IDENT_MAP}  \"{user}\"  {SUPERUSER}\n"),
+        None => String::new(),
+    };
+    format!(
+        "# Managed by xiaobao-pgembed: rewritten on every start. Edits are lost.\n\
+         # MAPNAME  SYSTEM-USERNAME  PG-USERNAME\n\
+         {line}"
+    )
+}
+
+/// Writes `pg_ident.conf` and `pg_hba.conf` (in this order) when they differ from the managed
+/// ones; returns whether anything changed. Written in place, so they keep their owner (a file
+/// that was missing is given to the service user).
+fn write_managed_auth(
+    dir: &Path,
+    os_user: Option<&str>,
+    runner: &Runner,
+) -> Result<bool, PgEmbedError> {
+    let mut changed = false;
+    for (name, contents) in [
+        ("pg_ident.conf", managed_ident(os_user)),
+        ("pg_hba.conf", managed_hba(os_user)),
+    ] {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).is_ok_and(|current| current == contents) {
+            continue;
+        }
+        let existed = path.exists();
+        std::fs::write(&path, contents).map_err(io_err("writing", &path))?;
+        if !existed && let Runner::AsServiceUser { uid, gid, .. } = runner {
+            std::os::unix::fs::chown(&path, Some(*uid), Some(*gid))
+                .map_err(io_err("changing the owner of", &path))?;
+        }
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// The Unix socket directory recorded in `postmaster.pid` (5th line), if its socket for
+/// `port` exists.
+fn pid_file_socket(dir: &Path, port: u16) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dir.join("postmaster.pid")).ok()?;
+    let socket_dir = PathBuf::from(text.lines().nth(4)?.trim());
+    if socket_dir.as_os_str().is_empty() {
+        return None;
+    }
+    socket_dir
+        .join(format!(".s.PGSQL.{port}"))
+        .exists()
+        .then_some(socket_dir)
+}
+
+/// `pg_ctl reload`: the server rereads its configuration files.
+fn reload(bins: &PgBinaries, runner: &Runner, dir: &Path) -> Result<(), PgEmbedError> {
+    tracing::debug!(data_dir = %dir.display(), "reloading PostgreSQL configuration");
+    let mut cmd = runner.command(&bins.tool("pg_ctl"));
+    cmd.arg("-D").arg(dir).arg("reload");
+    run(&mut cmd).map(|_| ())
 }
 
 fn start(bins: &PgBinaries, runner: &Runner, dir: &Path, port: u16) -> Result<(), PgEmbedError> {
@@ -484,6 +821,68 @@ mod tests {
         let long = PathBuf::from(format!("/tmp/{}", "x".repeat(120)));
         assert!(managed_settings(&long, 5432).contains("unix_socket_directories = ''"));
         assert!(conf_quote("it's").eq("'it''s'"));
+    }
+
+    #[test]
+    fn managed_auth_files_allow_passwords_and_the_own_user_only() {
+        let hba = managed_hba(Some("xiaobao-pg"));
+        assert_eq!(hba.lines().next(), Some(HBA_HEADER));
+        let rules: Vec<Vec<&str>> = hba
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rules,
+            vec![
+                vec!["local", "all", "postgres", "peer", "map=xiaobao_pgembed"],
+                vec!["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+                vec!["host", "all", "all", "::1/128", "scram-sha-256"],
+            ]
+        );
+        assert!(!managed_hba(None).contains("local"));
+        assert!(!hba.contains("trust"));
+        let ident = managed_ident(Some("xiaobao-pg"));
+        assert!(ident.ends_with("xiaobao_pgembed  \"xiaobao-pg\"  postgres\n"));
+        assert!(is_plain_name("xiaobao-pg") && is_plain_name("john.doe"));
+        assert!(!is_plain_name("a b") && !is_plain_name("x\"y") && !is_plain_name(""));
+    }
+
+    #[test]
+    fn hba_is_managed_only_with_the_header() {
+        let dir = std::env::temp_dir().join(format!("pgembed-hba-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        assert!(!hba_is_managed(&dir));
+        std::fs::write(dir.join("pg_hba.conf"), "host all all 127.0.0.1/32 trust\n")
+            .expect("write");
+        assert!(!hba_is_managed(&dir));
+        assert!(write_managed_auth(&dir, Some("u"), &Runner::Direct).expect("write"));
+        assert!(hba_is_managed(&dir));
+        assert!(!write_managed_auth(&dir, Some("u"), &Runner::Direct).expect("again"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://xiaobao_service:s3cret@127.0.0.1:5/postgres"),
+            "postgres://xiaobao_service:[redacted]@127.0.0.1:5/postgres"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5/postgres"),
+            "postgres://postgres@127.0.0.1:5/postgres"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+        let cluster = RunningCluster {
+            url: "postgres://a:pw1@h/d".into(),
+            superuser_url: "postgres://b:pw2@h/d".into(),
+            port: 5,
+            data_dir: PathBuf::from("/d"),
+            secrets_dir: None,
+            started_now: true,
+        };
+        let debug = format!("{cluster:?}");
+        assert!(!debug.contains("pw1") && !debug.contains("pw2"), "{debug}");
     }
 
     #[test]

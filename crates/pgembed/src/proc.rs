@@ -2,6 +2,7 @@
 //! service user (PostgreSQL refuses to run as root).
 
 use std::ffi::OsStr;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -10,7 +11,8 @@ use crate::PgEmbedError;
 /// The system user clusters run as when the caller is root.
 pub const SERVICE_USER: &str = "xiaobao-pg";
 
-/// Environment variables that would make PostgreSQL tools look somewhere else.
+/// Environment variables that would make PostgreSQL tools look somewhere else or log in
+/// differently.
 const PG_ENV: &[&str] = &[
     "PGDATA",
     "PGPORT",
@@ -19,6 +21,16 @@ const PG_ENV: &[&str] = &[
     "PGUSER",
     "PGDATABASE",
     "PGOPTIONS",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGSYSCONFDIR",
+    "PGSSLMODE",
+    "PGREQUIRESSL",
+    "PGGSSENCMODE",
+    "PGREQUIREAUTH",
+    "PGTARGETSESSIONATTRS",
 ];
 
 /// Directories searched for system tools in addition to `PATH` (root's `PATH` in some
@@ -94,6 +106,35 @@ pub fn run_unchecked(cmd: &mut Command) -> Result<Output, PgEmbedError> {
     cmd.stdin(Stdio::null())
         .output()
         .map_err(|e| PgEmbedError::io(format!("could not run `{}`", describe(cmd)), e))
+}
+
+/// Runs `cmd` to completion with `input` on its standard input and captured output, whatever
+/// its exit status. (For SQL with secrets: nothing of it is on the command line.)
+pub fn run_unchecked_with_input(cmd: &mut Command, input: &[u8]) -> Result<Output, PgEmbedError> {
+    let description = describe(cmd);
+    tracing::debug!(command = %description, "running with input");
+    let failed = |e| PgEmbedError::io(format!("could not run `{description}`"), e);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let writer = child.stdin.take().map(|mut stdin| {
+        let input = input.to_vec();
+        // On its own thread, so a child writing much output before reading cannot deadlock.
+        std::thread::spawn(move || stdin.write_all(&input))
+    });
+    let output = child.wait_with_output().map_err(failed)?;
+    if let Some(writer) = writer {
+        match writer.join() {
+            // A child that exits early closes the pipe; its exit status tells what happened.
+            Ok(Ok(())) | Err(_) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Ok(Err(e)) => return Err(failed(e)),
+        }
+    }
+    Ok(output)
 }
 
 /// The error for a command that exited unsuccessfully.
@@ -208,6 +249,23 @@ impl Runner {
             cmd.env_remove(var);
         }
         cmd
+    }
+
+    /// The name of the OS user the tools run as: [`SERVICE_USER`], or the current user (`id -un`;
+    /// `None` if it has no name).
+    pub fn os_user_name(&self) -> Option<String> {
+        if self.is_service_user() {
+            return Some(SERVICE_USER.to_owned());
+        }
+        let output = Command::new("id")
+            .arg("-un")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let name = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        (!name.is_empty()).then_some(name)
     }
 
     /// Whether the service user can traverse into `dir` (always true for `Direct`).
