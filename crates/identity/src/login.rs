@@ -182,42 +182,39 @@ async fn count_failure(
     )
     .await?;
     let until = now + policy.lockout;
-    if in_a_row >= policy.account_lockout_threshold as i32 {
-        sqlx::query(
-            "update accounts set locked_until = $2, failed_logins = 0 where account_id = $1",
-        )
-        .bind(account.account_id)
-        .bind(until)
-        .execute(&mut *conn)
-        .await?;
-        xiaobao_audit::record(
-            conn,
-            actor,
-            Entry::new("account.locked", "account", Some(account.account_id))
-                .detail("scope", "account")
-                .detail("locked_until", until)
-                .detail("failed_in_a_row", in_a_row),
-        )
-        .await?;
-        return Ok(LoginError::Locked { until });
-    }
-    if from_client >= policy.lockout_threshold as i32 {
-        sqlx::query(
+    // Past the account-wide threshold the account locks for every address; past the one per
+    // address, for this address only. Either lock resets its count.
+    let lock = if in_a_row >= policy.account_lockout_threshold as i32 {
+        Some((
+            "account",
+            in_a_row,
+            "update accounts set locked_until = $3, failed_logins = 0 \
+              where account_id = $1 and $2::text is not null",
+        ))
+    } else if from_client >= policy.lockout_threshold as i32 {
+        Some((
+            "client",
+            from_client,
             "update login_lockouts set locked_until = $3, failed = 0 \
-             where account_id = $1 and client = $2",
-        )
-        .bind(account.account_id)
-        .bind(client)
-        .bind(until)
-        .execute(&mut *conn)
-        .await?;
+              where account_id = $1 and client = $2",
+        ))
+    } else {
+        None
+    };
+    if let Some((scope, failed, sql)) = lock {
+        sqlx::query(sql)
+            .bind(account.account_id)
+            .bind(client)
+            .bind(until)
+            .execute(&mut *conn)
+            .await?;
         xiaobao_audit::record(
             conn,
             actor,
             Entry::new("account.locked", "account", Some(account.account_id))
-                .detail("scope", "client")
+                .detail("scope", scope)
                 .detail("locked_until", until)
-                .detail("failed_in_a_row", from_client),
+                .detail("failed_in_a_row", failed),
         )
         .await?;
         return Ok(LoginError::Locked { until });
