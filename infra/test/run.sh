@@ -44,6 +44,11 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+STEP="checking that only the clock module reads the wall clock (infra/test/check-clock.sh)"
+infra/test/check-clock.sh
+CHECKS=$((CHECKS + 1))
+
+STEP="starting test services (infra/test/services.sh up)"
 infra/test/services.sh up
 # shellcheck source=/dev/null
 source var/test/env.sh
@@ -57,6 +62,6 @@ if [[ -x infra/test/fresh-clone.sh ]]; then
   STEP="running the fresh-clone check (infra/test/fresh-clone.sh)"
   infra/test/fresh-clone.sh
   FRESH_CLONE="passed"
-  CHECKS=1
+  CHECKS=$((CHECKS + 1))
 fi
 STEP="finishing"

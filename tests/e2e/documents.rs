@@ -35,7 +35,14 @@ async fn store_pdf(app: &TestApp, slug: &str, name: &str, bytes: Vec<u8>) -> i64
 }
 
 fn token(app: &TestApp, slug: &str, id: i64, ttl: Duration) -> String {
-    DownloadToken::issue(&app.state.download_key, slug, id, ttl).unwrap()
+    DownloadToken::issue(
+        &app.state.download_key,
+        slug,
+        id,
+        app.state.clock.now(),
+        ttl,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -84,7 +91,7 @@ async fn downloads_without_a_valid_link_for_that_tenant_and_document_are_refused
         &app.state.download_key,
         "alpha",
         a,
-        chrono::Utc::now() - chrono::Duration::seconds(1),
+        app.state.clock.now() - chrono::Duration::seconds(1),
     )
     .unwrap();
     for uri in [

@@ -555,9 +555,7 @@ async fn county_department_follows_progress_and_reopens() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    let until = (xiaobao_domain::china_time::local_date(chrono::Utc::now())
-        + chrono::Duration::days(7))
-    .to_string();
+    let until = (app.clock.today() + chrono::Duration::days(7)).to_string();
     let r = app
         .post_as(
             &d,

@@ -212,7 +212,7 @@ async fn roster_ids_are_stored_sealed_and_match_by_keyed_hash() {
         },
         company_id: None,
     };
-    let today = xiaobao_domain::china_time::local_date(chrono::Utc::now());
+    let today = app.clock.today();
     let actor = xiaobao_audit::Actor::cli("test");
     let mut tx = app.state.db.tenant_tx(&tenant).await.unwrap();
     let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, &year)

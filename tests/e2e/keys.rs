@@ -97,8 +97,14 @@ async fn issue(state: &AppState, account_id: i64) -> Issued {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let download =
-        DownloadToken::issue(&state.download_key, "henan", 42, Duration::from_secs(300)).unwrap();
+    let download = DownloadToken::issue(
+        &state.download_key,
+        "henan",
+        42,
+        state.clock.now(),
+        Duration::from_secs(300),
+    )
+    .unwrap();
     Issued {
         link,
         code,
@@ -141,7 +147,7 @@ async fn accept(state: &AppState, account_id: i64, issued: &Issued) {
         "henan",
         42,
         &issued.download,
-        chrono::Utc::now(),
+        state.clock.now(),
     )
     .unwrap();
 }
@@ -227,7 +233,14 @@ async fn two_instances_with_one_configuration_accept_each_others_links_and_codes
     // accepted (the document itself does not exist, so the answer is 404), where a token
     // signed with another key is refused (403).
     let download = |key: &[u8]| {
-        let token = DownloadToken::issue(key, "henan", 42, Duration::from_secs(60)).unwrap();
+        let token = DownloadToken::issue(
+            key,
+            "henan",
+            42,
+            restarted.clock.now(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let router = xiaobao_http::build_router(restarted.clone());
         async move {
             tower::ServiceExt::oneshot(

@@ -13,6 +13,7 @@ mod browser_enrolment;
 mod browser_registration;
 mod documents;
 mod enrolment_admin;
+mod enrolment_clock;
 mod enrolment_premiums;
 mod enrolment_school;
 mod health;

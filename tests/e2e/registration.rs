@@ -1142,7 +1142,7 @@ async fn forgot_account_shows_the_login_name_and_the_masked_mobile_behind_a_capt
         captcha.issue_with_answer(
             "henan",
             "K7PX",
-            chrono::Utc::now(),
+            app.state.clock.now(),
             chrono::Duration::minutes(5),
         )
     };
@@ -1188,7 +1188,7 @@ async fn forgot_account_shows_the_login_name_and_the_masked_mobile_behind_a_capt
     let foreign = captcha.issue_with_answer(
         "shanghai",
         "K7PX",
-        chrono::Utc::now(),
+        app.state.clock.now(),
         chrono::Duration::minutes(5),
     );
     let r = lookup(SCHOOL, foreign.token, "K7PX").await;

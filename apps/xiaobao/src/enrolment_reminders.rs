@@ -38,7 +38,7 @@ impl JobHandler for EnrolmentReminders {
     }
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
-        let today = xiaobao_domain::china_time::local_date(chrono::Utc::now());
+        let today = ctx.clock.today();
         let sent = send_due(&ctx.db, &ctx.tenant, today).await?;
         tracing::info!(tenant.slug = %ctx.tenant.slug, sent, "enrolment reminders queued");
         Ok(())

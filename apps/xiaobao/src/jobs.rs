@@ -35,7 +35,7 @@ impl JobHandler for SweepDocuments {
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
         let report = self
             .documents
-            .sweep_unreferenced(&ctx.db, &ctx.tenant, self.older_than)
+            .sweep_unreferenced(&ctx.db, &ctx.tenant, self.older_than, ctx.clock.now())
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
         tracing::info!(tenant.slug = %ctx.tenant.slug, ?report, "unreferenced documents swept");

@@ -83,6 +83,15 @@ fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 /// Connects the databases, resolves and checks the keys (see [`keys`]), connects Redis and the
 /// object store, and loads the calendar.
 pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<AppState> {
+    build_state_at(config, urls, xiaobao_domain::Clock::system()).await
+}
+
+/// [`build_state`] on a given clock (tests run on a fixed one).
+pub async fn build_state_at(
+    config: Config,
+    urls: &ClusterUrls,
+    clock: xiaobao_domain::Clock,
+) -> anyhow::Result<AppState> {
     let db = Db::connect(
         urls,
         config.database.max_connections,
@@ -118,7 +127,7 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
     let authz = xiaobao_authz::Authz::load()
         .await
         .context("权限策略（policies/）无法加载")?;
-    let auth = xiaobao_http::auth::services(&config, authz, redis.clone(), &auth_secret)
+    let auth = xiaobao_http::auth::services(&config, authz, redis.clone(), &auth_secret, &clock)
         .context("无法初始化登录服务")?;
     Ok(AppState {
         db,
@@ -131,6 +140,7 @@ pub async fn build_state(config: Config, urls: &ClusterUrls) -> anyhow::Result<A
         calendar: Arc::new(calendar),
         auth,
         id_key,
+        clock,
     })
 }
 
@@ -195,8 +205,9 @@ pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
         ),
     };
     let sms: Arc<dyn xiaobao_notify::SmsProvider> =
-        Arc::new(xiaobao_notify::OutboxSms::new(&outbox));
+        Arc::new(xiaobao_notify::OutboxSms::new(&outbox).with_clock(state.clock.clone()));
     Ok(xiaobao_jobs::Worker::new(state.db.clone())
+        .with_clock(state.clock.clone())
         .with_handler(xiaobao_notify::DeliverHandler::new(mailer, sms))
         .with_handler(xiaobao_jobs::CleanupJobs::default())
         .with_handler(jobs::SweepDocuments::new(state.documents.clone()))

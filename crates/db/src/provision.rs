@@ -1,4 +1,3 @@
-use chrono::Utc;
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 use crate::catalog::{fetch_tenants, tenant_from_row};
@@ -316,11 +315,14 @@ impl<'a> Provisioner<'a> {
         if tenant.status == TenantStatus::Archived {
             return Ok(tenant.schema_name);
         }
-        let new_schema = format!(
-            "{}_archived_{}",
-            tenant.schema_name,
-            Utc::now().format("%Y%m%d%H%M%S")
-        );
+        // When it was archived is a recorded fact: the database's time, as for every
+        // `created_at`.
+        let stamp: String = sqlx::query_scalar(
+            "select to_char(clock_timestamp() at time zone 'UTC', 'YYYYMMDDHH24MISS')",
+        )
+        .fetch_one(main)
+        .await?;
+        let new_schema = format!("{}_archived_{stamp}", tenant.schema_name);
         let pool = self.db.clusters.get(&tenant.cluster)?;
         let mut conn = pool.acquire().await?;
         let mut tx = conn.begin().await?;

@@ -13,6 +13,8 @@
 //! - [`resident_id`]: [`ResidentId`] (GB 11643-1999), masked in `Debug`.
 //! - [`calendar`]: [`WorkCalendar`] and [`DueDate`]: working days with 调休.
 //! - [`china_time`]: local dates and midnights in China time.
+//! - [`clock`]: [`Clock`], the one reader of the wall clock (settable in tests).
+//! - [`refusal`]: [`Refusal`], the one shape of an expected failure of any action.
 //! - [`rules`]: [`ProgrammeRules`], the per-tenant, per-year rules document.
 //! - [`programmes`]: the demo rules of Henan, Liupanshui and Shanghai.
 //! - [`role`]: [`Role`] of an account and the login page's [`AccountType`].
@@ -41,8 +43,10 @@
 pub mod academic_year;
 pub mod calendar;
 pub mod china_time;
+pub mod clock;
 pub mod money;
 pub mod programmes;
+pub mod refusal;
 pub mod region;
 pub mod resident_id;
 pub mod role;
@@ -51,8 +55,10 @@ pub mod school;
 
 pub use academic_year::{AcademicYear, AcademicYearError, MonthDay, MonthDayError};
 pub use calendar::{CalendarError, DueDate, WorkCalendar};
+pub use clock::Clock;
 pub use money::{Fen, MoneyError};
 pub use programmes::demo_rules;
+pub use refusal::{Refusal, RefusalClass};
 pub use region::{RegionCode, RegionError, RegionLevel};
 pub use resident_id::{Gender, GenderError, ResidentId, ResidentIdError};
 pub use role::{AccountType, Role};

@@ -130,7 +130,7 @@ async fn show_account(
     let warn = chrono::Duration::days(i64::from(state.config.auth.password_warn_days));
     let expires_soon = me
         .password_expires_at
-        .is_some_and(|t| t.with_timezone(&Utc) - Utc::now() <= warn);
+        .is_some_and(|t| t.with_timezone(&Utc) - state.clock.now() <= warn);
     let view = AccountPage {
         layout: Layout::tenant(&page, &mut session, Section::Account, Some("账户信息")).await?,
         role_labels: current

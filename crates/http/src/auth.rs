@@ -364,6 +364,7 @@ pub fn services(
     authz: Authz,
     redis: Option<redis::aio::ConnectionManager>,
     secret: &[u8],
+    clock: &xiaobao_domain::Clock,
 ) -> Result<Arc<AuthServices>, xiaobao_identity::IdentityError> {
     let a = &config.auth;
     Ok(Arc::new(AuthServices {
@@ -372,8 +373,9 @@ pub fn services(
         limiter: match redis {
             Some(conn) => RateLimiter::redis(conn),
             None => RateLimiter::memory(),
-        },
-        codes: Codes::new(secret),
+        }
+        .with_clock(clock.clone()),
+        codes: Codes::new(secret).with_clock(clock.clone()),
         epochs: crate::validity::Epochs::default(),
         login: LoginPolicy {
             lockout_threshold: a.lockout_threshold,

@@ -34,7 +34,7 @@ fn captcha(state: &AppState) -> Captcha {
 
 /// A new challenge for a tenant's form.
 pub(crate) fn issue(state: &AppState, slug: &str) -> Challenge {
-    captcha(state).issue(slug, Utc::now(), Duration::minutes(TTL_MINS))
+    captcha(state).issue(slug, state.clock.now(), Duration::minutes(TTL_MINS))
 }
 
 /// Nonces already used, with their expiry (unix seconds), when there is no Redis.
@@ -49,7 +49,7 @@ async fn claim(
     nonce: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<bool, PageError> {
-    let now = Utc::now().timestamp();
+    let now = state.clock.now().timestamp();
     let ttl = (expires_at.timestamp() - now).max(1) + 5;
     match &state.redis {
         Some(conn) => {
@@ -96,7 +96,7 @@ pub(crate) async fn verify(
     let Some(parts) = Captcha::parts(token) else {
         return Ok(Err(CaptchaError::ExpiredOrUsed));
     };
-    let now = Utc::now();
+    let now = state.clock.now();
     if parts.expires_at <= now {
         return Ok(Err(CaptchaError::ExpiredOrUsed));
     }

@@ -19,7 +19,7 @@ use xiaobao_identity::SchoolScope;
 use crate::AppState;
 use crate::auth::{Current, Routes};
 use crate::csrf::CsrfToken;
-use crate::enrolment_admin::{Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss, today};
+use crate::enrolment_admin::{Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss};
 use crate::layout::Layout;
 use crate::nav::Section;
 use crate::session::WebSession;
@@ -80,7 +80,7 @@ async fn year_of(
         return Ok(Some(year.trim().to_string()));
     }
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let year = years::current(&mut tx, today()).await?;
+    let year = years::current(&mut tx, state.clock.today()).await?;
     tx.commit().await?;
     Ok(year)
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
+
 use serde::Deserialize;
 use xiaobao_storage::DownloadToken;
 
@@ -53,9 +53,13 @@ async fn download_document(
             "下载链接不完整，请回到原页面重新点击下载。",
         ));
     };
-    if let Err(error) =
-        DownloadToken::verify(&state.download_key, &tenant.slug, id, &token, Utc::now())
-    {
+    if let Err(error) = DownloadToken::verify(
+        &state.download_key,
+        &tenant.slug,
+        id,
+        &token,
+        state.clock.now(),
+    ) {
         tracing::info!(document.id = id, code = error.code(), "download refused");
         return Ok(refused(
             &page,

@@ -38,7 +38,6 @@ use xiaobao_storage::{DocumentKind, DocumentMeta, MediaType, StorageError};
 use crate::AppState;
 use crate::auth::{Current, Routes, audit_out_of_scope};
 use crate::csrf::CsrfToken;
-use crate::enrolment_admin::today;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::layout::Layout;
 use crate::nav::Section;
@@ -300,8 +299,9 @@ fn parse_id(id: &str) -> Result<i64, Refusal> {
 /// The current year and its rules; `None` when no year is open.
 async fn current_year(
     conn: &mut sqlx::PgConnection,
+    today: NaiveDate,
 ) -> Result<Option<(String, ProgrammeRules)>, PageError> {
-    let Some(year) = years::current(conn, today()).await.map_err(enr)? else {
+    let Some(year) = years::current(conn, today).await.map_err(enr)? else {
         return Ok(None);
     };
     Ok(xiaobao_enrolment::rules_for(conn, &year)
@@ -385,14 +385,14 @@ async fn load_overview(
     org_id: i64,
 ) -> Done<Overview> {
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let Some((year, rules)) = current_year(&mut tx).await? else {
+    let Some((year, rules)) = current_year(&mut tx, state.clock.today()).await? else {
         tx.commit().await?;
         return Ok(Err(Refusal::Problem(Problem::YearNotOpen(
-            xiaobao_domain::AcademicYear::containing_date(today()).to_string(),
+            xiaobao_domain::AcademicYear::containing_date(state.clock.today()).to_string(),
         ))));
     };
     let scope = current.viewer().school_scope();
-    let outcome = school::overview(&mut tx, &scope, org_id, &year, &rules, today())
+    let outcome = school::overview(&mut tx, &scope, org_id, &year, &rules, state.clock.today())
         .await
         .map_err(enr)?;
     tx.commit().await?;
@@ -487,9 +487,9 @@ async fn save_draft(
     input: &DraftInput,
 ) -> Done<EnrolmentRow> {
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let Some((year, rules)) = current_year(&mut tx).await? else {
+    let Some((year, rules)) = current_year(&mut tx, state.clock.today()).await? else {
         return Ok(Err(Refusal::Problem(Problem::YearNotOpen(
-            xiaobao_domain::AcademicYear::containing_date(today()).to_string(),
+            xiaobao_domain::AcademicYear::containing_date(state.clock.today()).to_string(),
         ))));
     };
     let scope = current.viewer().school_scope();
@@ -504,7 +504,7 @@ async fn save_draft(
         input,
         &rules,
         &actor,
-        today(),
+        state.clock.today(),
     )
     .await
     .map_err(enr)?;
@@ -545,9 +545,16 @@ async fn submit(
         Err(r) => return Ok(Err(r)),
     };
     let scope = current.viewer().school_scope();
-    let outcome = school::submit(&mut tx, &scope, enrolment_id, &rules, &actor, today())
-        .await
-        .map_err(enr)?;
+    let outcome = school::submit(
+        &mut tx,
+        &scope,
+        enrolment_id,
+        &rules,
+        &actor,
+        state.clock.today(),
+    )
+    .await
+    .map_err(enr)?;
     if outcome.is_ok() {
         tx.commit().await?;
     }
@@ -717,7 +724,7 @@ async fn upload_roster(
     enrolment_id: i64,
     upload: Upload,
 ) -> Done<RosterResult> {
-    let today = today();
+    let today = state.clock.today();
     let scope = EnrolmentScope::of(current.viewer());
     // 1. The target, checked; no transaction is held while the file is worked on.
     let mut tx = state.db.tenant_tx(tenant).await?;
@@ -1153,7 +1160,7 @@ async fn show_home(
     }
     let scope = current.viewer().school_scope();
     let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let year = current_year(&mut tx).await?;
+    let year = current_year(&mut tx, state.clock.today()).await?;
     let (schools, _) = orgs::list_schools(
         &mut tx,
         &scope,
@@ -1169,7 +1176,7 @@ async fn show_home(
     let message = match &year {
         None => Some(
             Problem::YearNotOpen(
-                xiaobao_domain::AcademicYear::containing_date(today()).to_string(),
+                xiaobao_domain::AcademicYear::containing_date(state.clock.today()).to_string(),
             )
             .to_string(),
         ),

@@ -17,7 +17,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
@@ -259,11 +259,6 @@ pub(crate) async fn audit_miss(
     fail
 }
 
-/// Today in China.
-pub(crate) fn today() -> NaiveDate {
-    xiaobao_domain::china_time::local_date(Utc::now())
-}
-
 /// The current year and its rules.
 pub(crate) struct YearCtx {
     pub year: String,
@@ -271,8 +266,11 @@ pub(crate) struct YearCtx {
 }
 
 /// The current year and its rules, or the problem that there is none.
-pub(crate) async fn current_year(conn: &mut sqlx::PgConnection) -> Result<YearCtx, Fail> {
-    let Some(year) = years::current(conn, today()).await? else {
+pub(crate) async fn current_year(
+    conn: &mut sqlx::PgConnection,
+    today: NaiveDate,
+) -> Result<YearCtx, Fail> {
+    let Some(year) = years::current(conn, today).await? else {
         return Err(Problem::YearNotOpen("当前".into()).into());
     };
     let Some((_, rules)) = xiaobao_enrolment::rules_for(conn, &year).await? else {
@@ -622,7 +620,7 @@ async fn load_progress(
 ) -> Result<(ProgressView, Vec<(String, String)>), Fail> {
     let viewer = current.viewer();
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let ctx = current_year(&mut tx).await?;
+    let ctx = current_year(&mut tx, state.clock.today()).await?;
     let products: Vec<(String, String)> = ctx
         .rules
         .products()
@@ -919,7 +917,7 @@ async fn reopen_school(
         let until = NaiveDate::parse_from_str(input.until.trim(), "%Y-%m-%d")
             .map_err(|_| Problem::BadReopenDate)?;
         let mut tx = state.db.tenant_tx(tenant).await?;
-        let ctx = current_year(&mut tx).await?;
+        let ctx = current_year(&mut tx, state.clock.today()).await?;
         xiaobao_enrolment::school::reopen(
             &mut tx,
             &current.viewer().school_scope(),
@@ -928,7 +926,7 @@ async fn reopen_school(
             until,
             &input.reason,
             &current.actor(),
-            today(),
+            state.clock.today(),
         )
         .await??;
         tx.commit().await?;
@@ -1097,7 +1095,9 @@ struct RequestsPage {
 /// Whether an academic year is open.
 async fn year_open(state: &AppState, tenant: &Tenant) -> Result<bool, Fail> {
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let open = years::current(&mut tx, today()).await?.is_some();
+    let open = years::current(&mut tx, state.clock.today())
+        .await?
+        .is_some();
     tx.commit().await?;
     Ok(open)
 }
@@ -1266,7 +1266,7 @@ async fn decide_request(
             &decision,
             &rules,
             &state.calendar,
-            Utc::now(),
+            state.clock.now(),
             &current.actor(),
         )
         .await??;
@@ -1395,7 +1395,7 @@ async fn load_premiums(
     by: TotalsBy,
 ) -> Result<(PremiumsView, Vec<(String, String)>), Fail> {
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let ctx = current_year(&mut tx).await?;
+    let ctx = current_year(&mut tx, state.clock.today()).await?;
     let lines =
         progress::premium_totals(&mut tx, &current.viewer().region_path, &ctx.year, by).await?;
     tx.commit().await?;

@@ -70,6 +70,8 @@ pub struct AppState {
     pub auth: Arc<AuthServices>,
     /// Master key of resident ID encryption; [`AppState::sealer`] derives a tenant's keys.
     pub id_key: Arc<[u8]>,
+    /// The application's clock: today, the current academic year, deadlines, expiries.
+    pub clock: xiaobao_domain::Clock,
 }
 
 impl AppState {

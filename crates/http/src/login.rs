@@ -283,6 +283,7 @@ async fn attempt(
         password,
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
+        now: state.clock.now(),
     };
     let outcome = match &platform {
         Some((identity, account_id)) => xiaobao_identity::platform::authenticate(

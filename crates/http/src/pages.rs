@@ -9,7 +9,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use chrono::Utc;
+
 use xiaobao_db::Tenant;
 use xiaobao_domain::AccountType;
 use xiaobao_domain::rules::ProgrammeRules;
@@ -264,7 +264,7 @@ async fn tenant_landing(
         root_name: root.map(|r| r.name).unwrap_or_default(),
         regions,
         entries: login_entries(&page),
-        now: crate::time::cst(Utc::now()),
+        now: crate::time::cst(state.clock.now()),
     };
     Ok(Html(view.render()?))
 }

@@ -110,7 +110,13 @@ fn type_label(code: Option<&str>) -> String {
 /// The page path of a document's signed download link.
 fn download_path(state: &AppState, base: &str, slug: &str, document_id: i64) -> Option<String> {
     let ttl = std::time::Duration::from_secs(DOWNLOAD_TTL_SECS);
-    match DownloadToken::issue(&state.download_key, slug, document_id, ttl) {
+    match DownloadToken::issue(
+        &state.download_key,
+        slug,
+        document_id,
+        state.clock.now(),
+        ttl,
+    ) {
         Ok(token) => Some(format!("{base}documents/{document_id}?token={token}")),
         Err(error) => {
             tracing::error!(%error, "download token");

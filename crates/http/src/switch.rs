@@ -9,7 +9,7 @@ use axum::extract::{Form, Query, State};
 use axum::http::Method;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
+
 use serde::Deserialize;
 use xiaobao_authz::Permission;
 
@@ -127,7 +127,7 @@ async fn start(
     let Some((tenant, _)) = grants.iter().find(|(t, _)| t.slug == target) else {
         return Err(PageError::NotFound);
     };
-    let expires = Utc::now().timestamp() + TOKEN_SECS;
+    let expires = state.clock.now().timestamp() + TOKEN_SECS;
     let signature = state
         .auth
         .codes
@@ -164,7 +164,7 @@ async fn enter(
     let (Ok(identity_id), Ok(expires)) = (id.parse::<i64>(), expires.parse::<i64>()) else {
         return Ok(refuse());
     };
-    if expires < Utc::now().timestamp()
+    if expires < state.clock.now().timestamp()
         || !state.auth.codes.verify_signature(
             &token_text(identity_id, &page.tenant.slug, expires),
             signature,
@@ -218,12 +218,18 @@ async fn resolve(
     else {
         return Ok(refuse());
     };
-    if identity.status != "active" || identity.locked_until.is_some_and(|u| u > Utc::now()) {
+    if identity.status != "active" || identity.locked_until.is_some_and(|u| u > state.clock.now()) {
         return Ok(refuse());
     }
     let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let Ok(ok) =
-        xiaobao_identity::platform::enter(&mut tx, &state.auth.login, &identity, account_id).await
+    let Ok(ok) = xiaobao_identity::platform::enter(
+        &mut tx,
+        &state.auth.login,
+        &identity,
+        account_id,
+        state.clock.now(),
+    )
+    .await
     else {
         return Ok(refuse());
     };

@@ -125,7 +125,7 @@ async fn load_list(
 ) -> Result<(String, Vec<EnrolmentRow>, Vec<EndorsementRow>), Fail> {
     let scope = EnrolmentScope::of(current.viewer());
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let ctx = current_year(&mut tx).await?;
+    let ctx = current_year(&mut tx, state.clock.today()).await?;
     let filter = ListFilter {
         academic_year: Some(ctx.year.clone()),
         region: non_empty(&q.region),
@@ -459,7 +459,7 @@ async fn archive(
     let unmasked = may_unmask(state, current);
     let scope = EnrolmentScope::of(current.viewer());
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let ctx = current_year(&mut tx).await?;
+    let ctx = current_year(&mut tx, state.clock.today()).await?;
     let filter = ListFilter {
         academic_year: Some(ctx.year.clone()),
         region: non_empty(&q.region),

@@ -460,6 +460,7 @@ fn render_svg(answer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xiaobao_domain::Clock;
 
     #[test]
     fn every_character_has_strokes() {
@@ -471,7 +472,7 @@ mod tests {
     #[test]
     fn an_answer_is_checked_against_its_token_only() {
         let captcha = Captcha::new(b"key of the test");
-        let now = Utc::now();
+        let now = Clock::at_china("2025-09-15 10:00").expect("moment").now();
         let ch = captcha.issue_with_answer("henan", "AB7K", now, Duration::minutes(5));
         assert!(ch.svg.starts_with("<svg") && ch.svg.ends_with("</svg>"));
         assert!(!ch.svg.contains("AB7K"), "the answer is not in the markup");
@@ -514,7 +515,7 @@ mod tests {
     #[test]
     fn random_challenges_differ() {
         let captcha = Captcha::new(b"k");
-        let now = Utc::now();
+        let now = Clock::at_china("2025-09-15 10:00").expect("moment").now();
         let a = captcha.issue("t", now, Duration::minutes(5));
         let b = captcha.issue("t", now, Duration::minutes(5));
         assert_ne!(a.token, b.token);

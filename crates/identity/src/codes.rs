@@ -4,10 +4,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::PgConnection;
+use xiaobao_domain::Clock;
 
 use crate::IdentityError;
 
@@ -49,6 +50,7 @@ pub enum CodeError {
 #[derive(Clone)]
 pub struct Codes {
     key: Vec<u8>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Codes {
@@ -59,7 +61,16 @@ impl std::fmt::Debug for Codes {
 
 impl Codes {
     pub fn new(key: &[u8]) -> Self {
-        Self { key: key.to_vec() }
+        Self {
+            key: key.to_vec(),
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same codes expiring on `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// A keyed digest of `text` (signing short-lived tokens such as a programme switch).
@@ -104,7 +115,7 @@ impl Codes {
         .bind(account_id)
         .bind(purpose.as_str())
         .bind(self.digest(secret))
-        .bind(Utc::now() + ttl)
+        .bind(self.clock.now() + ttl)
         .fetch_one(&mut *conn)
         .await?;
         Ok(id)
@@ -145,12 +156,13 @@ impl Codes {
         code: &str,
     ) -> Result<(), CodeError> {
         let row: Option<(i64, String, i32, bool)> = sqlx::query_as(
-            "select code_id, code_hash, attempts, (used_at is null and expires_at > now()) \
+            "select code_id, code_hash, attempts, (used_at is null and expires_at > $3) \
              from one_time_codes where account_id = $1 and purpose = $2 \
              order by created_at desc limit 1 for update",
         )
         .bind(account_id)
         .bind(purpose.as_str())
+        .bind(self.clock.now())
         .fetch_optional(&mut *conn)
         .await
         .map_err(IdentityError::from)?;
@@ -168,11 +180,12 @@ impl Codes {
         let id: i64 = id.parse().map_err(|_| CodeError::ExpiredOrUsed)?;
         let row: Option<(i64, i64, String, i32, bool)> = sqlx::query_as(
             "select account_id, code_id, code_hash, attempts, \
-             (used_at is null and expires_at > now()) from one_time_codes \
+             (used_at is null and expires_at > $3) from one_time_codes \
              where code_id = $1 and purpose = $2 for update",
         )
         .bind(id)
         .bind(purpose.as_str())
+        .bind(self.clock.now())
         .fetch_optional(&mut *conn)
         .await
         .map_err(IdentityError::from)?;
@@ -197,11 +210,12 @@ impl Codes {
         };
         let row: Option<(i64, String)> = sqlx::query_as(
             "select account_id, code_hash from one_time_codes where code_id = $1 and purpose = $2 \
-             and used_at is null and expires_at > now() and attempts < $3",
+             and used_at is null and expires_at > $4 and attempts < $3",
         )
         .bind(id)
         .bind(purpose.as_str())
         .bind(MAX_ATTEMPTS)
+        .bind(self.clock.now())
         .fetch_optional(conn)
         .await?;
         Ok(row

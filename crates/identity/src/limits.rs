@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use xiaobao_domain::Clock;
 
 use crate::IdentityError;
 
@@ -35,6 +35,7 @@ enum Backend {
 #[derive(Clone)]
 pub struct RateLimiter {
     backend: Backend,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -50,19 +51,27 @@ impl RateLimiter {
     pub fn redis(conn: redis::aio::ConnectionManager) -> Self {
         Self {
             backend: Backend::Redis(conn),
+            clock: Clock::system(),
         }
     }
 
     pub fn memory() -> Self {
         Self {
             backend: Backend::Memory(Arc::default()),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same limiter counting windows on `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// Counts one event for `key` (e.g. `login:ip:203.0.113.7`) and says whether it is within
     /// `limit`. Keys must not contain personal data in clear: callers hash login names.
     pub async fn hit(&self, key: &str, limit: Limit) -> Result<Verdict, IdentityError> {
-        let now = Utc::now().timestamp().max(0) as u64;
+        let now = self.clock.now().timestamp().max(0) as u64;
         let window = limit.window_secs.max(1);
         let index = now / window;
         let retry_after_secs = (index + 1) * window - now;

@@ -34,6 +34,8 @@ pub struct LoginAttempt<'a> {
     pub password: &'a str,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The moment of the attempt (the application's clock): lock-outs start and end on it.
+    pub now: DateTime<Utc>,
 }
 
 /// A successful sign-in.
@@ -275,7 +277,7 @@ pub async fn authenticate(
         ..actor
     };
     let client = client_key(attempt);
-    let now = Utc::now();
+    let now = attempt.now;
     let client_locked: Option<DateTime<Utc>> = sqlx::query_scalar(
         "select locked_until from login_lockouts where account_id = $1 and client = $2",
     )

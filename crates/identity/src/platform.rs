@@ -176,7 +176,7 @@ pub async fn authenticate(
     if let Verdict::Refused { retry_after_secs } = limiter.hit(&key, policy.per_account).await? {
         return Err(LoginError::RateLimited { retry_after_secs });
     }
-    let now = Utc::now();
+    let now = attempt.now;
     // The identity's row is locked for the attempt and read again under the lock: concurrent
     // attempts wait for each other and see the count and lock the previous one left.
     let mut locked_row = main.begin().await.map_err(IdentityError::from)?;
@@ -239,7 +239,7 @@ pub async fn authenticate(
         .execute(main)
         .await
         .map_err(IdentityError::from)?;
-    let authenticated = enter(conn, policy, identity, account_id).await?;
+    let authenticated = enter(conn, policy, identity, account_id, attempt.now).await?;
     record(conn, &actor, "login.succeeded", account_id, identity).await?;
     Ok(authenticated)
 }
@@ -251,6 +251,7 @@ pub async fn enter(
     policy: &LoginPolicy,
     identity: &Identity,
     account_id: i64,
+    now: DateTime<Utc>,
 ) -> Result<Authenticated, LoginError> {
     let Some(account): Option<Account> = accounts::get(conn, account_id).await? else {
         return Err(LoginError::Invalid);
@@ -262,7 +263,7 @@ pub async fn enter(
     let password_expires_at = identity
         .password_changed_at
         .map(|at| at + policy.password_max_age);
-    let expired = password_expires_at.is_some_and(|at| at <= Utc::now());
+    let expired = password_expires_at.is_some_and(|at| at <= now);
     Ok(Authenticated {
         account,
         roles,

@@ -8,6 +8,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use xiaobao_domain::Clock;
 
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -34,6 +35,8 @@ pub struct JobContext {
     /// Number of this attempt, from 1.
     pub attempt: i32,
     pub max_attempts: i32,
+    /// The application's clock: a handler's "today" and "now".
+    pub clock: Clock,
 }
 
 impl JobContext {
@@ -179,6 +182,7 @@ pub struct Worker {
     schedules: Vec<Schedule>,
     /// (schema, kind) → the last occurrence key this worker made sure exists.
     scheduled: Mutex<HashMap<(String, String), String>>,
+    clock: Clock,
 }
 
 impl Worker {
@@ -201,7 +205,15 @@ impl Worker {
             concurrency: 4,
             schedules: Vec::new(),
             scheduled: Mutex::new(HashMap::new()),
+            clock: Clock::system(),
         }
+    }
+
+    /// Schedules occurrences, and hands handlers, the time of `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Registers the handler of a job kind (replacing an earlier one of the same kind). The
@@ -337,7 +349,7 @@ impl Worker {
     /// Per tenant, one short transaction: dead leases reaped, due schedule occurrences
     /// enqueued (only when this worker has not already seen the occurrence).
     async fn maintain(&self, tenants: &[Arc<Tenant>]) {
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         for tenant in tenants {
             let due: Vec<_> = {
                 let seen = self.scheduled.lock().unwrap_or_else(|e| e.into_inner());
@@ -460,6 +472,7 @@ impl Worker {
                 payload: job.payload.clone(),
                 attempt: job.attempts,
                 max_attempts: job.max_attempts,
+                clock: self.clock.clone(),
             };
             let started = Instant::now();
             let Some(result) = self.run_under_lease(handler, ctx, tenant, &job).await else {

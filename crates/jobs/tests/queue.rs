@@ -390,8 +390,11 @@ async fn a_scheduled_occurrence_is_created_once_even_with_two_workers() {
     app.tenant("alpha", "520200", "main").await;
     app.tenant("beta", "520200", "main").await;
     let record = Arc::new(Record::default());
+    // Both workers on one fixed clock: the occurrence is the one of that moment.
+    let clock = xiaobao_domain::Clock::at_china("2025-10-08 09:30").unwrap();
     let worker = |name: &str| {
         fast(Worker::new(app.db().clone()))
+            .with_clock(clock.clone())
             .with_worker_id(name)
             .with_schedule(Schedule::every(RECORD, Duration::from_secs(3600)))
             .with_shared_handler(record.clone())
@@ -404,7 +407,7 @@ async fn a_scheduled_occurrence_is_created_once_even_with_two_workers() {
     assert_eq!(record.total(), 2);
 
     let (key, _) =
-        Schedule::every(RECORD, Duration::from_secs(3600)).latest_occurrence(chrono::Utc::now());
+        Schedule::every(RECORD, Duration::from_secs(3600)).latest_occurrence(clock.now());
     for slug in ["alpha", "beta"] {
         let tenant = app.db().active_tenant(slug).unwrap();
         let all = jobs(app.db(), &tenant, None).await;

@@ -55,6 +55,7 @@ pub trait SmsProvider: Send + Sync {
 pub struct OutboxSms {
     path: PathBuf,
     lock: tokio::sync::Mutex<()>,
+    clock: xiaobao_domain::Clock,
 }
 
 impl OutboxSms {
@@ -63,7 +64,14 @@ impl OutboxSms {
         Self {
             path: outbox.into().join("sms.jsonl"),
             lock: tokio::sync::Mutex::new(()),
+            clock: xiaobao_domain::Clock::system(),
         }
+    }
+
+    /// The same outbox stamping lines with the time of `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: xiaobao_domain::Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// The file the messages are appended to.
@@ -80,7 +88,7 @@ impl SmsProvider for OutboxSms {
 
     async fn send(&self, sms: &Sms) -> Result<(), DeliveryError> {
         let mut line = serde_json::to_string(&serde_json::json!({
-            "at": chrono::Utc::now(),
+            "at": self.clock.now(),
             "key": sms.idempotency_key,
             "to": sms.to,
             "template": sms.template,

@@ -473,10 +473,11 @@ impl Documents {
         db: &Db,
         tenant: &Tenant,
         older_than: Duration,
+        now: DateTime<Utc>,
     ) -> Result<SweepReport, StorageError> {
         let older_than = chrono::Duration::from_std(older_than)
             .map_err(|_| StorageError::Config(format!("清理时限无效：{older_than:?}")))?;
-        let cutoff = Utc::now() - older_than;
+        let cutoff = now - older_than;
         let prefix = Path::from(format!("tenants/{}", tenant.tenant_id));
         let mut report = SweepReport::default();
         let mut batch = Vec::with_capacity(SWEEP_BATCH);

@@ -478,7 +478,12 @@ fn the_service_futures_can_cross_threads() {
         send(&docs.store(db, tenant, meta, "a.csv", body()));
         send(&docs.record(conn, tenant, obj, meta));
         send(&docs.open(conn, 1));
-        send(&docs.sweep_unreferenced(db, tenant, std::time::Duration::ZERO));
+        send(&docs.sweep_unreferenced(
+            db,
+            tenant,
+            std::time::Duration::ZERO,
+            chrono::DateTime::UNIX_EPOCH,
+        ));
     }
     let _ = all;
 }

@@ -11,10 +11,11 @@
 //! use xiaobao_storage::DownloadToken;
 //!
 //! let key = [7u8; 32];
-//! let token = DownloadToken::issue(&key, "henan", 42, Duration::from_secs(300))?;
+//! let now = chrono::DateTime::from_timestamp(1_757_900_000, 0).expect("instant"); // clock.now()
+//! let token = DownloadToken::issue(&key, "henan", 42, now, Duration::from_secs(300))?;
 //! // In the download route, after resolving the tenant from the host or path:
-//! DownloadToken::verify(&key, "henan", 42, &token, chrono::Utc::now())?;
-//! assert!(DownloadToken::verify(&key, "henan", 43, &token, chrono::Utc::now()).is_err());
+//! DownloadToken::verify(&key, "henan", 42, &token, now)?;
+//! assert!(DownloadToken::verify(&key, "henan", 43, &token, now).is_err());
 //! # Ok::<(), xiaobao_storage::TokenError>(())
 //! ```
 
@@ -61,15 +62,17 @@ impl TokenError {
 pub struct DownloadToken;
 
 impl DownloadToken {
-    /// A token for `document_id` of tenant `slug`, valid for `ttl` from now.
+    /// A token for `document_id` of tenant `slug`, valid for `ttl` from `now` (the
+    /// application's clock).
     pub fn issue(
         key: &[u8],
         slug: &str,
         document_id: i64,
+        now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<String, TokenError> {
         let ttl = chrono::Duration::from_std(ttl).map_err(|_| TokenError::Malformed)?;
-        Self::issue_until(key, slug, document_id, Utc::now() + ttl)
+        Self::issue_until(key, slug, document_id, now + ttl)
     }
 
     /// A token valid until `expires_at` (whole seconds).
@@ -149,8 +152,8 @@ mod tests {
 
     #[test]
     fn issue_with_a_ttl_is_valid_now_and_not_after_the_ttl() {
-        let t = DownloadToken::issue(KEY, "henan", 7, Duration::from_secs(60)).unwrap();
-        let now = Utc::now();
+        let now = at(1_757_900_000);
+        let t = DownloadToken::issue(KEY, "henan", 7, now, Duration::from_secs(60)).unwrap();
         assert_eq!(DownloadToken::verify(KEY, "henan", 7, &t, now), Ok(()));
         assert_eq!(
             DownloadToken::verify(KEY, "henan", 7, &t, now + chrono::Duration::seconds(61)),
@@ -208,7 +211,7 @@ mod tests {
     #[test]
     fn short_keys_are_refused() {
         assert_eq!(
-            DownloadToken::issue(b"short", "henan", 1, Duration::from_secs(1)),
+            DownloadToken::issue(b"short", "henan", 1, at(0), Duration::from_secs(1)),
             Err(TokenError::WeakKey)
         );
         assert_eq!(TokenError::Expired.code(), "download_token_expired");

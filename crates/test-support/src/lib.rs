@@ -28,7 +28,7 @@ use tower::ServiceExt;
 use xiaobao_config::{Config, DatabaseMode, Secret};
 use xiaobao_db::seed::{REGIONS_CSV, regions_under};
 use xiaobao_db::{ClusterUrls, Db, NewTenant, ProvisionOutcome};
-use xiaobao_domain::{AccountType, Role};
+use xiaobao_domain::{AccountType, Clock, Role};
 use xiaobao_http::{AppState, SessionData, SignedIn};
 
 pub use browser::Browser;
@@ -111,7 +111,14 @@ pub struct TestApp {
     pub urls: ClusterUrls,
     /// Servers started by [`TestApp::serve`], stopped at cleanup.
     servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The application's clock (shared with `state`): fixed at the moment the app started
+    /// until a test moves it ([`Clock::set_china`], [`Clock::advance`]).
+    pub clock: Clock,
 }
+
+/// A moment of the 2025-2026 enrolment season in China time: after the year's cover start and
+/// before its schools' deadline (09-30) in every demo programme.
+pub const ENROLMENT_SEASON: &str = "2025-09-15 10:00";
 
 /// Options for [`TestApp::start`].
 #[derive(Default)]
@@ -192,7 +199,11 @@ impl TestApp {
             }
         }
         configure(&mut config);
-        let state = xiaobao::build_state(config, &urls).await.unwrap();
+        // Fixed from the start: nothing in a test moves unless the test moves it.
+        let clock = Clock::fixed(Clock::system().now());
+        let state = xiaobao::build_state_at(config, &urls, clock.clone())
+            .await
+            .unwrap();
         let router = xiaobao_http::build_router(state.clone());
         Self {
             state,
@@ -200,6 +211,7 @@ impl TestApp {
             name,
             urls,
             servers: Mutex::new(Vec::new()),
+            clock,
         }
     }
 
@@ -440,37 +452,21 @@ impl TestApp {
         }
     }
 
-    /// Opens enrolment for the academic year containing today in tenant `slug`: a rules version
-    /// copied from the tenant's 2025-2026 rules with the year changed and the school deadline
-    /// set to 08-31 (so it is open whatever today is), then the year opened with `admissions`
-    /// (company id, company name, region code) added to the default ones. Returns the year.
+    /// Opens the 2025-2026 enrolment of tenant `slug` with its own rules (deadlines as the
+    /// programme set them), with `admissions` (company id, company name, region code) added
+    /// to the default ones. Unless the clock already stands in 2025-2026, it is moved to
+    /// [`ENROLMENT_SEASON`]. Returns the year.
     pub async fn open_enrolment_year(
         &self,
         slug: &str,
         admissions: &[(i64, &str, &str)],
     ) -> String {
-        let tenant = self.state.db.active_tenant(slug).unwrap();
-        let year = xiaobao_domain::AcademicYear::containing(chrono::Utc::now()).to_string();
-        let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
-        let base = xiaobao_db::rules::current(&mut tx, "2025-2026")
-            .await
-            .unwrap()
-            .expect("tenant has 2025-2026 rules");
-        let document = base.document.replace(
-            "academic_year = \"2025-2026\"",
-            &format!("academic_year = \"{year}\""),
-        );
-        let document = set_school_deadline(&document, "08-31");
-        xiaobao_domain::ProgrammeRules::from_toml_str(&document).expect("test rules are valid");
-        if year != "2025-2026" {
-            xiaobao_db::rules::save_version(&mut tx, &year, &document, "test", "测试学年")
-                .await
-                .unwrap();
-        } else {
-            xiaobao_db::rules::save_version(&mut tx, &year, &document, "test", "测试截止日期")
-                .await
-                .unwrap();
+        let year = "2025-2026".to_string();
+        if self.clock.academic_year().to_string() != year {
+            assert!(self.clock.set_china(ENROLMENT_SEASON));
         }
+        let tenant = self.state.db.active_tenant(slug).unwrap();
+        let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
         let actor = xiaobao_audit::Actor::cli("test");
         xiaobao_enrolment::years::open(&mut tx, &year, &[], &actor)
             .await
@@ -729,19 +725,4 @@ impl TestResponse {
         let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
         Some(rest[..rest.find('"')?].to_string())
     }
-}
-
-/// The rules document with `school_enrolment = "<md>"` in its `[deadlines]`.
-fn set_school_deadline(document: &str, md: &str) -> String {
-    document
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("school_enrolment") {
-                format!("school_enrolment = \"{md}\"")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }

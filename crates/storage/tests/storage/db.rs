@@ -149,7 +149,12 @@ async fn a_rolled_back_business_write_leaves_only_an_object_that_the_sweep_remov
     // Younger than the cut-off: kept (it might belong to an upload about to commit).
     let report = e
         .docs
-        .sweep_unreferenced(e.app.db(), &alpha, Duration::from_secs(3600))
+        .sweep_unreferenced(
+            e.app.db(),
+            &alpha,
+            Duration::from_secs(3600),
+            xiaobao_domain::Clock::system().now(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -164,7 +169,12 @@ async fn a_rolled_back_business_write_leaves_only_an_object_that_the_sweep_remov
 
     let report = e
         .docs
-        .sweep_unreferenced(e.app.db(), &alpha, Duration::ZERO)
+        .sweep_unreferenced(
+            e.app.db(),
+            &alpha,
+            Duration::ZERO,
+            xiaobao_domain::Clock::system().now(),
+        )
         .await
         .unwrap();
     assert_eq!(report.deleted, 1, "{report:?}");
@@ -231,7 +241,12 @@ async fn the_sweep_keeps_referenced_objects_other_tenants_objects_and_foreign_ke
 
     let report = e
         .docs
-        .sweep_unreferenced(e.app.db(), &alpha, Duration::ZERO)
+        .sweep_unreferenced(
+            e.app.db(),
+            &alpha,
+            Duration::ZERO,
+            xiaobao_domain::Clock::system().now(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -292,7 +307,12 @@ async fn the_sweep_leaves_an_object_whose_row_is_being_written() {
     // The row is not committed yet, so the object looks unreferenced — but it is locked.
     let report = e
         .docs
-        .sweep_unreferenced(e.app.db(), &alpha, Duration::ZERO)
+        .sweep_unreferenced(
+            e.app.db(),
+            &alpha,
+            Duration::ZERO,
+            xiaobao_domain::Clock::system().now(),
+        )
         .await
         .unwrap();
     assert_eq!(report.busy, 1, "{report:?}");
@@ -301,7 +321,12 @@ async fn the_sweep_leaves_an_object_whose_row_is_being_written() {
     business.commit().await.unwrap();
     let report = e
         .docs
-        .sweep_unreferenced(e.app.db(), &alpha, Duration::ZERO)
+        .sweep_unreferenced(
+            e.app.db(),
+            &alpha,
+            Duration::ZERO,
+            xiaobao_domain::Clock::system().now(),
+        )
         .await
         .unwrap();
     assert_eq!(report.referenced, 1, "{report:?}");

@@ -189,7 +189,12 @@ async fn on_s3_the_same_file_is_stored_once_and_orphans_are_swept() {
     tx.commit().await.unwrap();
 
     let report = docs
-        .sweep_unreferenced(app.db(), &alpha, Duration::ZERO)
+        .sweep_unreferenced(
+            app.db(),
+            &alpha,
+            Duration::ZERO,
+            xiaobao_domain::Clock::system().now(),
+        )
         .await
         .unwrap();
     assert_eq!(
