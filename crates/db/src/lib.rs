@@ -44,6 +44,19 @@ pub enum DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+impl From<DbError> for xiaobao_domain::Failure {
+    fn from(e: DbError) -> Self {
+        use xiaobao_domain::{Failure, Refusal};
+        match e {
+            DbError::UnknownTenant(_) | DbError::ArchivedTenant(_) => {
+                Failure::Refused(Refusal::not_found("租户不存在"))
+            }
+            DbError::Sqlx(sqlx::Error::PoolTimedOut) => Failure::Unavailable(Box::new(e)),
+            other => Failure::Internal(Box::new(other)),
+        }
+    }
+}
+
 /// The database handle the service passes around: cluster pools, the catalog cache and the
 /// role prefix used for tenant roles.
 #[derive(Clone)]

@@ -58,7 +58,7 @@ pub use calendar::{CalendarError, DueDate, WorkCalendar};
 pub use clock::Clock;
 pub use money::{Fen, MoneyError};
 pub use programmes::demo_rules;
-pub use refusal::{Refusal, RefusalClass};
+pub use refusal::{Failure, Outcome, Refusal, RefusalClass};
 pub use region::{RegionCode, RegionError, RegionLevel};
 pub use resident_id::{Gender, GenderError, ResidentId, ResidentIdError};
 pub use role::{AccountType, Role};

@@ -166,8 +166,53 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// Why an action did not happen: refused (an expected answer, see [`Refusal`]), or a failure
+/// nobody can correct from the outside (a dependency not answering, a bug), which the web
+/// layer logs once and answers 503 or 500 without detail.
+#[derive(Debug)]
+pub enum Failure {
+    Refused(Refusal),
+    /// A dependency (the database pool, the store) did not answer in time.
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Failure {
+    /// An internal failure from any error.
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Failure {
+        Failure::Internal(e.into())
+    }
+
+    /// The refusal, when it is one.
+    #[must_use]
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Failure::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Failure::Refused(r)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused(r) => write!(f, "refused: {} ({})", r.code, r.message),
+            Failure::Unavailable(e) => write!(f, "unavailable: {e}"),
+            Failure::Internal(e) => write!(f, "internal: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
 /// What an action answers: its value, or why it was not done.
-pub type Decided<T> = Result<T, Refusal>;
+pub type Outcome<T> = Result<T, Failure>;
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ pub mod years;
 
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
-use xiaobao_domain::Role;
+use xiaobao_domain::{Failure, Refusal, RefusalClass, Role};
 use xiaobao_identity::{SchoolScope, ScopeParam, Viewer};
 
 pub use xiaobao_roster::{IdSealer, RowProblem};
@@ -185,6 +185,41 @@ impl Problem {
 
 /// Done, or refused with a [`Problem`].
 pub type Outcome<T> = Result<Result<T, Problem>, EnrolmentError>;
+
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Self {
+        let class = if p.is_not_found() {
+            RefusalClass::NotFound
+        } else if p.is_conflict() {
+            RefusalClass::Conflict
+        } else {
+            RefusalClass::Invalid
+        };
+        let refusal = Refusal::new(class, p.code(), p.to_string());
+        match p.field() {
+            Some(field) => refusal.on(field),
+            None => refusal,
+        }
+    }
+}
+
+impl From<Problem> for Failure {
+    fn from(p: Problem) -> Self {
+        Failure::Refused(p.into())
+    }
+}
+
+impl From<EnrolmentError> for Failure {
+    fn from(e: EnrolmentError) -> Self {
+        match e {
+            EnrolmentError::Sqlx(sqlx::Error::PoolTimedOut)
+            | EnrolmentError::Db(xiaobao_db::DbError::Sqlx(sqlx::Error::PoolTimedOut)) => {
+                Failure::Unavailable(Box::new(e))
+            }
+            other => Failure::Internal(Box::new(other)),
+        }
+    }
+}
 
 /// Which enrolments a viewer may see: the schools of its [`SchoolScope`] (joined as `o`), and
 /// for an insurer branch only those that chose its company (`e.company_id`).

@@ -3,40 +3,17 @@
 //! [`build_router`] builds the whole application from an [`AppState`]; the binary and the tests
 //! use the same function.
 
-mod account;
 mod admin;
-mod anon;
 mod api;
-mod assets;
-pub mod auth;
-mod branches;
-mod captcha;
-mod central;
-mod change_requests;
-pub mod client;
-mod conflicts;
-pub mod csrf;
 mod documents;
 mod enrolment;
-mod enrolment_admin;
-mod error;
-mod health;
-mod layout;
-mod login;
-mod middleware;
-pub mod nav;
+mod home;
+mod identity;
 mod onboarding;
-mod pages;
-mod recovery;
-mod register;
-mod review;
 mod schools;
-pub mod session;
-mod switch;
-mod tenant;
-mod time;
-mod underwriting;
-mod validity;
+mod web;
+
+pub use web::{auth, client, csrf, nav, session};
 
 use std::sync::Arc;
 
@@ -47,10 +24,10 @@ use xiaobao_db::Db;
 use xiaobao_domain::calendar::WorkCalendar;
 
 pub use api::openapi_json;
-pub use auth::{AuthServices, GuardedRoute, route_table};
-pub use error::{ApiError, ErrorBody};
-pub use login::open_session;
+pub use auth::{AuthServices, GuardedRoute};
+pub use identity::login::open_session;
 pub use session::{SessionData, Sessions, SignedIn};
+pub use web::error::{ApiError, ErrorBody};
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -85,36 +62,41 @@ impl AppState {
 /// permission it needs) and the open ones of the same contexts.
 pub(crate) fn guarded_routes() -> auth::Routes {
     auth::Routes::new()
-        .merge(login::routes())
-        .merge(account::routes())
+        .merge(identity::login::routes())
+        .merge(identity::account::routes())
         .merge(onboarding::routes())
         .merge(enrolment::routes())
-        .merge(switch::routes())
-        .merge(branches::routes())
+        .merge(identity::switch::routes())
+        .merge(identity::branches::routes())
         .merge(admin::routes())
-        .merge(register::routes())
-        .merge(review::routes())
-        .merge(recovery::routes())
-        .merge(captcha::routes())
+        .merge(identity::register::routes())
+        .merge(identity::review::routes())
+        .merge(identity::recovery::routes())
+        .merge(identity::captcha::routes())
         .merge(schools::routes())
-        .merge(central::routes())
-        .merge(change_requests::routes())
-        .merge(enrolment_admin::routes())
-        .merge(conflicts::routes())
-        .merge(underwriting::routes())
+        .merge(schools::central::routes())
+        .merge(schools::change_requests::routes())
+        .merge(enrolment::admin::routes())
+        .merge(enrolment::conflicts::routes())
+        .merge(enrolment::underwriting::routes())
+}
+
+/// Every guarded route of the application.
+pub fn route_table() -> Vec<GuardedRoute> {
+    guarded_routes().into_parts().1
 }
 
 /// The whole application router with its middleware stack.
 pub fn build_router(state: AppState) -> Router {
     let (routes, _) = guarded_routes().into_parts();
     let app = Router::new()
-        .merge(health::router())
-        .merge(assets::router())
-        .merge(pages::router())
+        .merge(web::health::router())
+        .merge(web::assets::router())
+        .merge(home::router())
         .merge(routes)
         .merge(documents::router())
         .nest("/api/v1", api::router())
-        .fallback(pages::not_found)
+        .fallback(web::error::not_found)
         .with_state(state.clone());
-    middleware::wrap(app, &state)
+    web::middleware::wrap(app, &state)
 }

@@ -1,0 +1,624 @@
+//! 承保数据: an insurer branch's submitted enrolments (the schools of its subtree that chose its
+//! company), their rosters (ID numbers in full for those holding `ROSTERS_UNMASKED`, every
+//! download audited), marking them received (已承保), a region's rosters in one zip, and the
+//! endorsements (批单) it owes.
+//!
+//! API twins under `/api/v1/t/{slug}/underwriting…`.
+
+use std::io::Write;
+
+use askama::Template;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use xiaobao_authz::Permission;
+use xiaobao_db::Tenant;
+use xiaobao_enrolment::school::EnrolmentRow;
+use xiaobao_enrolment::underwriting::{self, EndorsementRow, ListFilter};
+use xiaobao_enrolment::{EnrolmentScope, Problem};
+
+use crate::AppState;
+use crate::enrolment::admin::{
+    Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss, current_year, may_unmask, no_year_open,
+    roster_file,
+};
+use crate::web::auth::{Current, Routes};
+use crate::web::csrf::CsrfToken;
+use crate::web::error::internal;
+use crate::web::layout::Layout;
+use crate::web::nav::Section;
+use crate::web::session::WebSession;
+use crate::web::tenant::{ApiTenant, PageTenant};
+
+pub fn routes() -> Routes {
+    let list = Permission::UNDERWRITING_LIST;
+    let receive = Permission::UNDERWRITING_RECEIVE;
+    let download = Permission::ROSTERS_DOWNLOAD;
+    Routes::new()
+        .guarded(Method::GET, "/t/{slug}/underwriting", list, get(show_list))
+        .guarded(
+            Method::GET,
+            "/t/{slug}/underwriting/archive.zip",
+            download,
+            get(page_archive),
+        )
+        .guarded(
+            Method::GET,
+            "/t/{slug}/underwriting/{enrolment_id}/roster.xlsx",
+            download,
+            get(page_roster),
+        )
+        .guarded(
+            Method::POST,
+            "/t/{slug}/underwriting/{enrolment_id}/received",
+            receive,
+            post(submit_received),
+        )
+        .guarded(
+            Method::POST,
+            "/t/{slug}/underwriting/endorsements/{id}/issued",
+            receive,
+            post(submit_issued),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/underwriting",
+            list,
+            get(api_list),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/underwriting/endorsements",
+            list,
+            get(api_endorsements),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/underwriting/{enrolment_id}/roster.xlsx",
+            download,
+            get(api_roster),
+        )
+        .guarded(
+            Method::POST,
+            "/api/v1/t/{slug}/underwriting/{enrolment_id}/received",
+            receive,
+            post(api_received),
+        )
+        .guarded(
+            Method::POST,
+            "/api/v1/t/{slug}/underwriting/endorsements/{id}/issued",
+            receive,
+            post(api_issued),
+        )
+}
+
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FilterQuery {
+    /// Region code.
+    region: Option<String>,
+    /// Enrolment status.
+    status: Option<String>,
+    /// Product code.
+    product: Option<String>,
+    #[param(ignore)]
+    done: Option<String>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+async fn load_list(
+    state: &AppState,
+    tenant: &Tenant,
+    current: &Current,
+    q: &FilterQuery,
+) -> Result<(String, Vec<EnrolmentRow>, Vec<EndorsementRow>), Fail> {
+    let scope = EnrolmentScope::of(current.viewer());
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let ctx = current_year(&mut tx, state.clock.today()).await?;
+    let filter = ListFilter {
+        academic_year: Some(ctx.year.clone()),
+        region: non_empty(&q.region),
+        status: non_empty(&q.status),
+        product: non_empty(&q.product),
+    };
+    let rows = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT).await?;
+    let endorsements = underwriting::endorsements(&mut tx, &scope, LIST_LIMIT).await?;
+    tx.commit().await?;
+    Ok((ctx.year, rows, endorsements))
+}
+
+/// An enrolment as the insurer's list shows it.
+#[derive(Debug, Serialize, ToSchema)]
+struct EnrolmentView {
+    /// The enrolment's fields.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    row: EnrolmentRow,
+    /// Status, in Chinese.
+    status_label: &'static str,
+    /// Premium in yuan.
+    premium_yuan: String,
+}
+
+impl From<EnrolmentRow> for EnrolmentView {
+    fn from(row: EnrolmentRow) -> Self {
+        Self {
+            status_label: row.display_status().label(),
+            premium_yuan: row.premium_yuan(),
+            row,
+        }
+    }
+}
+
+struct Line {
+    e: EnrolmentView,
+    roster_href: String,
+    received_action: String,
+    received: bool,
+}
+
+struct EndorsementLine {
+    d: EndorsementRow,
+    premium: String,
+    due: String,
+    issued: bool,
+    action: String,
+}
+
+#[derive(Template)]
+#[template(path = "underwriting.html")]
+struct ListPage {
+    layout: Layout,
+    csrf: CsrfToken,
+    year: String,
+    region: String,
+    status: String,
+    product: String,
+    lines: Vec<Line>,
+    endorsements: Vec<EndorsementLine>,
+    archive_href: String,
+    done: bool,
+    can_receive: bool,
+    /// Instead of the lists, when no year is open.
+    notice: Option<&'static str>,
+}
+
+async fn show_list(
+    State(state): State<AppState>,
+    page: PageTenant,
+    mut session: WebSession,
+    current: Current,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let result = async {
+        // While no year is open the page says so instead of listing.
+        let (year, rows, endorsements, notice) =
+            match load_list(&state, &page.tenant, &current, &q).await {
+                Ok((year, rows, endorsements)) => (year, rows, endorsements, None),
+                Err(f) if no_year_open(&f) => {
+                    (String::new(), Vec::new(), Vec::new(), Some(NO_YEAR_NOTICE))
+                }
+                Err(f) => return Err(f),
+            };
+        let region = non_empty(&q.region).unwrap_or_default();
+        let can_receive = state
+            .auth
+            .authz
+            .allows(&current.viewer().roles, Permission::UNDERWRITING_RECEIVE);
+        let view = ListPage {
+            layout: Layout::tenant(&page, &mut session, Section::Underwriting, Some("承保数据"))
+                .await?,
+            csrf: session.csrf_token().await?,
+            year,
+            archive_href: page.href(&format!(
+                "underwriting/archive.zip?region={}",
+                percent_encoding::utf8_percent_encode(&region, percent_encoding::NON_ALPHANUMERIC)
+            )),
+            region,
+            status: non_empty(&q.status).unwrap_or_default(),
+            product: non_empty(&q.product).unwrap_or_default(),
+            lines: rows
+                .into_iter()
+                .map(|r| Line {
+                    roster_href: page.href(&format!("underwriting/{}/roster.xlsx", r.enrolment_id)),
+                    received_action: page
+                        .href(&format!("underwriting/{}/received", r.enrolment_id)),
+                    received: r.status == "underwritten",
+                    e: r.into(),
+                })
+                .collect(),
+            endorsements: endorsements
+                .into_iter()
+                .map(|d| EndorsementLine {
+                    premium: xiaobao_domain::Fen(d.premium_change_fen).yuan_string(),
+                    due: crate::web::time::cst(d.due_at),
+                    issued: d.status == "issued",
+                    action: page.href(&format!(
+                        "underwriting/endorsements/{}/issued",
+                        d.endorsement_id
+                    )),
+                    d,
+                })
+                .collect(),
+            done: q.done.is_some(),
+            can_receive,
+            notice,
+        };
+        Ok::<_, Fail>(Html(view.render()?).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|f| f.page(&page))
+}
+
+/// The submitted enrolments of the current year that chose the viewer's company, in its
+/// subtree.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/underwriting", operation_id = "list_underwriting", tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), FilterQuery),
+    responses((status = 200, body = Vec<EnrolmentView>),
+        (status = 403, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_list(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    match load_list(&state, &tenant, &current, &q).await {
+        Ok((_, rows, _)) => Json(
+            rows.into_iter()
+                .map(EnrolmentView::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+/// The endorsements (批单) the viewer's company owes.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/underwriting/endorsements", tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识")),
+    responses((status = 200, body = Vec<Object>, description = "批单列表"),
+        (status = 403, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_endorsements(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+) -> Response {
+    let result = async {
+        let scope = EnrolmentScope::of(current.viewer());
+        let mut tx = state.db.tenant_tx(&tenant).await?;
+        let rows = underwriting::endorsements(&mut tx, &scope, LIST_LIMIT).await?;
+        tx.commit().await?;
+        Ok::<_, Fail>(rows)
+    }
+    .await;
+    match result {
+        Ok(rows) => Json(rows).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+async fn page_roster(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    let unmasked = may_unmask(&state, &current);
+    match roster_file(&state, &page.tenant, &current, &id, unmasked).await {
+        Ok(r) => r,
+        Err(f) => f.page(&page),
+    }
+}
+
+/// An enrolment's roster as XLSX (ID numbers in full for those allowed; audited).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/underwriting/{enrolment_id}/roster.xlsx", operation_id = "download_underwriting_roster",
+    tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    responses((status = 200, description = "花名册（XLSX）", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_roster(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path((_slug, id)): Path<(String, String)>,
+) -> Response {
+    let unmasked = may_unmask(&state, &current);
+    match roster_file(&state, &tenant, &current, &id, unmasked).await {
+        Ok(r) => r,
+        Err(f) => f.api(),
+    }
+}
+
+async fn receive(
+    state: &AppState,
+    tenant: &Tenant,
+    current: &Current,
+    id: &str,
+) -> Result<EnrolmentRow, Fail> {
+    let result = async {
+        let enrolment_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
+        let scope = EnrolmentScope::of(current.viewer());
+        let mut tx = state.db.tenant_tx(tenant).await?;
+        let row =
+            underwriting::mark_received(&mut tx, &scope, enrolment_id, &current.actor()).await??;
+        tx.commit().await?;
+        Ok::<_, Fail>(row)
+    }
+    .await;
+    match result {
+        Ok(r) => Ok(r),
+        Err(f) => Err(audit_miss(state, tenant, current, "enrolment", id, f).await),
+    }
+}
+
+async fn submit_received(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    match receive(&state, &page.tenant, &current, &id).await {
+        Ok(_) => Redirect::to(&page.href("underwriting?done=received")).into_response(),
+        Err(f) => f.page(&page),
+    }
+}
+
+/// Marks an enrolment received (已承保).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/underwriting/{enrolment_id}/received",
+    tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), ("enrolment_id" = i64, Path, description = "投保记录编号")),
+    responses((status = 200, body = EnrolmentView),
+        (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
+        (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_received(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path((_slug, id)): Path<(String, String)>,
+) -> Response {
+    match receive(&state, &tenant, &current, &id).await {
+        Ok(row) => Json(EnrolmentView::from(row)).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+async fn issue(state: &AppState, tenant: &Tenant, current: &Current, id: &str) -> Result<(), Fail> {
+    let result = async {
+        let endorsement_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
+        let scope = EnrolmentScope::of(current.viewer());
+        let mut tx = state.db.tenant_tx(tenant).await?;
+        underwriting::issue_endorsement(&mut tx, &scope, endorsement_id, &current.actor())
+            .await??;
+        tx.commit().await?;
+        Ok::<_, Fail>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(f) => Err(audit_miss(state, tenant, current, "endorsement", id, f).await),
+    }
+}
+
+async fn submit_issued(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    match issue(&state, &page.tenant, &current, &id).await {
+        Ok(()) => Redirect::to(&page.href("underwriting?done=issued")).into_response(),
+        Err(f) => f.page(&page),
+    }
+}
+
+/// Marks an endorsement issued.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/underwriting/endorsements/{id}/issued",
+    tag = "underwriting",
+    params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "批单编号")),
+    responses((status = 200, body = Object, description = "endorsement_id 与 status"),
+        (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
+        (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_issued(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path((_slug, id)): Path<(String, String)>,
+) -> Response {
+    match issue(&state, &tenant, &current, &id).await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "endorsement_id": id, "status": "issued" })),
+        )
+            .into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+/// Every listed enrolment's roster of a region as XLSX files in one zip (each read audited),
+/// streamed: one roster is read (in its own short transaction), written as XLSX and
+/// compressed at a time, so memory holds one roster however many the region has.
+async fn archive(
+    state: &AppState,
+    tenant: &Tenant,
+    current: &Current,
+    q: &FilterQuery,
+) -> Result<Response, Fail> {
+    let unmasked = may_unmask(state, current);
+    let scope = EnrolmentScope::of(current.viewer());
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let ctx = current_year(&mut tx, state.clock.today()).await?;
+    let filter = ListFilter {
+        academic_year: Some(ctx.year.clone()),
+        region: non_empty(&q.region),
+        status: non_empty(&q.status),
+        product: non_empty(&q.product),
+    };
+    let ids: Vec<i64> = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT)
+        .await?
+        .iter()
+        .map(|r| r.enrolment_id)
+        .collect();
+    tx.commit().await?;
+    let region = non_empty(&q.region).unwrap_or_else(|| current.viewer().region_code.clone());
+    let name = format!("{}-{}-花名册.zip", region, ctx.year);
+
+    // Rosters go one at a time to a thread that owns the zip writer; its output goes to the
+    // response in chunks. Both channels are bounded, so a slow client slows the reading.
+    let (rosters, mut roster_rx) = tokio::sync::mpsc::channel::<underwriting::RosterExport>(1);
+    let (chunks, chunk_rx) =
+        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
+    let writer_chunks = chunks.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut zip = zip::ZipWriter::new_stream(ChunkWriter::new(writer_chunks.clone()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let result = (|| -> Result<(), zip::result::ZipError> {
+            while let Some(e) = roster_rx.blocking_recv() {
+                let bytes = xiaobao_roster::roster_xlsx(e.group, &e.title, &e.rows);
+                drop(e.rows);
+                zip.start_file(
+                    format!("{}-{}", e.enrolment.enrolment_id, e.file_name),
+                    options,
+                )?;
+                zip.write_all(&bytes)?;
+            }
+            zip.finish()?.into_inner().finish()?;
+            Ok(())
+        })();
+        if let Err(error) = result {
+            tracing::error!(%error, "roster archive could not be written");
+            let _ = writer_chunks.blocking_send(Err(std::io::Error::other("archive failed")));
+        }
+    });
+    let state = state.clone();
+    let tenant = tenant.clone();
+    let actor = current.actor();
+    let rules = ctx.rules;
+    tokio::spawn(async move {
+        let sealer = state.sealer(&tenant);
+        for id in ids {
+            let export = async {
+                let mut tx = state.db.tenant_tx(&tenant).await.map_err(internal)?;
+                let e = underwriting::roster_export(
+                    &mut tx, &scope, id, &rules, &sealer, unmasked, &actor,
+                )
+                .await
+                .map_err(internal)?;
+                tx.commit().await.map_err(internal)?;
+                Ok::<_, crate::web::error::PageError>(e)
+            }
+            .await;
+            match export {
+                Ok(Ok(e)) => {
+                    if rosters.send(e).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                Ok(Err(Problem::NoRoster)) => {}
+                Ok(Err(p)) => {
+                    tracing::warn!(problem = %p, "roster left out of the archive");
+                }
+                Err(error) => {
+                    tracing::error!(?error, "roster archive could not be read");
+                    let _ = chunks
+                        .send(Err(std::io::Error::other("archive failed")))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures::stream::unfold(chunk_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/zip"),
+    );
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        xiaobao_storage::content_disposition(&name),
+    );
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// A `Write` that hands its bytes to the response in chunks of [`ChunkWriter::CHUNK`].
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(tx: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(Self::CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = axum::body::Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(Self::CHUNK),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+
+    /// Sends what is left.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn page_archive(
+    State(state): State<AppState>,
+    page: PageTenant,
+    current: Current,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    match archive(&state, &page.tenant, &current, &q).await {
+        Ok(r) => r,
+        Err(f) => f.page(&page),
+    }
+}

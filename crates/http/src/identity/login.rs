@@ -1,0 +1,599 @@
+//! A programme's login page (`/t/{slug}/login`): the account type first (seed 001: "请注意选择
+//! 账号类型"), then login name and password.
+//!
+//! An unknown name, a wrong password and an account without a password get the same answer
+//! ("账号或密码错误"), so the form never tells whether a login name exists. Lock-out and rate
+//! limits answer with when to try again. The JSON API signs in at `POST /api/v1/t/{slug}/session`.
+
+use askama::Template;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use xiaobao_domain::AccountType;
+
+use crate::AppState;
+use crate::home::{deadline_rows, programme_facts};
+use crate::web::auth::{ClientMeta, Routes};
+use crate::web::csrf::CsrfToken;
+use crate::web::error::ApiError;
+use crate::web::error::PageError;
+use crate::web::layout::Layout;
+use crate::web::nav::Section;
+use crate::web::session::{SignedIn, WebSession};
+use crate::web::tenant::PageTenant;
+use xiaobao_identity::Viewer;
+
+/// Longest login name accepted (a school's full legal name fits easily).
+const MAX_LOGIN_NAME_CHARS: usize = 100;
+/// Longest password accepted; longer input is refused before any hashing.
+const MAX_PASSWORD_BYTES: usize = 128;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .open("/t/{slug}/login", get(show_login).post(submit_login))
+        .open("/t/{slug}/logout", post(logout))
+        .open(
+            "/api/v1/t/{slug}/session",
+            post(api_login).delete(api_logout),
+        )
+}
+
+/// What the login form asks for, per account type.
+struct Prompt {
+    name_label: &'static str,
+    placeholder: &'static str,
+    hint: &'static str,
+    missing: &'static str,
+}
+
+fn prompt(kind: AccountType) -> Prompt {
+    match kind {
+        AccountType::School => Prompt {
+            name_label: "学校全称或联系人手机号",
+            placeholder: "请输入学校全称或联系人手机号",
+            hint: "学校账号以教学点为单位注册，可用学校全称或注册联系人手机号登录。",
+            missing: "请输入学校全称或联系人手机号",
+        },
+        AccountType::Department => Prompt {
+            name_label: "区域名称",
+            placeholder: "请输入所在区域名称，如：金水区",
+            hint: "教育部门账号为所在区域名称，如：郑州市、金水区、中牟县。",
+            missing: "请输入所在区域名称",
+        },
+        AccountType::Insurer => Prompt {
+            name_label: "登录账号",
+            placeholder: "请输入承保机构登录账号",
+            hint: "市、县区机构账号由上级分公司开通。",
+            missing: "请输入登录账号",
+        },
+        AccountType::Broker => Prompt {
+            name_label: "登录账号",
+            placeholder: "请输入经纪机构登录账号",
+            hint: "经纪机构账号由平台开通。",
+            missing: "请输入登录账号",
+        },
+        AccountType::Authority => Prompt {
+            name_label: "登录账号",
+            placeholder: "请输入主管部门登录账号",
+            hint: "主管部门账号由平台开通。",
+            missing: "请输入登录账号",
+        },
+    }
+}
+
+struct Tab {
+    label: &'static str,
+    value: &'static str,
+    href: String,
+    selected: bool,
+    name_label: &'static str,
+    placeholder: &'static str,
+    hint: &'static str,
+}
+
+#[derive(Default)]
+struct LoginErrors {
+    /// The answer to a complete attempt (wrong password, locked, rate limited).
+    refusal: Option<String>,
+    form: Option<&'static str>,
+    login_name: Option<&'static str>,
+    password: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    action: String,
+    csrf: CsrfToken,
+    tabs: Vec<Tab>,
+    account_type: &'static str,
+    name_label: &'static str,
+    placeholder: &'static str,
+    hint: &'static str,
+    /// As entered; the password is never sent back.
+    login_name: String,
+    /// Where to go after signing in (a path of this tenant).
+    next: String,
+    errors: LoginErrors,
+    academic_year: String,
+    deadlines: Vec<(String, String)>,
+    idle_timeout_mins: u64,
+    /// 学校注册, 忘记密码, 忘记账号.
+    register_href: String,
+    forgot_password_href: String,
+    forgot_account_href: String,
+}
+
+async fn render(
+    state: &AppState,
+    page: &PageTenant,
+    session: &mut WebSession,
+    kind: AccountType,
+    login_name: String,
+    next: String,
+    errors: LoginErrors,
+) -> Result<Html<String>, PageError> {
+    let facts = programme_facts(state, &page.tenant).await?;
+    let tabs = AccountType::ALL
+        .iter()
+        .map(|t| {
+            let p = prompt(*t);
+            Tab {
+                label: t.label(),
+                value: t.as_str(),
+                href: page.href(&format!("login?type={}", t.as_str())),
+                selected: *t == kind,
+                name_label: p.name_label,
+                placeholder: p.placeholder,
+                hint: p.hint,
+            }
+        })
+        .collect();
+    let p = prompt(kind);
+    let view = LoginPage {
+        layout: Layout::tenant(page, session, Section::Login, Some("用户登录")).await?,
+        action: page.href("login"),
+        csrf: session.csrf_token().await?,
+        tabs,
+        account_type: kind.as_str(),
+        name_label: p.name_label,
+        placeholder: p.placeholder,
+        hint: p.hint,
+        login_name,
+        next,
+        errors,
+        academic_year: facts.academic_year,
+        deadlines: facts.rules.as_ref().map(deadline_rows).unwrap_or_default(),
+        idle_timeout_mins: state.config.session.idle_timeout_mins,
+        register_href: page.href("register"),
+        forgot_password_href: page.href("forgot-password"),
+        forgot_account_href: page.href("forgot-account"),
+    };
+    Ok(Html(view.render()?))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    #[serde(rename = "type")]
+    account_type: Option<String>,
+    next: Option<String>,
+}
+
+/// The login page; `?type=department` preselects an account type.
+async fn show_login(
+    State(state): State<AppState>,
+    page: PageTenant,
+    mut session: WebSession,
+    query: Result<Query<LoginQuery>, QueryRejection>,
+) -> Result<Html<String>, PageError> {
+    let query = query.ok().map(|Query(q)| q);
+    let kind = query
+        .as_ref()
+        .and_then(|q| q.account_type.as_deref())
+        .and_then(AccountType::parse)
+        .unwrap_or(AccountType::School);
+    let next = query
+        .and_then(|q| q.next)
+        .filter(|n| safe_next(&page, n))
+        .unwrap_or_default();
+    render(
+        &state,
+        &page,
+        &mut session,
+        kind,
+        String::new(),
+        next,
+        LoginErrors::default(),
+    )
+    .await
+}
+
+/// The login form's fields (`csrf_token` is checked by the CSRF middleware before this runs).
+#[derive(Debug, Default, Deserialize)]
+struct LoginForm {
+    account_type: Option<String>,
+    login_name: Option<String>,
+    password: Option<String>,
+    next: Option<String>,
+}
+
+/// A redirect target after sign-in: a path of this tenant, never another site.
+fn safe_next(page: &PageTenant, next: &str) -> bool {
+    same_tenant_path(&page.base, next)
+}
+
+/// Whether `next` is a path below `base` (`/t/henan/` or `/` on a tenant host) that no
+/// browser reads as another site: printable ASCII only (browsers drop TABs and line breaks,
+/// so `/\t/evil.cn` would become `//evil.cn`), no backslash (read as `/`), no `//` at the
+/// start, no scheme.
+fn same_tenant_path(base: &str, next: &str) -> bool {
+    next.len() < 500
+        && next.starts_with(base)
+        && next.starts_with('/')
+        && next.bytes().all(|b| b.is_ascii_graphic())
+        && !next.contains('\\')
+        && !next.starts_with("//")
+        && !next.contains("://")
+        && !next[base.len()..].starts_with('/')
+}
+
+/// Full-width letters, digits and spaces typed into the login name become half-width.
+pub(crate) fn normalise_login_name(name: &str) -> String {
+    let half: String = name
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    half.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The outcome of a complete login attempt: the sign-in and, for a platform login, its id.
+async fn attempt(
+    state: &AppState,
+    page_tenant: &xiaobao_db::Tenant,
+    kind: AccountType,
+    login_name: &str,
+    password: &str,
+    meta: &ClientMeta,
+) -> Result<
+    Result<(xiaobao_identity::Authenticated, Option<i64>), xiaobao_identity::LoginError>,
+    PageError,
+> {
+    let auth = &state.auth;
+    let main = state.db.clusters.main();
+    // Brokers and insurer head offices may sign in with a platform login granted this programme.
+    let platform = if matches!(kind, AccountType::Broker | AccountType::Insurer) {
+        xiaobao_identity::platform::find_granted(main, login_name, page_tenant.tenant_id)
+            .await
+            .map_err(|e| PageError::Internal(Box::new(e)))?
+    } else {
+        None
+    };
+    let mut tx = state.db.tenant_tx(page_tenant).await?;
+    let login = xiaobao_identity::LoginAttempt {
+        tenant: &page_tenant.slug,
+        account_type: kind,
+        login_name,
+        password,
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
+        now: state.clock.now(),
+    };
+    let outcome = match &platform {
+        Some((identity, account_id)) => xiaobao_identity::platform::authenticate(
+            main,
+            &mut tx,
+            &auth.hasher,
+            &auth.limiter,
+            &auth.login,
+            &login,
+            identity,
+            *account_id,
+        )
+        .await
+        .map(|ok| (ok, Some(identity.identity_id))),
+        None => xiaobao_identity::authenticate(
+            &mut tx,
+            &auth.hasher,
+            &auth.limiter,
+            &auth.login,
+            &login,
+        )
+        .await
+        .map(|ok| (ok, None)),
+    };
+    if let Err(xiaobao_identity::LoginError::Internal(error)) = &outcome {
+        tracing::error!(%error, "login failed");
+        return Err(PageError::Unavailable);
+    }
+    // Failures are committed too: they count towards the lock-out and are audited.
+    tx.commit().await?;
+    tracing::info!(tenant.slug = %page_tenant.slug, login.account_type = kind.as_str(),
+        login.ok = outcome.is_ok(), "login attempt");
+    Ok(outcome)
+}
+
+/// The session data of a successful sign-in.
+pub(crate) fn signed_in(ok: &xiaobao_identity::Authenticated) -> SignedIn {
+    let a = &ok.account;
+    SignedIn::new(
+        Viewer {
+            account_id: a.account_id,
+            org_id: a.org_id,
+            org_kind: a.org_kind.clone(),
+            roles: ok.roles.clone(),
+            region_code: a.region_code.clone(),
+            region_path: a.region_path.clone(),
+            company_id: a.company_id,
+            display_name: a.display_name.clone(),
+        },
+        ok.must_change_password,
+    )
+}
+
+async fn submit_login(
+    State(state): State<AppState>,
+    page: PageTenant,
+    mut session: WebSession,
+    meta: ClientMeta,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let chosen = form.account_type.as_deref().and_then(AccountType::parse);
+    let kind = chosen.unwrap_or(AccountType::School);
+    let login_name = normalise_login_name(&form.login_name.unwrap_or_default());
+    let password = form.password.unwrap_or_default();
+    let next = form
+        .next
+        .filter(|n| safe_next(&page, n))
+        .unwrap_or_default();
+    let mut errors = LoginErrors::default();
+    if chosen.is_none() {
+        errors.form = Some("请选择账号类型");
+    }
+    if login_name.is_empty() {
+        errors.login_name = Some(prompt(kind).missing);
+    } else if login_name.chars().count() > MAX_LOGIN_NAME_CHARS {
+        errors.login_name = Some("登录账号过长，最多 100 个字");
+    }
+    if password.is_empty() {
+        errors.password = Some("请输入密码");
+    } else if password.len() > MAX_PASSWORD_BYTES {
+        errors.password = Some("密码过长");
+    }
+    let mut refusal = None;
+    if errors.form.is_none() && errors.login_name.is_none() && errors.password.is_none() {
+        match attempt(&state, &page.tenant, kind, &login_name, &password, &meta).await? {
+            Ok((ok, identity_id)) => {
+                let mut user = signed_in(&ok);
+                user.identity_id = identity_id;
+                let must_change = user.must_change_password;
+                session.sign_in(user).await?;
+                let to = if must_change {
+                    page.href("account/password")
+                } else if !next.is_empty() {
+                    next
+                } else {
+                    page.base.clone()
+                };
+                return Ok(Redirect::to(&to).into_response());
+            }
+            Err(e) => refusal = Some(e.to_string()),
+        }
+    }
+    let status = if refusal.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let html = render_with_refusal(
+        &state,
+        &page,
+        &mut session,
+        kind,
+        login_name,
+        next,
+        errors,
+        refusal,
+    )
+    .await?;
+    Ok((status, html).into_response())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_with_refusal(
+    state: &AppState,
+    page: &PageTenant,
+    session: &mut WebSession,
+    kind: AccountType,
+    login_name: String,
+    next: String,
+    mut errors: LoginErrors,
+    refusal: Option<String>,
+) -> Result<Html<String>, PageError> {
+    errors.refusal = refusal;
+    render(state, page, session, kind, login_name, next, errors).await
+}
+
+/// Ends the session and returns to the login page.
+async fn logout(page: PageTenant, mut session: WebSession) -> Result<Redirect, PageError> {
+    session.sign_out().await?;
+    Ok(Redirect::to(&page.href("login")))
+}
+
+/// `POST /api/v1/t/{slug}/session`: signs in and answers with the session's CSRF token (send it
+/// as `X-CSRF-Token` with the session cookie on every unsafe call).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ApiLogin {
+    /// `school`, `department`, `insurer`, `broker` or `authority`.
+    account_type: String,
+    login_name: String,
+    password: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ApiSession {
+    account_id: i64,
+    display_name: String,
+    roles: Vec<String>,
+    must_change_password: bool,
+    csrf_token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/t/{slug}/session", tag = "identity",
+    params(("slug" = String, Path, description = "租户标识")),
+    request_body = ApiLogin,
+    responses(
+        (status = 200, description = "已登录；Set-Cookie 带会话", body = ApiSession),
+        (status = 401, description = "账号或密码错误", body = crate::web::error::ErrorBody),
+        (status = 423, description = "账号已锁定", body = crate::web::error::ErrorBody),
+        (status = 429, description = "尝试过于频繁", body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_login(
+    State(state): State<AppState>,
+    tenant: crate::web::tenant::ApiTenant,
+    mut session: WebSession,
+    meta: ClientMeta,
+    body: Result<axum::Json<ApiLogin>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let axum::Json(body) = body.map_err(|e| crate::web::error::bad_json(&e))?;
+    let kind = AccountType::parse(&body.account_type)
+        .ok_or_else(|| ApiError::invalid("account_type", "账号类型无效"))?;
+    let login_name = normalise_login_name(&body.login_name);
+    if login_name.is_empty() || login_name.chars().count() > MAX_LOGIN_NAME_CHARS {
+        return Err(ApiError::invalid("login_name", "请输入登录账号"));
+    }
+    if body.password.is_empty() || body.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid("password", "请输入密码"));
+    }
+    let outcome = attempt(&state, &tenant.0, kind, &login_name, &body.password, &meta)
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    match outcome {
+        Ok((ok, identity_id)) => {
+            let mut user = signed_in(&ok);
+            user.identity_id = identity_id;
+            let view = ApiSession {
+                account_id: user.viewer.account_id,
+                display_name: user.display_name.clone(),
+                roles: user
+                    .viewer
+                    .roles
+                    .iter()
+                    .map(|r| r.as_str().to_string())
+                    .collect(),
+                must_change_password: user.must_change_password,
+                csrf_token: String::new(),
+            };
+            session
+                .sign_in(user)
+                .await
+                .map_err(|_| ApiError::Unavailable)?;
+            let view = ApiSession {
+                csrf_token: session.current_csrf().unwrap_or_default(),
+                ..view
+            };
+            Ok(axum::Json(view).into_response())
+        }
+        Err(e) => {
+            let message = e.to_string();
+            Err(match e {
+                xiaobao_identity::LoginError::Locked { .. } => ApiError::Locked(message),
+                xiaobao_identity::LoginError::RateLimited { .. } => ApiError::TooMany {
+                    code: "rate_limited",
+                    message,
+                },
+                _ => ApiError::InvalidCredentials(message),
+            })
+        }
+    }
+}
+
+/// `DELETE /api/v1/t/{slug}/session`: signs out.
+#[utoipa::path(delete, path = "/api/v1/t/{slug}/session", tag = "identity",
+    params(("slug" = String, Path, description = "租户标识")),
+    responses((status = 204, description = "已退出")))]
+pub(crate) async fn api_logout(
+    _tenant: crate::web::tenant::ApiTenant,
+    mut session: WebSession,
+) -> Result<StatusCode, ApiError> {
+    session
+        .sign_out()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs an account in without a browser (tools and benchmarks): the same checks as the login
+/// form; returns the session cookie's value.
+pub async fn open_session(
+    state: &AppState,
+    slug: &str,
+    kind: AccountType,
+    login_name: &str,
+    password: &str,
+) -> Result<String, String> {
+    let tenant = state.db.active_tenant(slug).map_err(|e| e.to_string())?;
+    let meta = ClientMeta {
+        ip: None,
+        user_agent: Some("xiaobao-tool".into()),
+    };
+    let outcome = attempt(state, &tenant, kind, login_name, password, &meta)
+        .await
+        .map_err(|_| "登录服务不可用".to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut user = signed_in(&outcome.0);
+    user.identity_id = outcome.1;
+    user.epoch = crate::web::validity::fetch(state, slug, user.viewer.account_id)
+        .await
+        .map_err(|_| "登录服务不可用".to_string())?
+        .epoch;
+    let data = crate::web::session::SessionData::new(slug, Some(user));
+    let idle = std::time::Duration::from_secs(state.config.session.idle_timeout_mins * 60);
+    state
+        .sessions
+        .open(&data, idle)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_tenant_path;
+
+    #[test]
+    fn next_stays_on_the_tenant() {
+        for ok in ["/t/henan/", "/t/henan/enrolment?x=1", "/t/henan/schools/12"] {
+            assert!(same_tenant_path("/t/henan/", ok), "{ok}");
+        }
+        assert!(same_tenant_path("/", "/enrolment"));
+        assert!(!same_tenant_path("/t/henan/", "/t/shanghai/"));
+        assert!(!same_tenant_path("/t/henan/", "/t/henan//evil.cn"));
+        for bad in [
+            "//evil.cn",
+            "/\t/evil.cn",
+            "/\n/evil.cn",
+            "/\\evil.cn",
+            "/t/henan/\\\\evil.cn",
+            "https://evil.cn/t/henan/",
+            "/t/henan/x?u=https://evil.cn",
+            "/ /evil.cn",
+            "",
+        ] {
+            assert!(!same_tenant_path("/t/henan/", bad), "{bad:?}");
+            assert!(!same_tenant_path("/", bad), "{bad:?} on a host");
+        }
+        assert!(!same_tenant_path("/", "//evil.cn"));
+        assert!(!same_tenant_path("/", "/\t/evil.cn"));
+        assert!(!same_tenant_path(
+            "/t/henan/",
+            &format!("/t/henan/{}", "a".repeat(600))
+        ));
+    }
+}
