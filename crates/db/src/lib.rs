@@ -49,7 +49,7 @@ impl From<DbError> for xiaobao_domain::Failure {
         use xiaobao_domain::{Failure, Refusal};
         match e {
             DbError::UnknownTenant(_) | DbError::ArchivedTenant(_) => {
-                Failure::Refused(Refusal::not_found("租户不存在"))
+                Refusal::not_found("租户不存在").into()
             }
             DbError::Sqlx(sqlx::Error::PoolTimedOut) => Failure::Unavailable(Box::new(e)),
             other => Failure::Internal(Box::new(other)),

@@ -171,7 +171,7 @@ impl std::error::Error for Refusal {}
 /// layer logs once and answers 503 or 500 without detail.
 #[derive(Debug)]
 pub enum Failure {
-    Refused(Refusal),
+    Refused(Box<Refusal>),
     /// A dependency (the database pool, the store) did not answer in time.
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -181,6 +181,18 @@ impl Failure {
     /// An internal failure from any error.
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Failure {
         Failure::Internal(e.into())
+    }
+
+    /// The same failure; a not-found refusal that names nothing yet names `entity` and `id`
+    /// (so the edge audits the miss against what was asked for).
+    #[must_use]
+    pub fn about(self, entity: &'static str, id: impl fmt::Display) -> Failure {
+        match self {
+            Failure::Refused(r) if r.is_not_found() && r.subject.is_none() => {
+                Failure::Refused(Box::new(r.about(entity, id)))
+            }
+            other => other,
+        }
     }
 
     /// The refusal, when it is one.
@@ -195,7 +207,7 @@ impl Failure {
 
 impl From<Refusal> for Failure {
     fn from(r: Refusal) -> Self {
-        Failure::Refused(r)
+        Failure::Refused(Box::new(r))
     }
 }
 

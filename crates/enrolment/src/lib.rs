@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod progress;
 pub mod requests;
 pub mod school;
+pub mod service;
 pub mod underwriting;
 pub mod years;
 
@@ -22,6 +23,7 @@ use sqlx::postgres::PgArguments;
 use xiaobao_domain::{Failure, Refusal, RefusalClass, Role};
 use xiaobao_identity::{SchoolScope, ScopeParam, Viewer};
 
+pub use service::{Enrolments, RosterUpload};
 pub use xiaobao_roster::{IdSealer, RowProblem};
 
 /// Failures that are not a person's mistake.
@@ -205,7 +207,7 @@ impl From<Problem> for Refusal {
 
 impl From<Problem> for Failure {
     fn from(p: Problem) -> Self {
-        Failure::Refused(p.into())
+        Refusal::from(p).into()
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod branches;
+pub mod caller;
 pub mod captcha;
 pub mod codes;
 pub mod companies;
@@ -21,6 +22,7 @@ pub mod school_admin;
 pub mod scope;
 
 pub use accounts::{Account, AccountSummary};
+pub use caller::Caller;
 pub use codes::{CodeError, CodePurpose, Codes};
 pub use limits::{Limit, RateLimiter, Verdict};
 pub use login::{Authenticated, LoginAttempt, LoginError, LoginPolicy, authenticate};

@@ -121,6 +121,35 @@ impl StorageError {
     }
 }
 
+impl StorageError {
+    /// Whether the uploader can fix it (size, emptiness, type, an interrupted upload).
+    pub fn is_user_caused(&self) -> bool {
+        matches!(
+            self,
+            Self::TooLarge { .. }
+                | Self::Empty
+                | Self::TypeNotAllowed { .. }
+                | Self::LegacyFormat { .. }
+                | Self::ContentMismatch { .. }
+                | Self::BodyRead(_)
+        )
+    }
+}
+
+/// An upload refused for its size answers 413, one the uploader can fix otherwise 422 on
+/// `file`; the rest are failures of the service.
+impl From<StorageError> for xiaobao_domain::Failure {
+    fn from(e: StorageError) -> Self {
+        use xiaobao_domain::{Failure, Refusal};
+        match e {
+            StorageError::TooLarge { .. } => Refusal::too_large(e.to_string()).into(),
+            e if e.is_user_caused() => Refusal::invalid_field("file", e.to_string()).into(),
+            StorageError::Db(e) => e.into(),
+            other => Failure::Internal(Box::new(other)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

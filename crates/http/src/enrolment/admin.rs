@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Json;
-use axum::body::Body;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
@@ -208,7 +207,7 @@ pub(crate) fn problem_status(p: &Problem) -> StatusCode {
 pub(crate) fn problem_body(p: &Problem) -> ErrorBody {
     ErrorBody {
         error: ErrorDetail {
-            code: p.code(),
+            code: p.code().into(),
             message: p.to_string(),
             field: p.field().map(str::to_string),
         },
@@ -288,20 +287,7 @@ pub(crate) fn no_year_open(f: &Fail) -> bool {
     matches!(f, Fail::Problem(Problem::YearNotOpen(_)))
 }
 
-/// A file download under `name` (RFC 5987 `Content-Disposition`), never cached.
-pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
-    let mut response = Body::from(bytes).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        xiaobao_storage::content_disposition(name),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub(crate) use crate::web::files::{XLSX, download};
 
 /// One enrolment's roster as XLSX, in the viewer's scope; IDs unmasked when `unmasked`.
 /// The read is audited by the service; a miss is audited as out of scope.

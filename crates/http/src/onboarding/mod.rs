@@ -448,7 +448,7 @@ async fn api_import(
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(ProblemsBody {
                 error: crate::web::error::ErrorDetail {
-                    code: "invalid_rows",
+                    code: "invalid_rows".into(),
                     message: format!("导入文件有 {} 处问题，未导入任何数据", problems.len()),
                     field: Some("file".into()),
                 },

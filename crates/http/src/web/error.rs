@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use xiaobao_db::DbError;
+use xiaobao_domain::{Failure, Refusal, RefusalClass};
 
 /// The JSON body of every API error.
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,7 +25,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `not_found`, `invalid_input`.
-    pub code: &'static str,
+    #[schema(value_type = String)]
+    pub code: std::borrow::Cow<'static, str>,
     /// Message for people, in Chinese.
     pub message: String,
     /// Field that was wrong, when one was.
@@ -60,6 +62,9 @@ pub enum ApiError {
     /// The request body is larger than the route accepts.
     #[error("{0}")]
     TooLarge(String),
+    /// An expected refusal of an action (see [`Refusal`]): status from its class.
+    #[error("{0}")]
+    Refused(Box<Refusal>),
     #[error("服务暂时不可用")]
     Unavailable,
     #[error("服务器内部错误")]
@@ -84,6 +89,7 @@ impl ApiError {
             Self::Locked(_) => (StatusCode::LOCKED, "account_locked"),
             Self::TooMany { code, .. } => (StatusCode::TOO_MANY_REQUESTS, *code),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Refused(r) => (refusal_status(r.class), "refused"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -99,6 +105,39 @@ pub(crate) fn bad_json(e: &axum::extract::rejection::JsonRejection) -> ApiError 
         ApiError::InvalidInput {
             field: None,
             message: format!("请求体不是有效的 JSON：{}", e.body_text()),
+        }
+    }
+}
+
+/// The one mapping of a refusal's class to an HTTP status, for pages and the API alike.
+pub(crate) fn refusal_status(class: RefusalClass) -> StatusCode {
+    match class {
+        RefusalClass::NotFound => StatusCode::NOT_FOUND,
+        RefusalClass::Conflict => StatusCode::CONFLICT,
+        RefusalClass::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        RefusalClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        RefusalClass::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        RefusalClass::Forbidden => StatusCode::FORBIDDEN,
+        RefusalClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+        RefusalClass::Locked => StatusCode::LOCKED,
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(Box::new(r))
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Refused(r) => Self::Refused(r),
+            Failure::Unavailable(error) => {
+                tracing::warn!(%error, "dependency unavailable");
+                Self::Unavailable
+            }
+            Failure::Internal(e) => Self::Internal(e),
         }
     }
 }
@@ -121,9 +160,10 @@ impl IntoResponse for ApiError {
         if let Self::Internal(source) = &self {
             tracing::error!(error = %source, "request failed");
         }
-        let field = match &self {
-            Self::InvalidInput { field, .. } => field.clone(),
-            _ => None,
+        let (code, field) = match &self {
+            Self::InvalidInput { field, .. } => (code.into(), field.clone()),
+            Self::Refused(r) => (r.code.clone(), r.field.as_ref().map(|f| f.to_string())),
+            _ => (code.into(), None),
         };
         let body = ErrorBody {
             error: ErrorDetail {
@@ -145,9 +185,26 @@ pub enum PageError {
     NotFound,
     /// A form post failed the CSRF check; the programme (and its link base) when known.
     CsrfRejected(Option<(Arc<Tenant>, String)>),
+    /// An action refused: an error page with the refusal's status and message (forms
+    /// re-render themselves with the message instead), with the programme's link base.
+    Refused(Box<Refusal>, Option<(Arc<Tenant>, String)>),
     /// A dependency (the session store, the database) did not answer.
     Unavailable,
     Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<Failure> for PageError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Refused(r) if r.is_not_found() => Self::NotFound,
+            Failure::Refused(r) => Self::Refused(r, None),
+            Failure::Unavailable(error) => {
+                tracing::warn!(%error, "dependency unavailable");
+                Self::Unavailable
+            }
+            Failure::Internal(e) => Self::Internal(e),
+        }
+    }
 }
 
 /// An unexpected failure of a lower layer, as a page error (logged once, shown as a 500 page).
@@ -224,6 +281,18 @@ impl IntoResponse for PageError {
                 "页面已过期或请求来源无法确认，本次提交未被处理。请返回上一页，刷新后重新提交。",
                 tenant.as_ref(),
             ),
+            Self::Refused(r, tenant) if r.is_not_found() => error_page(
+                StatusCode::NOT_FOUND,
+                "页面不存在",
+                "您访问的页面或项目不存在，请检查网址是否正确。",
+                tenant.as_ref(),
+            ),
+            Self::Refused(r, tenant) => error_page(
+                refusal_status(r.class),
+                "无法办理",
+                &r.message,
+                tenant.as_ref(),
+            ),
             Self::Unavailable => error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "服务暂时不可用",
@@ -257,6 +326,7 @@ pub(crate) fn page_to_api(e: PageError) -> ApiError {
     match e {
         PageError::NotFound => ApiError::NotFound("不存在".into()),
         PageError::Unavailable => ApiError::Unavailable,
+        PageError::Refused(r, _) => ApiError::Refused(r),
         PageError::CsrfRejected(_) => ApiError::Forbidden {
             code: "csrf_failed",
             message: "请求未通过安全校验".into(),

@@ -4,9 +4,11 @@
 
 pub(crate) mod assets;
 pub mod auth;
+pub(crate) mod call;
 pub mod client;
 pub mod csrf;
 pub(crate) mod error;
+pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod layout;
 pub(crate) mod middleware;

@@ -1,0 +1,131 @@
+//! The context of a guarded call, and the one place its failures become answers.
+//!
+//! [`ApiCall`] (tenant + signed-in account, for `/api/v1`) and [`PageCall`] (the same for
+//! pages, with the session) are extractors; handlers get the caller for a context's service
+//! from them and hand the service's `Outcome` back to [`ApiCall::answer`] /
+//! [`PageCall::fail`]. A not-found refusal that names what was asked for is audited here as
+//! `access.out_of_scope`, once.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use xiaobao_db::Tenant;
+use xiaobao_domain::{Failure, Outcome};
+use xiaobao_identity::Caller;
+
+use crate::AppState;
+use crate::web::auth::{Current, audit_out_of_scope};
+use crate::web::error::{ApiError, PageError};
+use crate::web::tenant::{ApiTenant, PageTenant};
+
+/// A guarded API call: the state, the tenant and the signed-in account.
+pub(crate) struct ApiCall {
+    pub state: AppState,
+    pub tenant: Arc<Tenant>,
+    pub current: Current,
+}
+
+impl FromRequestParts<AppState> for ApiCall {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ApiTenant(tenant) = ApiTenant::from_request_parts(parts, state).await?;
+        let current = Current::from_request_parts(parts, state)
+            .await
+            .map_err(crate::web::error::page_to_api)?;
+        Ok(Self {
+            state: state.clone(),
+            tenant,
+            current,
+        })
+    }
+}
+
+/// A guarded page: the state, the tenant with its link base, and the signed-in account.
+pub(crate) struct PageCall {
+    pub state: AppState,
+    pub page: PageTenant,
+    pub current: Current,
+}
+
+impl FromRequestParts<AppState> for PageCall {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let page = PageTenant::from_request_parts(parts, state).await?;
+        let current = Current::from_request_parts(parts, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            page,
+            current,
+        })
+    }
+}
+
+/// The caller of a context's service: the tenant, the account and its scope, the clock.
+pub(crate) fn caller(state: &AppState, tenant: &Arc<Tenant>, current: &Current) -> Caller {
+    Caller {
+        db: state.db.clone(),
+        tenant: tenant.clone(),
+        viewer: current.viewer().clone(),
+        actor: current.actor(),
+        clock: state.clock.clone(),
+    }
+}
+
+/// Audits a miss outside the caller's scope (a not-found refusal naming its subject).
+pub(crate) async fn audit_miss(state: &AppState, tenant: &Tenant, current: &Current, f: &Failure) {
+    if let Some(subject) = f
+        .refusal()
+        .filter(|r| r.is_not_found())
+        .and_then(|r| r.subject.as_ref())
+    {
+        audit_out_of_scope(state, tenant, current, &subject.entity, &subject.id).await;
+    }
+}
+
+impl ApiCall {
+    pub fn caller(&self) -> Caller {
+        caller(&self.state, &self.tenant, &self.current)
+    }
+
+    /// The API error of a failure, the miss audited.
+    pub async fn fail(&self, f: Failure) -> ApiError {
+        audit_miss(&self.state, &self.tenant, &self.current, &f).await;
+        f.into()
+    }
+
+    /// The JSON answer of an outcome.
+    pub async fn answer<T>(&self, outcome: Outcome<T>) -> Result<Json<T>, ApiError> {
+        match outcome {
+            Ok(v) => Ok(Json(v)),
+            Err(f) => Err(self.fail(f).await),
+        }
+    }
+}
+
+impl PageCall {
+    pub fn caller(&self) -> Caller {
+        caller(&self.state, &self.page.tenant, &self.current)
+    }
+
+    /// The page error of a failure, the miss audited (an error page with the programme's
+    /// links).
+    pub async fn fail(&self, f: Failure) -> PageError {
+        audit_miss(&self.state, &self.page.tenant, &self.current, &f).await;
+        match PageError::from(f) {
+            PageError::Refused(r, None) => {
+                PageError::Refused(r, Some((self.page.tenant.clone(), self.page.base.clone())))
+            }
+            other => other,
+        }
+    }
+}
