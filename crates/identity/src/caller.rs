@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use xiaobao_audit::Actor;
 use xiaobao_db::{Db, Tenant, TenantTx};
-use xiaobao_domain::{Clock, Failure};
+use xiaobao_domain::{Clock, Failure, WorkCalendar};
 
 use crate::Viewer;
 
@@ -19,6 +19,8 @@ pub struct Caller {
     /// The account as recorded in the audit trail (with the client's address).
     pub actor: Actor,
     pub clock: Clock,
+    /// Working days (national holidays and 调休) for deadlines counted in working days.
+    pub calendar: Arc<WorkCalendar>,
 }
 
 impl Caller {

@@ -12,18 +12,21 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
-use xiaobao_enrolment::conflicts::{self, ConflictRow};
-use xiaobao_enrolment::{Problem, years};
-use xiaobao_identity::SchoolScope;
+use xiaobao_enrolment::Problem;
+use xiaobao_enrolment::conflicts::ConflictRow;
 
 use crate::AppState;
-use crate::enrolment::admin::{Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss};
+use crate::enrolment::admin::{NO_YEAR_NOTICE, enrolments, path_id};
 use crate::web::auth::{Current, Routes};
+use crate::web::call::{Reply, audited};
 use crate::web::csrf::CsrfToken;
+use crate::web::error::PageError;
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
 use crate::web::tenant::{ApiTenant, PageTenant};
+use std::sync::Arc;
+use xiaobao_domain::Failure;
 
 pub fn routes() -> Routes {
     let resolve = Permission::ROSTER_CONFLICTS_RESOLVE;
@@ -54,14 +57,6 @@ pub fn routes() -> Routes {
         )
 }
 
-/// The region a viewer resolves conflicts in: a department's or the authority's subtree.
-fn region_of(current: &Current) -> Option<String> {
-    match current.viewer().school_scope() {
-        SchoolScope::Region { path_prefix } => Some(path_prefix),
-        _ => None,
-    }
-}
-
 /// `?year=2025-2026`; the current academic year when absent.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -73,50 +68,35 @@ pub(crate) struct ConflictsQuery {
 /// The year asked for, or the current one; `None` when none is open.
 async fn year_of(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &Arc<xiaobao_db::Tenant>,
+    current: &Current,
     asked: Option<String>,
-) -> Result<Option<String>, Fail> {
-    if let Some(year) = asked.filter(|y| !y.trim().is_empty()) {
-        return Ok(Some(year.trim().to_string()));
-    }
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let year = years::current(&mut tx, state.clock.today()).await?;
-    tx.commit().await?;
-    Ok(year)
+) -> Result<Option<String>, Failure> {
+    enrolments(state, tenant, current)
+        .year_or_current(asked.as_deref())
+        .await
 }
 
 async fn load(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &Arc<xiaobao_db::Tenant>,
     current: &Current,
     year: &str,
-) -> Result<Vec<ConflictRow>, Fail> {
-    let Some(region) = region_of(current) else {
-        return Ok(Vec::new());
-    };
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let rows = conflicts::list(&mut tx, &region, year, LIST_LIMIT).await?;
-    tx.commit().await?;
-    Ok(rows)
+) -> Result<Vec<ConflictRow>, Failure> {
+    enrolments(state, tenant, current).conflicts(year).await
 }
 
 async fn resolve(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &Arc<xiaobao_db::Tenant>,
     current: &Current,
     id: &str,
     resolution: &str,
-) -> Result<(), Fail> {
-    let conflict_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
-    let region = region_of(current).ok_or(Problem::NotFound)?;
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    match conflicts::resolve(&mut tx, &region, conflict_id, resolution, &current.actor()).await? {
-        Ok(()) => {
-            tx.commit().await?;
-            Ok(())
-        }
-        Err(p) => Err(p.into()),
-    }
+) -> Result<(), Failure> {
+    let conflict_id = path_id("roster_conflict", id)?;
+    enrolments(state, tenant, current)
+        .resolve_conflict(conflict_id, resolution)
+        .await
 }
 
 /// A conflict as listed (pages and API).
@@ -186,7 +166,7 @@ async fn render(
         None => (StatusCode::OK, None),
     };
     let result = async {
-        let year = year_of(state, &page.tenant, asked).await?;
+        let year = year_of(state, &page.tenant, current, asked).await?;
         let rows = match &year {
             Some(y) => load(state, &page.tenant, current, y).await?,
             None => Vec::new(),
@@ -201,7 +181,7 @@ async fn render(
             rows: rows.into_iter().map(ConflictView::from).collect(),
             error,
         };
-        Ok::<_, Fail>((status, Html(view.render()?)).into_response())
+        Ok::<_, Failure>((status, Html(view.render().map_err(PageError::from)?)).into_response())
     }
     .await;
     result.unwrap_or_else(|f| f.page(page))
@@ -236,23 +216,21 @@ async fn submit_resolve(
     let resolution = form.map(|Form(f)| f.resolution).unwrap_or_default();
     match resolve(&state, &page.tenant, &current, &id, &resolution).await {
         Ok(()) => Redirect::to(&page.href("enrolment/conflicts")).into_response(),
-        Err(fail) => {
-            match audit_miss(&state, &page.tenant, &current, "roster_conflict", &id, fail).await {
-                Fail::Problem(p) if !p.is_not_found() => {
-                    let status = crate::enrolment::admin::problem_status(&p);
-                    render(
-                        &state,
-                        &page,
-                        &mut session,
-                        &current,
-                        None,
-                        Some((status, p.to_string())),
-                    )
-                    .await
-                }
-                other => other.page(&page),
+        Err(fail) => match audited(&state, &page.tenant, &current, fail).await {
+            Failure::Refused(r) if !r.is_not_found() => {
+                let status = crate::web::error::refusal_status(r.class);
+                render(
+                    &state,
+                    &page,
+                    &mut session,
+                    &current,
+                    None,
+                    Some((status, r.message)),
+                )
+                .await
             }
-        }
+            other => other.page(&page),
+        },
     }
 }
 
@@ -271,14 +249,14 @@ pub(crate) async fn api_conflicts(
 ) -> Response {
     let asked = query.ok().and_then(|Query(q)| q.year);
     let result = async {
-        let Some(year) = year_of(&state, &tenant, asked).await? else {
-            return Err(Fail::Problem(Problem::YearNotOpen("当前".into())));
+        let Some(year) = year_of(&state, &tenant, &current, asked).await? else {
+            return Err(Failure::from(Problem::YearNotOpen("当前".into())));
         };
         let rows = load(&state, &tenant, &current, &year).await?;
         Ok(Json(rows.into_iter().map(ConflictView::from).collect::<Vec<_>>()).into_response())
     }
     .await;
-    result.unwrap_or_else(Fail::api)
+    result.unwrap_or_else(Reply::api)
 }
 
 /// Marks a conflict of the viewer's region resolved.
@@ -300,8 +278,6 @@ pub(crate) async fn api_resolve(
     let resolution = body.map(|Json(b)| b.resolution).unwrap_or_default();
     match resolve(&state, &tenant, &current, &id, &resolution).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(fail) => audit_miss(&state, &tenant, &current, "roster_conflict", &id, fail)
-            .await
-            .api(),
+        Err(fail) => audited(&state, &tenant, &current, fail).await.api(),
     }
 }

@@ -21,7 +21,11 @@ pub(crate) mod api;
 pub(crate) mod conflicts;
 mod forms;
 mod pages;
+pub(crate) mod premiums;
+pub(crate) mod progress;
+pub(crate) mod review;
 pub(crate) mod underwriting;
+pub(crate) mod years;
 
 use axum::extract::Path;
 use axum::http::{Method, StatusCode};

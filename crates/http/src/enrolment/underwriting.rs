@@ -20,20 +20,21 @@ use xiaobao_authz::Permission;
 use xiaobao_db::Tenant;
 use xiaobao_enrolment::school::EnrolmentRow;
 use xiaobao_enrolment::underwriting::{self, EndorsementRow, ListFilter};
-use xiaobao_enrolment::{EnrolmentScope, Problem};
 
 use crate::AppState;
 use crate::enrolment::admin::{
-    Fail, LIST_LIMIT, NO_YEAR_NOTICE, audit_miss, current_year, may_unmask, no_year_open,
-    roster_file,
+    NO_YEAR_NOTICE, enrolments, may_unmask, no_year_open, path_id, roster_file,
 };
 use crate::web::auth::{Current, Routes};
+use crate::web::call::{Reply, audited};
 use crate::web::csrf::CsrfToken;
-use crate::web::error::internal;
+use crate::web::error::PageError;
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
 use crate::web::tenant::{ApiTenant, PageTenant};
+use std::sync::Arc;
+use xiaobao_domain::Failure;
 
 pub fn routes() -> Routes {
     let list = Permission::UNDERWRITING_LIST;
@@ -119,23 +120,23 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 
 async fn load_list(
     state: &AppState,
-    tenant: &Tenant,
+    tenant: &Arc<Tenant>,
     current: &Current,
     q: &FilterQuery,
-) -> Result<(String, Vec<EnrolmentRow>, Vec<EndorsementRow>), Fail> {
-    let scope = EnrolmentScope::of(current.viewer());
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let ctx = current_year(&mut tx, state.clock.today()).await?;
-    let filter = ListFilter {
-        academic_year: Some(ctx.year.clone()),
+) -> Result<(String, Vec<EnrolmentRow>, Vec<EndorsementRow>), Failure> {
+    enrolments(state, tenant, current)
+        .underwriting(filter(q))
+        .await
+}
+
+/// The list filter of a query (the year is the one in force).
+fn filter(q: &FilterQuery) -> ListFilter {
+    ListFilter {
+        academic_year: None,
         region: non_empty(&q.region),
         status: non_empty(&q.status),
         product: non_empty(&q.product),
-    };
-    let rows = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT).await?;
-    let endorsements = underwriting::endorsements(&mut tx, &scope, LIST_LIMIT).await?;
-    tx.commit().await?;
-    Ok((ctx.year, rows, endorsements))
+    }
 }
 
 /// An enrolment as the insurer's list shows it.
@@ -256,7 +257,7 @@ async fn show_list(
             can_receive,
             notice,
         };
-        Ok::<_, Fail>(Html(view.render()?).into_response())
+        Ok::<_, Failure>(Html(view.render().map_err(PageError::from)?).into_response())
     }
     .await;
     result.unwrap_or_else(|f| f.page(&page))
@@ -296,14 +297,7 @@ pub(crate) async fn api_endorsements(
     ApiTenant(tenant): ApiTenant,
     current: Current,
 ) -> Response {
-    let result = async {
-        let scope = EnrolmentScope::of(current.viewer());
-        let mut tx = state.db.tenant_tx(&tenant).await?;
-        let rows = underwriting::endorsements(&mut tx, &scope, LIST_LIMIT).await?;
-        tx.commit().await?;
-        Ok::<_, Fail>(rows)
-    }
-    .await;
+    let result = enrolments(&state, &tenant, &current).endorsements().await;
     match result {
         Ok(rows) => Json(rows).into_response(),
         Err(f) => f.api(),
@@ -344,23 +338,20 @@ pub(crate) async fn api_roster(
 
 async fn receive(
     state: &AppState,
-    tenant: &Tenant,
+    tenant: &Arc<Tenant>,
     current: &Current,
     id: &str,
-) -> Result<EnrolmentRow, Fail> {
+) -> Result<EnrolmentRow, Failure> {
     let result = async {
-        let enrolment_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
-        let scope = EnrolmentScope::of(current.viewer());
-        let mut tx = state.db.tenant_tx(tenant).await?;
-        let row =
-            underwriting::mark_received(&mut tx, &scope, enrolment_id, &current.actor()).await??;
-        tx.commit().await?;
-        Ok::<_, Fail>(row)
+        let enrolment_id = path_id("enrolment", id)?;
+        enrolments(state, tenant, current)
+            .mark_received(enrolment_id)
+            .await
     }
     .await;
     match result {
         Ok(r) => Ok(r),
-        Err(f) => Err(audit_miss(state, tenant, current, "enrolment", id, f).await),
+        Err(f) => Err(audited(state, tenant, current, f).await),
     }
 }
 
@@ -395,20 +386,22 @@ pub(crate) async fn api_received(
     }
 }
 
-async fn issue(state: &AppState, tenant: &Tenant, current: &Current, id: &str) -> Result<(), Fail> {
+async fn issue(
+    state: &AppState,
+    tenant: &Arc<Tenant>,
+    current: &Current,
+    id: &str,
+) -> Result<(), Failure> {
     let result = async {
-        let endorsement_id: i64 = id.parse().map_err(|_| Problem::NotFound)?;
-        let scope = EnrolmentScope::of(current.viewer());
-        let mut tx = state.db.tenant_tx(tenant).await?;
-        underwriting::issue_endorsement(&mut tx, &scope, endorsement_id, &current.actor())
-            .await??;
-        tx.commit().await?;
-        Ok::<_, Fail>(())
+        let endorsement_id = path_id("endorsement", id)?;
+        enrolments(state, tenant, current)
+            .issue_endorsement(endorsement_id)
+            .await
     }
     .await;
     match result {
         Ok(()) => Ok(()),
-        Err(f) => Err(audit_miss(state, tenant, current, "endorsement", id, f).await),
+        Err(f) => Err(audited(state, tenant, current, f).await),
     }
 }
 
@@ -452,26 +445,13 @@ pub(crate) async fn api_issued(
 /// compressed at a time, so memory holds one roster however many the region has.
 async fn archive(
     state: &AppState,
-    tenant: &Tenant,
+    tenant: &Arc<Tenant>,
     current: &Current,
     q: &FilterQuery,
-) -> Result<Response, Fail> {
+) -> Result<Response, Failure> {
     let unmasked = may_unmask(state, current);
-    let scope = EnrolmentScope::of(current.viewer());
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let ctx = current_year(&mut tx, state.clock.today()).await?;
-    let filter = ListFilter {
-        academic_year: Some(ctx.year.clone()),
-        region: non_empty(&q.region),
-        status: non_empty(&q.status),
-        product: non_empty(&q.product),
-    };
-    let ids: Vec<i64> = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT)
-        .await?
-        .iter()
-        .map(|r| r.enrolment_id)
-        .collect();
-    tx.commit().await?;
+    let service = enrolments(state, tenant, current);
+    let (ctx, ids) = service.archive_ids(filter(q)).await?;
     let region = non_empty(&q.region).unwrap_or_else(|| current.viewer().region_code.clone());
     let name = format!("{}-{}-花名册.zip", region, ctx.year);
 
@@ -503,33 +483,19 @@ async fn archive(
             let _ = writer_chunks.blocking_send(Err(std::io::Error::other("archive failed")));
         }
     });
-    let state = state.clone();
-    let tenant = tenant.clone();
-    let actor = current.actor();
+    let sealer = state.sealer(tenant);
     let rules = ctx.rules;
     tokio::spawn(async move {
-        let sealer = state.sealer(&tenant);
         for id in ids {
-            let export = async {
-                let mut tx = state.db.tenant_tx(&tenant).await.map_err(internal)?;
-                let e = underwriting::roster_export(
-                    &mut tx, &scope, id, &rules, &sealer, unmasked, &actor,
-                )
-                .await
-                .map_err(internal)?;
-                tx.commit().await.map_err(internal)?;
-                Ok::<_, crate::web::error::PageError>(e)
-            }
-            .await;
-            match export {
-                Ok(Ok(e)) => {
+            match service.archive_roster(&rules, &sealer, id, unmasked).await {
+                Ok(e) => {
                     if rosters.send(e).await.is_err() {
                         return; // the client went away
                     }
                 }
-                Ok(Err(Problem::NoRoster)) => {}
-                Ok(Err(p)) => {
-                    tracing::warn!(problem = %p, "roster left out of the archive");
+                Err(Failure::Refused(r)) if r.code == "no_roster" => {}
+                Err(Failure::Refused(r)) => {
+                    tracing::warn!(problem = %r.code, "roster left out of the archive");
                 }
                 Err(error) => {
                     tracing::error!(?error, "roster archive could not be read");

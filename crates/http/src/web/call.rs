@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use xiaobao_db::Tenant;
 use xiaobao_domain::{Failure, Outcome};
 use xiaobao_identity::Caller;
@@ -78,6 +79,7 @@ pub(crate) fn caller(state: &AppState, tenant: &Arc<Tenant>, current: &Current) 
         viewer: current.viewer().clone(),
         actor: current.actor(),
         clock: state.clock.clone(),
+        calendar: state.calendar.clone(),
     }
 }
 
@@ -127,5 +129,38 @@ impl PageCall {
             }
             other => other,
         }
+    }
+}
+
+/// The failure, its miss audited (see [`audit_miss`]).
+pub(crate) async fn audited(
+    state: &AppState,
+    tenant: &Tenant,
+    current: &Current,
+    f: Failure,
+) -> Failure {
+    audit_miss(state, tenant, current, &f).await;
+    f
+}
+
+/// A failure answered as a page of a programme or as the API's JSON error.
+pub(crate) trait Reply {
+    fn page(self, page: &PageTenant) -> Response;
+    fn api(self) -> Response;
+}
+
+impl Reply for Failure {
+    fn page(self, page: &PageTenant) -> Response {
+        match PageError::from(self) {
+            PageError::Refused(r, None) => {
+                PageError::Refused(r, Some((page.tenant.clone(), page.base.clone())))
+            }
+            other => other,
+        }
+        .into_response()
+    }
+
+    fn api(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }

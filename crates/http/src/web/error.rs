@@ -193,6 +193,20 @@ pub enum PageError {
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl From<PageError> for Failure {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::NotFound => Refusal::not_found("记录不存在或不在管辖范围内").into(),
+            PageError::CsrfRejected(_) => {
+                Refusal::forbidden("csrf_failed", "请求未通过安全校验").into()
+            }
+            PageError::Refused(r, _) => Failure::Refused(r),
+            PageError::Unavailable => Failure::Unavailable("session store or database".into()),
+            PageError::Internal(e) => Failure::Internal(e),
+        }
+    }
+}
+
 impl From<Failure> for PageError {
     fn from(f: Failure) -> Self {
         match f {

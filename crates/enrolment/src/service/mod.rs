@@ -18,11 +18,16 @@ use crate::requests::{self, ModificationInput, RequestRow};
 use crate::school::{self, DraftInput, EnrolmentRow, Overview};
 use crate::{EnrolmentScope, Problem, years};
 
+mod insurers;
+mod oversight;
+
+pub use oversight::{Progress, YearRules};
+
 /// Largest roster file accepted.
 pub const MAX_ROSTER_BYTES: usize = 20 * 1024 * 1024;
 
 /// Schools listed for a central school or a broker.
-const LIST_LIMIT: i64 = 500;
+pub(crate) const LIST_LIMIT: i64 = 500;
 
 /// The enrolment context for one caller (see the module documentation).
 #[derive(Clone, Debug)]

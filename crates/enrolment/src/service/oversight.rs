@@ -1,0 +1,307 @@
+//! The enrolment actions of the authority and the departments (and of insurers reviewing
+//! modifications): academic years, progress below a region, reopening a school, deciding
+//! requests, premium totals and the roster download of an enrolment in scope.
+
+use xiaobao_domain::{Failure, ModificationReviewer, Outcome, ProgrammeRules, Refusal};
+use xiaobao_roster::IdSealer;
+
+use super::{Enrolments, LIST_LIMIT};
+use crate::progress::{self, PendingSchool, RegionProgress, TotalLine, TotalsBy};
+use crate::requests::{self, Decision, RequestRow};
+use crate::underwriting::{self, RosterExport};
+use crate::years::{self, CompanyRef, YearRow, YearView};
+use crate::{EnrolmentScope, Problem};
+
+/// The year in force and its rules.
+#[derive(Debug, Clone)]
+pub struct YearRules {
+    pub year: String,
+    pub rules: ProgrammeRules,
+}
+
+/// The progress of one product below a region of the caller's subtree.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub academic_year: String,
+    pub product_code: String,
+    pub region_code: String,
+    pub region_path: String,
+    /// Every product of the year: (code, name).
+    pub products: Vec<(String, String)>,
+    pub regions: Vec<RegionProgress>,
+    pub not_submitted: Vec<PendingSchool>,
+}
+
+impl Enrolments {
+    /// The year in force and its rules; refused when no year is open.
+    pub(super) async fn year_in_force(&self, conn: &mut sqlx::PgConnection) -> Outcome<YearRules> {
+        let year = years::current(conn, self.caller.clock.today())
+            .await?
+            .ok_or_else(|| Problem::YearNotOpen("当前".into()))?;
+        let (_, rules) = crate::rules_for(conn, &year)
+            .await?
+            .ok_or_else(|| Problem::NoRules(year.clone()))?;
+        Ok(YearRules { year, rules })
+    }
+
+    /// Whether a year is in force.
+    pub async fn year_open(&self) -> Outcome<bool> {
+        let mut tx = self.caller.tx().await?;
+        let open = years::current(&mut tx, self.caller.clock.today())
+            .await?
+            .is_some();
+        tx.commit().await?;
+        Ok(open)
+    }
+
+    /// The academic years with their rules: products, deadlines, cover, whether opened.
+    pub async fn years(&self) -> Outcome<Vec<YearView>> {
+        let mut tx = self.caller.tx().await?;
+        let list = years::list(&mut tx).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    /// Opens `year` for enrolment with the insurers its rules admit.
+    pub async fn open_year(&self, year: &str) -> Outcome<YearRow> {
+        let companies: Vec<CompanyRef> =
+            xiaobao_identity::companies::list(self.caller.db.clusters.main(), "insurer")
+                .await
+                .map_err(Failure::internal)?
+                .into_iter()
+                .map(|c| CompanyRef {
+                    company_id: c.company_id,
+                    name: c.name,
+                })
+                .collect();
+        let mut tx = self.caller.tx().await?;
+        let row = years::open(&mut tx, year, &companies, &self.caller.actor).await??;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Progress of `product` (default: the first) below `region` (default: the caller's).
+    pub async fn progress(&self, product: Option<&str>, region: Option<&str>) -> Outcome<Progress> {
+        let viewer = &self.caller.viewer;
+        let mut tx = self.caller.tx().await?;
+        let ctx = self.year_in_force(&mut tx).await?;
+        let products: Vec<(String, String)> = ctx
+            .rules
+            .products()
+            .iter()
+            .map(|p| (p.code.clone(), p.name.clone()))
+            .collect();
+        let product = match product.filter(|p| !p.is_empty()) {
+            Some(p) if ctx.rules.product(p).is_none() => return Err(Problem::UnknownProduct.into()),
+            Some(p) => p.to_string(),
+            None => products
+                .first()
+                .map(|p| p.0.clone())
+                .ok_or(Problem::UnknownProduct)?,
+        };
+        let (region_code, region_path) = match region.filter(|r| !r.is_empty()) {
+            None => (viewer.region_code.clone(), viewer.region_path.clone()),
+            Some(code) => {
+                let path: Option<String> =
+                    sqlx::query_scalar("select path from regions where region_code = $1")
+                        .bind(code)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(Failure::internal)?;
+                match path {
+                    Some(p) if p.starts_with(&viewer.region_path) => (code.to_string(), p),
+                    _ => return Err(Refusal::out_of_scope("region", code).into()),
+                }
+            }
+        };
+        let regions =
+            progress::by_region(&mut tx, &region_code, &ctx.year, &product, &ctx.rules).await?;
+        let not_submitted = progress::not_submitted(
+            &mut tx,
+            &region_path,
+            &ctx.year,
+            &product,
+            &ctx.rules,
+            LIST_LIMIT,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Progress {
+            academic_year: ctx.year,
+            product_code: product,
+            region_code,
+            region_path,
+            products,
+            regions,
+            not_submitted,
+        })
+    }
+
+    /// Reopens school `org_id` in the year in force until `until` (text `YYYY-MM-DD`).
+    pub async fn reopen(&self, org_id: i64, until: &str, reason: &str) -> Outcome<()> {
+        let until = chrono::NaiveDate::parse_from_str(until.trim(), "%Y-%m-%d")
+            .map_err(|_| Problem::BadReopenDate)?;
+        let mut tx = self.caller.tx().await?;
+        let ctx = self.year_in_force(&mut tx).await?;
+        crate::school::reopen(
+            &mut tx,
+            &self.caller.viewer.school_scope(),
+            org_id,
+            &ctx.year,
+            until,
+            reason,
+            &self.caller.actor,
+            self.caller.clock.today(),
+        )
+        .await?
+        .map_err(|p| Failure::from(p).about("organisation", org_id))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Who reviews modifications for the caller: an insurer branch, or a department.
+    fn reviewer(scope: &EnrolmentScope) -> ModificationReviewer {
+        if scope.is_insurer() {
+            ModificationReviewer::Insurer
+        } else {
+            ModificationReviewer::Department
+        }
+    }
+
+    /// The requests the caller reviews (only pending ones when `pending_only`).
+    pub async fn requests_to_review(&self, pending_only: bool) -> Outcome<Vec<RequestRow>> {
+        let scope = self.scope();
+        let mut tx = self.caller.tx().await?;
+        let rows = requests::list(
+            &mut tx,
+            &scope,
+            Some(Self::reviewer(&scope)),
+            pending_only.then_some("pending"),
+            LIST_LIMIT,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// One request in scope.
+    pub async fn request(&self, request_id: i64) -> Outcome<RequestRow> {
+        let mut tx = self.caller.tx().await?;
+        let row = requests::get(&mut tx, &self.scope(), request_id)
+            .await?
+            .ok_or_else(|| Refusal::out_of_scope("enrolment_request", request_id))?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Approves or refuses a request under the rules of its enrolment's year.
+    pub async fn decide(&self, request_id: i64, decision: &Decision) -> Outcome<RequestRow> {
+        let miss = || Refusal::out_of_scope("enrolment_request", request_id);
+        let mut tx = self.caller.tx().await?;
+        let year: Option<String> = sqlx::query_scalar(
+            "select e.academic_year from enrolment_requests q \
+             join enrolments e on e.enrolment_id = q.enrolment_id where q.request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Failure::internal)?;
+        let year = year.ok_or_else(miss)?;
+        let (_, rules) = crate::rules_for(&mut tx, &year)
+            .await?
+            .ok_or_else(|| Problem::NoRules(year.clone()))?;
+        let row = requests::decide(
+            &mut tx,
+            &self.scope(),
+            request_id,
+            decision,
+            &rules,
+            &self.caller.calendar,
+            self.caller.clock.now(),
+            &self.caller.actor,
+        )
+        .await?
+        .map_err(|p| Failure::from(p).about("enrolment_request", request_id))?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Premium totals of the year in force below the caller's region, grouped `by`, with a
+    /// total per product; and the products (code, name).
+    pub async fn premiums(
+        &self,
+        by: TotalsBy,
+    ) -> Outcome<(
+        String,
+        Vec<TotalLine>,
+        Vec<TotalLine>,
+        Vec<(String, String)>,
+    )> {
+        let mut tx = self.caller.tx().await?;
+        let ctx = self.year_in_force(&mut tx).await?;
+        let region_path = &self.caller.viewer.region_path;
+        let lines = progress::premium_totals(&mut tx, region_path, &ctx.year, by).await?;
+        tx.commit().await?;
+        let names: Vec<(String, String)> = ctx
+            .rules
+            .products()
+            .iter()
+            .map(|p| (p.code.clone(), p.name.clone()))
+            .collect();
+        let mut totals: Vec<TotalLine> = Vec::new();
+        for l in &lines {
+            match totals.iter_mut().find(|t| t.product_code == l.product_code) {
+                Some(t) => {
+                    t.enrolments += l.enrolments;
+                    t.headcount += l.headcount;
+                    t.premium_fen += l.premium_fen;
+                }
+                None => totals.push(TotalLine {
+                    key: "total".into(),
+                    label: "合计".into(),
+                    product_code: l.product_code.clone(),
+                    enrolments: l.enrolments,
+                    headcount: l.headcount,
+                    premium_fen: l.premium_fen,
+                }),
+            }
+        }
+        Ok((ctx.year, lines, totals, names))
+    }
+
+    /// One enrolment's roster for download, in scope; ID numbers in full only when
+    /// `unmasked` (the caller checked the permission). The read is audited.
+    pub async fn roster_export(
+        &self,
+        sealer: &IdSealer,
+        enrolment_id: i64,
+        unmasked: bool,
+    ) -> Outcome<RosterExport> {
+        let miss = || Refusal::out_of_scope("enrolment", enrolment_id);
+        let mut tx = self.caller.tx().await?;
+        // The rules of the enrolment's own year.
+        let year: Option<String> =
+            sqlx::query_scalar("select academic_year from enrolments where enrolment_id = $1")
+                .bind(enrolment_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Failure::internal)?;
+        let year = year.ok_or_else(miss)?;
+        let (_, rules) = crate::rules_for(&mut tx, &year)
+            .await?
+            .ok_or_else(|| Problem::NoRules(year.clone()))?;
+        let export = underwriting::roster_export(
+            &mut tx,
+            &self.scope(),
+            enrolment_id,
+            &rules,
+            sealer,
+            unmasked,
+            &self.caller.actor,
+        )
+        .await?
+        .map_err(|p| Failure::from(p).about("enrolment", enrolment_id))?;
+        tx.commit().await?;
+        Ok(export)
+    }
+}
