@@ -1026,9 +1026,12 @@ async fn forgot_password_resets_with_a_single_use_code_that_expires() {
     let code = last_code(&app, &mobile).await;
     sql_exec(
         &app,
-        "update one_time_codes set expires_at = now() - interval '1 second' \
+        "update one_time_codes set expires_at = $2::timestamptz - interval '1 second' \
          where account_id = $1::bigint and used_at is null",
-        &[&school.account_id.to_string()],
+        &[
+            &school.account_id.to_string(),
+            &app.clock.now().to_rfc3339(),
+        ],
     )
     .await;
     let r = reset(&app, &mobile, &code, "Another2026", "Another2026").await;

@@ -1,0 +1,179 @@
+//! The school list and one school as JSON, and the management actions.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+use xiaobao_identity::orgs::SchoolRow;
+use xiaobao_identity::school_admin::AdminProblem;
+
+use crate::AppState;
+use crate::web::auth::{Current, audit_out_of_scope};
+use crate::web::error::ApiError;
+use crate::web::tenant::ApiTenant;
+
+use super::*;
+
+/// A school as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SchoolApiView {
+    pub(super) org_id: i64,
+    pub(super) name: String,
+    pub(super) region_code: String,
+    pub(super) region_name: String,
+    /// `pending`, `active`, `refused` or `deregistered`.
+    pub(super) status: String,
+    /// `public` or `private`.
+    pub(super) nature: Option<String>,
+    pub(super) school_type: Option<String>,
+    pub(super) address: Option<String>,
+    pub(super) principal: Option<String>,
+    pub(super) contact_name: Option<String>,
+    /// Masked (`138****1234`) unless a department managing the school reads one school.
+    pub(super) contact_mobile: Option<String>,
+    pub(super) is_central: bool,
+    pub(super) central_school_id: Option<i64>,
+    pub(super) central_school_name: Option<String>,
+    pub(super) created_at: DateTime<FixedOffset>,
+}
+
+pub(crate) fn api_view(r: SchoolRow, full_mobile: bool) -> SchoolApiView {
+    SchoolApiView {
+        contact_mobile: if full_mobile {
+            r.contact_mobile
+        } else {
+            r.contact_mobile.as_deref().map(xiaobao_audit::mask_phone)
+        },
+        org_id: r.org_id,
+        name: r.name,
+        region_code: r.region_code,
+        region_name: r.region_name,
+        status: r.status,
+        nature: r.nature,
+        school_type: r.school_type,
+        address: r.address,
+        principal: r.principal,
+        contact_name: r.contact_name,
+        is_central: r.is_central,
+        central_school_id: r.central_school_id,
+        central_school_name: r.central_school_name,
+        created_at: crate::web::time::to_cst(r.created_at),
+    }
+}
+
+/// One page of schools.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SchoolPage {
+    /// Schools matching the filters (every page).
+    pub(super) total: i64,
+    pub(super) page: i64,
+    pub(super) per_page: i64,
+    pub(super) items: Vec<SchoolApiView>,
+}
+
+/// The schools of one's scope, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/schools", operation_id = "list_schools", tag = "schools",
+    params(("slug" = String, Path, description = "租户标识"), ListQuery),
+    responses((status = 200, body = SchoolPage), (status = 401, body = crate::web::error::ErrorBody),
+        (status = 403, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_list(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<SchoolPage>, ApiError> {
+    let Query(query) = query
+        .map_err(|_| ApiError::invalid("page", "查询参数格式错误：page 和 per_page 应为正整数"))?;
+    let (filters, listing) = load_listing(&state, &tenant, &current, query, false)
+        .await
+        .map_err(crate::web::error::page_to_api)?
+        .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    Ok(Json(SchoolPage {
+        total: listing.total,
+        page: filters.page,
+        per_page: filters.per_page,
+        items: listing
+            .rows
+            .into_iter()
+            .map(|r| api_view(r, false))
+            .collect(),
+    }))
+}
+
+/// One school of one's scope.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/schools/{id}", operation_id = "get_school", tag = "schools",
+    params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
+    responses((status = 200, body = SchoolApiView), (status = 404, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_get(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<SchoolApiView>, ApiError> {
+    let id = path.1;
+    let school = load_school(&state, &tenant, &current, &id)
+        .await
+        .map_err(crate::web::error::page_to_api)?
+        .ok_or_else(|| problem_to_api(AdminProblem::NotFound))?;
+    Ok(Json(api_view(school, manages(&state, current.viewer()))))
+}
+
+/// The API's answer to a management call: 204, 404 (audited) or 422.
+pub(crate) async fn api_outcome(
+    state: &AppState,
+    tenant: &xiaobao_db::Tenant,
+    current: &Current,
+    id: &str,
+    outcome: Result<(), AdminProblem>,
+) -> Result<StatusCode, ApiError> {
+    match outcome {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(AdminProblem::NotFound) => {
+            audit_out_of_scope(state, tenant, current, "organisation", id).await;
+            Err(problem_to_api(AdminProblem::NotFound))
+        }
+        Err(problem) => Err(problem_to_api(problem)),
+    }
+}
+
+/// Changes a school's contact mobile (departments, own region).
+#[utoipa::path(put, path = "/api/v1/t/{slug}/schools/{id}/contact-mobile", tag = "schools",
+    params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
+    request_body = MobileInput,
+    responses((status = 204, description = "已修改"), (status = 404, body = crate::web::error::ErrorBody),
+        (status = 422, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_change_mobile(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path(path): Path<(String, String)>,
+    body: Result<Json<MobileInput>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = path.1;
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let outcome = change_mobile(&state, &tenant, &current, &id, &body.contact_mobile)
+        .await
+        .map_err(crate::web::error::page_to_api)?;
+    api_outcome(&state, &tenant, &current, &id, outcome).await
+}
+
+/// Resets a school's password: it is cleared and a set-password link goes to the contact
+/// mobile by SMS (departments, own region).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/schools/{id}/password-reset", tag = "schools",
+    params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
+    responses((status = 204, description = "已重置，链接已发送"), (status = 404, body = crate::web::error::ErrorBody),
+        (status = 422, body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_reset_password(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    current: Current,
+    Path(path): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = path.1;
+    let outcome = reset_password(&state, &tenant, &current, &id)
+        .await
+        .map_err(crate::web::error::page_to_api)?;
+    api_outcome(&state, &tenant, &current, &id, outcome).await
+}

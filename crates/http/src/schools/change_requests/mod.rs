@@ -1,0 +1,106 @@
+//! 申请修改: a school's own record (`/t/{slug}/school`, 学校信息) with its requests for a new
+//! name, a new region (a county or 市直 of the programme) or deregistration (merger or closure
+//! only, with a reason) — one open request per kind. A central school submits the same
+//! requests for one of its schools from the school's page (`/t/{slug}/schools/{id}`), recorded
+//! as done on the school's behalf.
+//!
+//! The department (`CHANGE_REQUESTS_DECIDE`) lists the requests of its subtree
+//! (`/t/{slug}/change-requests`) and approves — the change is applied, see
+//! `school_admin::decide_request` — or refuses with a reason. A request outside the scope
+//! answers 404 and the attempt is audited.
+//!
+//! API: `GET /api/v1/t/{slug}/school`, `POST …/school/change-requests`,
+//! `GET …/change-requests`, `GET …/change-requests/{id}`, `POST …/change-requests/{id}/decision`.
+
+mod api;
+mod department;
+mod own;
+
+pub(crate) use api::*;
+pub(crate) use department::*;
+pub(crate) use own::*;
+
+use axum::http::Method;
+use axum::routing::{get, post};
+use xiaobao_authz::Permission;
+
+use crate::web::auth::Routes;
+use crate::web::error::ApiError;
+
+/// Rows of the department's list.
+pub(super) const LIST_LIMIT: i64 = 200;
+
+pub fn routes() -> Routes {
+    let decide = Permission::CHANGE_REQUESTS_DECIDE;
+    Routes::new()
+        .guarded(
+            Method::GET,
+            "/t/{slug}/school",
+            Permission::SCHOOL_PROFILE_READ,
+            get(show_profile),
+        )
+        .guarded(
+            Method::POST,
+            "/t/{slug}/school/change-requests",
+            Permission::SCHOOL_PROFILE_REQUEST_CHANGE,
+            post(submit_own),
+        )
+        .guarded(
+            Method::POST,
+            "/t/{slug}/schools/{id}/change-requests",
+            Permission::SCHOOL_PROFILE_REQUEST_CHANGE,
+            post(submit_on_behalf),
+        )
+        .guarded(
+            Method::GET,
+            "/t/{slug}/change-requests",
+            decide,
+            get(show_list),
+        )
+        .guarded(
+            Method::GET,
+            "/t/{slug}/change-requests/{id}",
+            decide,
+            get(show_one),
+        )
+        .guarded(
+            Method::POST,
+            "/t/{slug}/change-requests/{id}/decision",
+            decide,
+            post(submit_decision),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/school",
+            Permission::SCHOOL_PROFILE_READ,
+            get(api_profile),
+        )
+        .guarded(
+            Method::POST,
+            "/api/v1/t/{slug}/school/change-requests",
+            Permission::SCHOOL_PROFILE_REQUEST_CHANGE,
+            post(api_request),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/change-requests",
+            decide,
+            get(api_list),
+        )
+        .guarded(
+            Method::GET,
+            "/api/v1/t/{slug}/change-requests/{id}",
+            decide,
+            get(api_get),
+        )
+        .guarded(
+            Method::POST,
+            "/api/v1/t/{slug}/change-requests/{id}/decision",
+            decide,
+            post(api_decide),
+        )
+}
+
+pub(super) fn request_not_found() -> ApiError {
+    ApiError::NotFound("申请不存在".into())
+}
