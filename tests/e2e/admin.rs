@@ -178,7 +178,6 @@ async fn the_authority_finds_sign_ins_in_the_audit_trail_and_narrows_the_search(
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().contains("开始时间格式错误"));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -236,7 +235,6 @@ async fn departments_are_refused_the_administration_pages() {
         let r = app.get_with_cookie(href, &a.cookie).await;
         assert_eq!(r.status, StatusCode::OK, "{href}");
     }
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -371,7 +369,6 @@ async fn a_dead_job_is_listed_with_its_error_and_can_be_retried() {
     )
     .await;
     assert_eq!(audited, 2);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -430,7 +427,6 @@ async fn the_notifications_page_shows_attempts_with_recipients_masked() {
         .json_as(&s, "GET", "/api/v1/t/henan/notifications?status=lost", None)
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    app.cleanup().await;
 }
 
 /// Sets when an account's password was changed (and last warned), `days` ago.
@@ -580,6 +576,5 @@ async fn password_expiry_warnings_go_once_per_account() {
     let all = warnings(&app).await;
     assert_eq!(all.len(), 3);
     assert!(all.contains(&("13900000006".to_string(), 1)), "{all:?}");
-    app.cleanup().await;
     let _ = std::fs::remove_dir_all(outbox);
 }

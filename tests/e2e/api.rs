@@ -16,7 +16,6 @@ async fn the_service_serves_its_openapi_document() {
     let doc = r.json();
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/t/{slug}/regions/{code}/children"].is_object());
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -34,7 +33,6 @@ async fn region_children_come_in_display_order_with_the_direct_bucket_last() {
         .map(|x| x["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["钟山区", "六枝特区", "水城区", "盘州市", "市直"]);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -75,7 +73,6 @@ async fn bad_input_gets_a_structured_chinese_error() {
     let r = app.get("/api/v1/no/such/route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"]["code"], "not_found");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -121,7 +118,6 @@ async fn rules_in_force_are_served_with_their_version() {
 
     let r = app.get("/api/v1/t/shanghai/rules/2030-2031").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -136,7 +132,6 @@ async fn working_day_deadlines_skip_the_national_day_holiday() {
     assert_eq!(body["last_day"], "2025-10-09");
     assert_eq!(body["due_at"], "2025-10-10T00:00:00+08:00");
     assert_eq!(body["beyond_known_calendar"], false);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -152,5 +147,4 @@ async fn oversized_bodies_are_refused() {
         )
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    app.cleanup().await;
 }

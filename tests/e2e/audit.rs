@@ -127,7 +127,6 @@ async fn concurrent_appends_form_one_intact_chain() {
             .unwrap();
     assert_eq!(rolled_back, 0);
     tx.commit().await.unwrap();
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -162,7 +161,6 @@ async fn a_row_edited_with_the_trigger_disabled_is_found_at_that_row() {
     .await;
     let report = verify(&app, "alpha").await;
     assert_eq!(break_of(&report), (5, BreakCode::PrevHashMismatch));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -196,7 +194,6 @@ async fn removed_rows_are_found_in_the_middle_and_at_the_end() {
     let report = verify(&app, "beta").await;
     assert_eq!(break_of(&report), (3, BreakCode::SeqGap));
     assert_eq!(report.rows_checked, 3);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -234,7 +231,6 @@ async fn the_database_refuses_to_change_or_remove_audit_rows() {
     let report = verify(&app, "alpha").await;
     assert!(report.ok, "{report:?}");
     assert_eq!(report.rows_checked, 3);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -286,7 +282,6 @@ async fn personal_numbers_are_stored_masked_and_passwords_redacted() {
     ] {
         assert!(!text.contains(secret), "{secret} stored in {text}");
     }
-    app.cleanup().await;
 }
 
 /// An entry with chosen actor, action and entity, at a chosen time.
@@ -486,7 +481,6 @@ async fn search_filters_and_pages_newest_first() {
     };
     assert_eq!(seqs(&search(&mut tx, filtered_page).await), [2]);
     tx.commit().await.unwrap();
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -531,7 +525,6 @@ async fn the_verify_command_reports_the_tampered_tenant_and_row() {
             .await
             .is_err()
     );
-    app.cleanup().await;
 }
 
 /// Rewrites row `seq` of `slug`'s trail *as the tenant's own database role*, recomputing the
@@ -602,7 +595,6 @@ async fn history_rewritten_by_the_tenant_role_with_every_hash_recomputed_is_foun
         assert!(r.is_err(), "{sql} was allowed");
         su.execute("reset role").await.unwrap();
     }
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -625,5 +617,4 @@ async fn rows_appended_with_the_anchor_trigger_removed_are_found() {
     let report = verify(&app, "alpha").await;
     assert!(!report.ok, "{}", report.summary());
     assert_eq!(report.broken.unwrap().code, BreakCode::AnchorMismatch);
-    app.cleanup().await;
 }

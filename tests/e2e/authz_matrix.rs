@@ -196,5 +196,4 @@ async fn every_route_answers_every_role_as_the_policy_says() {
             .join(" ")
     );
     insta::assert_snapshot!("authz_matrix", format!("{header}{table}"));
-    app.cleanup().await;
 }

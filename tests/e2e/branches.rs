@@ -329,7 +329,6 @@ async fn a_province_branch_opens_city_and_county_branches_and_their_contacts_get
     assert_eq!(r.json()["error"]["field"], "region_code");
     assert!(stored(&app, "ly-laocheng").await.is_none());
     assert_eq!(api_list(&app, &s).await, ["zz-city", "金水支公司"]);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -456,7 +455,6 @@ async fn a_city_branch_opens_county_branches_in_its_city_only() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(stored(&app, "zz-self").await.is_none());
     assert_eq!(api_list(&app, &s).await, ["zz-jinshui"]);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -516,7 +514,6 @@ async fn a_county_branch_opens_nothing_and_is_refused_the_page_and_the_api() {
             .len(),
         4
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -613,5 +610,4 @@ async fn the_list_shows_the_own_subtree_of_the_own_company_only() {
     );
     let s = app.sign_in("henan", &other_zz).await;
     assert_eq!(api_list(&app, &s).await, ["b-jinshui"]);
-    app.cleanup().await;
 }

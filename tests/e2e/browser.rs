@@ -59,7 +59,6 @@ async fn landing_and_login_pages_of_two_tenants_show_their_own_programme() {
         }
     }
     browser.close().await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -104,7 +103,6 @@ async fn the_account_type_tabs_switch_the_prompt_and_the_submitted_type() {
         "请输入所在区域名称"
     );
     browser.close().await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -130,7 +128,6 @@ async fn a_login_with_empty_fields_shows_the_messages_next_to_the_fields() {
             .await;
     }
     browser.close().await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -154,7 +151,6 @@ async fn a_wrong_password_is_answered_without_saying_which_part_was_wrong() {
     );
     browser.screenshot("henan-login-wrong-password").await;
     browser.close().await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -177,7 +173,6 @@ async fn a_form_whose_session_is_gone_is_refused_with_a_chinese_page() {
     );
     browser.screenshot("henan-csrf-refused").await;
     browser.close().await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -229,7 +224,6 @@ async fn a_signed_in_department_sees_its_menu_at_both_sizes() {
             .is_err()
     );
     browser.close().await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -253,5 +247,4 @@ async fn a_tenant_host_name_serves_that_tenant_in_the_browser() {
     assert_eq!(url.path(), "/");
     assert_eq!(browser.title().await, "上海市中小学校方责任保险管理系统");
     browser.close().await;
-    app.cleanup().await;
 }

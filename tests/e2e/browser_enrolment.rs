@@ -437,5 +437,4 @@ async fn a_school_downloads_the_template_is_shown_bad_rows_by_line_and_submits_t
 
     let _ = std::fs::remove_dir_all(&dir);
     browser.close().await;
-    app.cleanup().await;
 }

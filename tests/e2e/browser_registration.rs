@@ -207,5 +207,4 @@ async fn a_school_registers_is_approved_and_signs_in_with_the_password_it_set() 
     browser.screenshot("henan-forgot-account").await;
     let _ = std::fs::remove_file(&licence);
     browser.close().await;
-    app.cleanup().await;
 }

@@ -70,7 +70,6 @@ async fn a_document_downloads_with_its_chinese_name_through_a_signed_link() {
         "the Chinese name is RFC 5987-encoded: {disposition}"
     );
     assert_eq!(r.headers["cache-control"], "private, no-store");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -117,5 +116,4 @@ async fn downloads_without_a_valid_link_for_that_tenant_and_document_are_refused
             .status,
         StatusCode::OK
     );
-    app.cleanup().await;
 }

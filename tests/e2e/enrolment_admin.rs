@@ -268,7 +268,6 @@ async fn insurer_sees_only_its_company_in_its_subtree() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json()["error"]["code"], "already_received");
-    env.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -346,7 +345,6 @@ async fn insurer_rosters_are_unmasked_and_departments_masked() {
     let sheet = calamine::Reader::sheet_names(&book)[0].clone();
     let range = calamine::Reader::worksheet_range(&mut book, &sheet).unwrap();
     assert!(range.rows().count() >= 3, "{} rows", range.rows().count());
-    env.app.cleanup().await;
 }
 
 async fn request(env: &Env, school: &TestAccount, enrolment_id: i64, new_headcount: i32) -> i64 {
@@ -494,7 +492,6 @@ async fn department_approves_modifications_with_the_rules_premium_change() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    env.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -626,7 +623,6 @@ async fn county_department_follows_progress_and_reopens() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     assert_eq!(r.json()["error"]["field"], "until");
-    env.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -709,7 +705,6 @@ async fn premium_totals_add_up() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json()["error"]["code"], "year_already_open");
-    env.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -764,7 +759,6 @@ async fn reminders_are_queued_once() {
     .await
     .unwrap();
     assert_eq!(none, 0);
-    env.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -828,5 +822,4 @@ async fn department_pages_without_an_open_year_show_a_notice() {
         );
         assert_eq!(r.json()["error"]["code"], "year_not_open", "{api}");
     }
-    app.cleanup().await;
 }

@@ -140,7 +140,6 @@ async fn the_deadline_refuses_changes_until_a_department_reopens_and_the_reopeni
         n
     };
     assert_eq!(headcount, 43, "the refused saves changed nothing");
-    env.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -169,5 +168,4 @@ async fn the_academic_year_ends_at_1_september_00_00_china_time() {
     let (status, body) = reopen(&env, "2026-09-02").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "bad_reopen_date");
-    env.app.cleanup().await;
 }

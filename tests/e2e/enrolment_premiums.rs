@@ -166,7 +166,6 @@ async fn shanghai_2016_premium_totals_come_out_exactly() {
         .unwrap();
     assert_eq!(schools.len(), 6);
     tx.commit().await.unwrap();
-    app.cleanup().await;
 }
 
 /// A valid ID born in 2017 (primary-school age), sequence `n`.
@@ -312,7 +311,6 @@ async fn roster_ids_are_stored_sealed_and_match_by_keyed_hash() {
         assert_ne!(hash.as_slice(), other.match_hash(&opened).as_slice());
     }
     drop(su);
-    app.cleanup().await;
 }
 
 fn hex_of(s: &str) -> String {

@@ -352,7 +352,6 @@ async fn a_school_enrols_with_a_checked_roster_and_submits() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "already_submitted");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -384,7 +383,6 @@ async fn an_id_insured_by_another_school_is_refused() {
             .contains("其他学校投保"),
         "{problems}"
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -435,7 +433,6 @@ async fn an_insurer_not_admitted_is_refused() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -495,7 +492,6 @@ async fn a_central_school_acts_on_behalf_of_its_school() {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(on_behalf, Some(a.org_id));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -553,7 +549,6 @@ async fn a_school_asks_to_modify_a_submitted_enrolment() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "request_open");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -665,7 +660,6 @@ async fn an_id_insured_elsewhere_under_another_name_is_never_revealed_to_the_upl
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(alerts, 1);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -685,5 +679,4 @@ async fn roster_uploads_are_rate_limited_per_enrolment() {
         }
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
-    app.cleanup().await;
 }

@@ -288,5 +288,4 @@ async fn crafted_rosters_and_imports_are_refused_and_the_service_stays_up() {
     assert!(rejected >= 8, "{rejected} rejected");
     assert_eq!(audited, rejected);
     assert_eq!(in_force, None);
-    app.cleanup().await;
 }

@@ -49,7 +49,6 @@ async fn a_department_signs_in_by_region_name_and_sees_its_menu() {
             .await
             .contains(&"login.succeeded".to_string())
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -96,7 +95,6 @@ async fn unknown_names_and_wrong_passwords_get_the_same_answer() {
         .await
         .unwrap();
     assert_eq!(s.location, "/t/henan/");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -159,7 +157,6 @@ async fn the_sixth_attempt_is_refused_even_with_the_right_password() {
     app.clock
         .advance(chrono::Duration::minutes(1) + chrono::Duration::seconds(1));
     app.sign_in("henan", &school).await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -190,7 +187,6 @@ async fn login_attempts_are_rate_limited_per_client_in_redis() {
         .await
         .unwrap_err();
     assert!(r.text().contains("尝试过于频繁"), "{}", r.text());
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -273,7 +269,6 @@ async fn a_reset_password_must_be_changed_before_anything_else() {
         "{actions:?}"
     );
     assert!(actions.contains(&"account.password_change_refused".to_string()));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -301,7 +296,6 @@ async fn an_expired_password_forces_a_change() {
     // Until it is changed, other pages send the account back to the password page.
     let r = app.get_with_cookie("/t/henan/account", &s.cookie).await;
     assert_eq!(r.status, StatusCode::OK, "the account page stays reachable");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -361,5 +355,4 @@ async fn the_api_signs_in_and_answers_with_structured_errors() {
         .json_as(&session, "GET", "/api/v1/t/henan/me", None)
         .await;
     assert_eq!(audit.status, StatusCode::OK);
-    app.cleanup().await;
 }

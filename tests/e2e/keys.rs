@@ -14,7 +14,7 @@ use xiaobao_roster::IdSealer;
 use xiaobao_storage::DownloadToken;
 use xiaobao_test_support::{AccountSpec, TEST_ID_KEY, TestApp};
 
-/// A directory of this test's own, removed by [`TestApp::cleanup`].
+/// A directory of this test's own, removed with the app when it is dropped.
 fn scratch(app: &TestApp, name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(&app.name).join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -208,7 +208,6 @@ async fn the_embedded_keyring_is_made_once_private_and_reused_across_restarts() 
     // Restored, it starts again.
     std::fs::rename(dir.join("saved.toml"), &path).unwrap();
     stop(build(&app, &config).await.unwrap()).await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -263,7 +262,6 @@ async fn two_instances_with_one_configuration_accept_each_others_links_and_codes
         axum::http::StatusCode::FORBIDDEN
     );
     stop(restarted).await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -292,7 +290,6 @@ async fn external_mode_refuses_to_start_without_each_key() {
             "external mode writes no key file"
         );
     }
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -347,7 +344,6 @@ async fn a_key_other_than_the_one_the_data_was_made_with_refuses_the_start() {
     config.personal_data.id_key = Some(Secret::new("yet-another-key-0123456789abcdef0123456789"));
     let err = error_text(build(&app, &config).await);
     assert!(err.contains("密钥编号 2"), "{err}");
-    app.cleanup().await;
 }
 
 /// A valid resident ID number (GB 11643 check digit) from a sequence number.
@@ -443,7 +439,6 @@ async fn reseal_moves_every_row_to_the_current_key_and_keeps_its_match_hash() {
         );
     }
     stop(rotated).await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -518,5 +513,4 @@ async fn demo_accounts_go_only_into_tenants_the_demo_made() {
     )
     .await
     .unwrap_or_else(|r| panic!("{} {}", r.status, r.text()));
-    app.cleanup().await;
 }

@@ -16,6 +16,7 @@ mod enrolment_admin;
 mod enrolment_clock;
 mod enrolment_premiums;
 mod enrolment_school;
+mod enrolment_second_insurer;
 mod health;
 mod hostile;
 mod hostile_files;

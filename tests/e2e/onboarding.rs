@@ -366,7 +366,6 @@ async fn every_bad_school_row_is_reported_with_its_line_and_nothing_is_written()
         .await,
         0
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -639,7 +638,6 @@ async fn one_bad_row_imports_nothing_and_a_good_file_creates_schools_accounts_an
             .unwrap();
     assert_eq!(link, Some(kindergarten));
     drop(tx);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -703,7 +701,6 @@ async fn a_gb18030_csv_of_schools_imports_for_a_county() {
         ]
     );
     drop(tx);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -853,7 +850,6 @@ async fn departments_import_for_the_authority_all_or_nothing() {
         vec!["第 4 行：「金水区（410105）」已开通教育部门账号，不能重复开通"]
     );
     tx.commit().await.unwrap();
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -913,5 +909,4 @@ async fn five_thousand_schools_import_in_a_few_statements() {
         .await,
         1
     );
-    app.cleanup().await;
 }

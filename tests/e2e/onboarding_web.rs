@@ -131,7 +131,6 @@ async fn a_county_department_imports_its_schools_all_or_nothing() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["code"], "invalid_rows");
     assert_eq!(r.json()["problems"][0]["line"], 2);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -170,5 +169,4 @@ async fn only_the_authority_imports_departments() {
     let r = upload(&app, &a, "/t/henan/onboarding/departments", csv, false).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.text().contains("已导入 1 个教育部门账号"), "{}", r.text());
-    app.cleanup().await;
 }

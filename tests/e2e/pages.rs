@@ -34,7 +34,6 @@ async fn each_demo_tenant_landing_page_shows_its_programme_name() {
     assert!(shanghai.contains("5.00 元/人/年") && shanghai.contains("15.00 元/人/年"));
     // Henan's deadlines: schools by 30 September.
     assert!(app.get("/t/henan/").await.text().contains("2025年9月30日"));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -55,7 +54,6 @@ async fn a_host_name_selects_the_tenant_and_never_crosses_to_another() {
         .get_on_host("henan.localhost", "/api/v1/t/shanghai/regions/310000")
         .await;
     assert_eq!(cross_api.status, StatusCode::NOT_FOUND);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -73,7 +71,6 @@ async fn an_unknown_tenant_is_a_chinese_404_page_never_a_default_tenant() {
     let api = app.get("/api/v1/t/nosuch/regions/410000").await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.json()["error"]["code"], "not_found");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -102,5 +99,4 @@ async fn the_platform_index_lists_active_tenants_and_pages_carry_security_header
             .unwrap()
             .starts_with("text/css")
     );
-    app.cleanup().await;
 }

@@ -119,7 +119,6 @@ async fn one_platform_login_works_in_every_granted_programme_and_switches_betwee
             .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(switched, 1);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -163,5 +162,4 @@ async fn a_platform_login_locks_after_five_wrong_passwords_in_any_programme() {
         .await
         .unwrap_err();
     assert!(r.text().contains("账号已锁定"), "{}", r.text());
-    app.cleanup().await;
 }

@@ -332,7 +332,6 @@ async fn a_registration_with_bad_fields_answers_each_with_its_own_message() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     assert_eq!(r.json()["error"]["field"], "qualification");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -424,7 +423,6 @@ async fn a_registration_is_pending_without_a_password_and_names_are_unique() {
         r.text()
             .contains("该手机号已被其他学校注册，请更换联系人手机号")
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -503,7 +501,6 @@ async fn a_department_of_another_county_neither_sees_nor_decides_a_registration(
         .post_as(&own, &format!("/t/henan/registrations/{org}/approve"), &[])
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -689,7 +686,6 @@ async fn approval_sends_one_sms_whose_link_signs_in_once_and_forces_a_first_pass
     let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
     assert!(actions.contains(&"account.activated"), "{actions:?}");
     assert!(actions.contains(&"account.password_changed"), "{actions:?}");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -758,7 +754,6 @@ async fn a_refusal_needs_a_reason_disables_the_account_and_frees_the_name() {
     // The school registers again with the same name and mobile.
     let again = register_ok(&app, SCHOOL, "13812340031").await;
     assert_ne!(again, org);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -890,7 +885,6 @@ async fn the_api_registers_decides_and_activates() {
     )
     .await
     .unwrap();
-    app.cleanup().await;
 }
 
 /// Asks for a reset code through the form; the page's text.
@@ -1113,7 +1107,6 @@ async fn forgot_password_resets_with_a_single_use_code_that_expires() {
     app.sign_in_with("henan", AccountType::School, &other_mobile, "Jiekou2026")
         .await
         .unwrap();
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -1235,5 +1228,4 @@ async fn forgot_account_shows_the_login_name_and_the_masked_mobile_behind_a_capt
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["login_name"], SCHOOL);
     assert_eq!(r.json()["contact_mobile"], "138****1234");
-    app.cleanup().await;
 }

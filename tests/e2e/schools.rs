@@ -154,7 +154,6 @@ async fn a_county_department_lists_only_its_county_with_masked_mobiles() {
         .get_with_cookie(&format!("/t/henan/schools/{}", a.org_id), &s.cookie)
         .await;
     assert!(page.text().contains(&mobile));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -206,7 +205,6 @@ async fn reading_another_countys_school_is_404_and_audited() {
         mine.iter()
             .all(|r| r.0 == "organisation" && r.2 == Some(dept.account_id))
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -268,7 +266,6 @@ async fn a_school_cannot_reach_the_school_list_or_another_schools_record() {
     )
     .await;
     assert_eq!(open, 0);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -306,7 +303,6 @@ async fn a_city_department_sees_every_county_of_its_city() {
     assert!(html.contains("中牟县</a></td><td>1</td>"), "{html}");
     assert!(html.contains("二七区</a></td><td>0</td>"));
     assert!(!html.contains("洛阳市涧西区城市测试小学"));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -377,7 +373,6 @@ async fn a_changed_contact_mobile_is_checked_and_masked_in_the_audit_trail() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "contact_mobile");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -439,7 +434,6 @@ async fn a_password_reset_clears_the_hash_and_queues_one_sms() {
         .unwrap_err();
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(audit_rows(&app, "account.password_reset").await.len(), 1);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -538,7 +532,6 @@ async fn an_approved_rename_changes_the_login_name() {
         "郑州市金水区旧名小学"
     );
     assert_eq!(renamed[0].2, Some(dept.account_id));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -621,7 +614,6 @@ async fn deregistration_needs_merger_or_closure_and_disables_the_account() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].4["changes"]["status"]["after"], "deregistered");
     assert_eq!(rows[0].4["deregister_cause"], "merger");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -716,7 +708,6 @@ async fn an_approved_move_takes_the_school_out_of_the_old_county() {
         api_names(&app, &z, "/api/v1/t/henan/schools").await,
         ["郑州市搬迁测试小学"]
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -858,7 +849,6 @@ async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
     )
     .await;
     assert_eq!(assigned, 0);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -927,7 +917,6 @@ async fn assignment_across_scopes_is_refused() {
             >= 2,
         "{audited:?}"
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -951,5 +940,4 @@ async fn name_searches_take_wildcards_literally() {
         api_names(&app, &d, "/api/v1/t/henan/schools?name=百分").await,
         ["郑州市金水区百分百小学"]
     );
-    app.cleanup().await;
 }

@@ -50,7 +50,6 @@ async fn changing_ones_password_ends_the_other_sessions_only() {
         .get_with_cookie("/t/henan/enrolment", &there.cookie)
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -101,7 +100,6 @@ async fn a_reset_or_a_new_role_ends_the_accounts_sessions() {
     assert_eq!(me(&app, &s).await, StatusCode::UNAUTHORIZED);
     // The department's own session is untouched.
     assert_eq!(me(&app, &d).await, StatusCode::OK);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -155,5 +153,4 @@ async fn a_session_ends_a_fixed_time_after_sign_in() {
             .await;
         assert_eq!(r.status, expected, "{hours} hours after sign-in");
     }
-    app.cleanup().await;
 }

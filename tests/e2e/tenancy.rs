@@ -66,7 +66,6 @@ async fn rows_written_through_one_tenant_are_invisible_through_another() {
     // Pages too: alpha's landing lists the new region, beta's does not.
     assert!(app.get("/t/alpha/").await.text().contains("测试新区"));
     assert!(!app.get("/t/beta/").await.text().contains("测试新区"));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -102,7 +101,6 @@ async fn a_query_naming_another_tenants_schema_is_refused_by_the_database() {
         .and_then(|e| e.code())
         .map(|c| c.into_owned());
     assert_eq!(code.as_deref(), Some("42501"), "{err}");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -122,7 +120,6 @@ async fn a_query_outside_the_tenant_helper_finds_no_tenant_table() {
         Some("42P01"),
         "expected undefined_table, got {err}"
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -148,7 +145,6 @@ async fn tenant_settings_do_not_leak_to_the_next_user_of_a_pooled_connection() {
             "search_path leaked: {path}"
         );
     }
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -193,7 +189,6 @@ async fn provisioning_twice_changes_nothing() {
     assert_eq!(count(&app).await, before);
     let after = app.db().active_tenant("henan").unwrap();
     assert_eq!(after.updated_at, henan.updated_at);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -227,7 +222,6 @@ async fn migrating_a_tenant_that_is_behind_brings_it_up_to_date() {
         .unwrap();
     assert_eq!(owner, format!("{}_t_alpha", app.name));
     assert_eq!(app.db().provisioner().migrate("alpha").await.unwrap(), 0);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -274,7 +268,6 @@ async fn a_tenant_on_a_second_cluster_works_like_one_on_the_first() {
     );
     let migrated = app.db().provisioner().migrate_all().await.unwrap();
     assert!(migrated.contains(&("beta".to_string(), 0)));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -311,7 +304,6 @@ async fn an_archived_tenant_is_no_longer_served_and_its_data_is_kept() {
         )
         .await;
     assert!(matches!(again, Err(xiaobao_db::DbError::ArchivedTenant(_))));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -339,7 +331,6 @@ async fn the_catalog_cache_follows_changes_made_by_another_process() {
     }
     listener.abort();
     assert!(archived, "the catalog cache did not pick up the change");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -364,7 +355,6 @@ async fn bad_slugs_and_unknown_clusters_are_refused_before_anything_is_made() {
         assert!(r.is_err(), "{slug} on {cluster} was accepted");
     }
     assert!(app.db().catalog.all().is_empty());
-    app.cleanup().await;
 }
 
 async fn schema_exists(conn: &mut sqlx::PgConnection, schema: &str) -> bool {
@@ -401,5 +391,4 @@ async fn invalid_rules_refuse_provisioning_before_anything_is_made() {
     assert!(app.db().catalog.all().is_empty());
     let mut su = app.superuser("main").await;
     assert!(!schema_exists(&mut su, "t_gamma").await);
-    app.cleanup().await;
 }

@@ -51,7 +51,6 @@ async fn the_login_page_asks_for_the_account_type_first_and_carries_a_csrf_token
     let dept = app.get("/t/henan/login?type=department").await.text();
     assert!(dept.contains("value=\"department\" data-account-type"));
     assert!(dept.contains("请输入所在区域名称，如：金水区"));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -74,7 +73,6 @@ async fn session_cookies_are_http_only_same_site_and_secure_when_configured() {
             .set_cookie("xb_session")
             .is_none()
     );
-    app.cleanup().await;
 
     let app = TestApp::start_configured(TestAppOptions::default(), |c| {
         c.server.public_url = Some("https://xiaobao.example.cn".into());
@@ -90,7 +88,6 @@ async fn session_cookies_are_http_only_same_site_and_secure_when_configured() {
         .expect("session cookie");
     assert!(cookie.contains("Secure"), "HTTPS public URL: {cookie}");
     assert!(cookie.contains("Max-Age=900"), "{cookie}");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -152,7 +149,6 @@ async fn a_form_post_without_the_right_csrf_token_is_refused_and_not_processed()
     assert_eq!(r.headers["location"], "/t/henan/login");
     let home = app.get_with_cookie("/t/henan/", &signed_in).await.text();
     assert!(!home.contains("欢迎您"), "signed out");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -207,7 +203,6 @@ async fn calls_relying_on_the_session_cookie_need_the_csrf_header() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -241,7 +236,6 @@ async fn a_session_from_one_tenant_is_not_accepted_by_another() {
     let shanghai_id = r.cookie("xb_session").expect("a new session");
     assert_ne!(format!("xb_session={shanghai_id}"), henan);
     assert_ne!(r.csrf_token(), Some(token));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -291,7 +285,6 @@ async fn an_incomplete_login_is_answered_in_chinese_next_to_each_field() {
         "{html}"
     );
     assert!(html.contains("id=\"password_error\""));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -325,7 +318,6 @@ async fn a_complete_login_gets_the_same_answer_whether_or_not_the_account_exists
         answers.push(html.replace(name, ""));
     }
     assert_eq!(answers[0], answers[1]);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -376,7 +368,6 @@ async fn sessions_live_in_redis_when_it_is_configured() {
         .await
         .unwrap();
     assert_eq!(exists, 0);
-    app.cleanup().await;
 }
 
 /// The `href`s of a page's navigation (`<nav …>…</nav>`).
@@ -487,7 +478,6 @@ async fn every_role_gets_its_menu_and_no_menu_entry_is_a_dead_link() {
             );
         }
     }
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -499,7 +489,6 @@ async fn links_on_a_tenant_host_name_stay_on_that_host() {
     let login = app.get_on_host("henan.localhost", "/login").await;
     assert_eq!(login.status, StatusCode::OK);
     assert!(login.text().contains("action=\"/login\""));
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -527,5 +516,4 @@ async fn static_assets_are_vendored_and_cacheable() {
             "{path}"
         );
     }
-    app.cleanup().await;
 }

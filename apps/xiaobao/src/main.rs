@@ -128,10 +128,16 @@ enum RulesCommand {
     },
 }
 
+/// Logs go to standard error: standard output carries a command's own output alone (the
+/// OpenAPI document, the rules in force, the tenant list…), so that it can be redirected to a
+/// file or piped into another program. Colours only on a terminal.
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
@@ -149,6 +155,11 @@ async fn main() -> std::process::ExitCode {
         }
     };
     init_tracing(&config);
+    tracing::debug!(
+        file = ?std::env::var_os("XIAOBAO_CONFIG"),
+        database.mode = ?config.database.mode,
+        "configuration loaded"
+    );
     match run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -145,5 +145,4 @@ async fn rust_canonical_text_and_hash_match_the_database() {
     assert!(report.ok, "{report:?}");
     assert_eq!(report.rows_checked, 5);
     tx.rollback().await.unwrap();
-    app.cleanup().await;
 }

@@ -112,7 +112,6 @@ async fn a_job_enqueued_in_a_rolled_back_transaction_never_runs() {
     assert_eq!(done.status, JobStatus::Done);
     assert_eq!(done.attempts, 1);
     assert!(done.finished_at.is_some() && done.locked_by.is_none());
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -133,7 +132,6 @@ async fn enqueueing_twice_with_one_dedupe_key_makes_one_job() {
     assert!(first.is_some());
     assert_eq!(second, None);
     assert_eq!(jobs(app.db(), &alpha, None).await.len(), 1);
-    app.cleanup().await;
 }
 
 /// First call never returns (the worker "hangs" and is then killed); later calls succeed.
@@ -197,7 +195,6 @@ async fn a_worker_killed_mid_job_leaves_the_job_to_another_worker_after_the_leas
     assert_eq!(done.attempts, 2);
     assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
     assert_eq!(handler.completed.load(Ordering::SeqCst), 1);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -259,7 +256,6 @@ async fn two_workers_run_each_of_200_jobs_exactly_once_and_never_at_the_same_tim
         all.iter()
             .all(|j| j.status == JobStatus::Done && j.attempts == 1)
     );
-    app.cleanup().await;
 }
 
 /// Fails while `fail` is set; panics for payloads asking for it.
@@ -348,7 +344,6 @@ async fn a_failing_job_is_retried_with_backoff_then_dead_and_can_be_retried() {
             .await
             .is_empty()
     );
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -381,7 +376,6 @@ async fn a_permanent_error_is_dead_at_once_and_a_panic_is_retried() {
     assert_eq!((q.status, q.attempts), (JobStatus::Queued, 1));
     assert!(q.last_error.unwrap().contains("模拟的程序错误"));
     until_status(&worker, app.db(), &alpha, panics, JobStatus::Dead).await;
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -420,7 +414,6 @@ async fn a_scheduled_occurrence_is_created_once_even_with_two_workers() {
     }
     // A fresh worker (a restarted process) does not create the occurrence again either.
     assert_eq!(worker("worker-c").run_once().await, 0);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -451,5 +444,4 @@ async fn a_running_worker_wakes_on_a_committed_enqueue() {
     }
     let _ = stop.send(());
     task.await.unwrap();
-    app.cleanup().await;
 }

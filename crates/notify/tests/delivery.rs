@@ -187,7 +187,6 @@ async fn a_committed_notification_arrives_over_smtp_with_its_chinese_subject_and
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].status, JobStatus::Done);
     drop(tx);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -270,7 +269,6 @@ async fn an_unreachable_smtp_server_records_failed_attempts_and_the_mail_is_sent
     assert_eq!(mails_to(&maildir, &to).len(), 1);
     let again = notifications(app.db(), &alpha, NotificationFilter::default()).await;
     assert_eq!(again[0].attempts.len(), 3);
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -335,7 +333,6 @@ async fn the_outbox_mailer_and_sms_provider_write_files() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].recipient_masked, "138****1234");
     assert_eq!(list[0].attempts[0].provider, "outbox");
-    app.cleanup().await;
 }
 
 #[tokio::test]
@@ -351,5 +348,4 @@ async fn an_invalid_recipient_is_refused_when_queued() {
         .unwrap_err();
     assert_eq!(err.to_string(), "收件人格式无效（邮箱地址）");
     drop(tx);
-    app.cleanup().await;
 }

@@ -114,6 +114,9 @@ pub struct TestApp {
     /// The application's clock (shared with `state`): fixed at the moment the app started
     /// until a test moves it ([`Clock::set_china`], [`Clock::advance`]).
     pub clock: Clock,
+    /// Set once the databases, roles and files are gone (or going): the cleanup runs once,
+    /// whether [`TestApp::cleanup`] ran it or the drop.
+    cleaned: bool,
 }
 
 /// A moment of the 2025-2026 enrolment season in China time: after the year's cover start and
@@ -212,11 +215,12 @@ impl TestApp {
             urls,
             servers: Mutex::new(Vec::new()),
             clock,
+            cleaned: false,
         }
     }
 
     /// Serves the real router on a loopback port (for a browser) and returns its base URL,
-    /// e.g. `http://127.0.0.1:41234`. The server stops at [`TestApp::cleanup`].
+    /// e.g. `http://127.0.0.1:41234`. The server stops when the app is cleaned up or dropped.
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -589,26 +593,113 @@ impl TestApp {
         self.request(request.body(body).unwrap()).await
     }
 
-    /// Drops the test databases and tenant roles.
-    pub async fn cleanup(self) {
-        for server in self.servers.lock().unwrap().drain(..) {
+    /// Drops the test databases and tenant roles, removes the temporary directories and
+    /// stops the servers of [`TestApp::serve`], after closing the pools gracefully; panics when
+    /// a step fails. Dropping a `TestApp` does the same (also when its test panics), so a test
+    /// calls this only to see the cleanup happen at a chosen point.
+    pub async fn cleanup(mut self) {
+        self.cleaned = true;
+        self.stop_servers();
+        self.state.db.clusters.close().await;
+        if let Err(e) = self.teardown().run().await {
+            panic!("cleanup of {}: {e}", self.name);
+        }
+    }
+
+    fn stop_servers(&mut self) {
+        let servers = self
+            .servers
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for server in servers.drain(..) {
             server.abort();
         }
-        self.state.db.clusters.close().await;
+    }
+
+    fn teardown(&self) -> Teardown {
         let mut admin = vec![cluster_a_url()];
         if self.urls.contains_key("b") {
-            admin.push(cluster_b_url());
+            admin.extend(std::env::var("XIAOBAO_TEST_DATABASE_URL_B").ok());
         }
-        for url in admin {
-            let mut conn = PgConnection::connect(&url).await.unwrap();
-            conn.execute(
-                format!("drop database if exists \"{}\" with (force)", self.name).as_str(),
-            )
-            .await
-            .unwrap();
-            drop_roles(&mut conn, &self.name).await;
+        Teardown {
+            name: self.name.clone(),
+            admin,
+        }
+    }
+}
+
+impl Drop for TestApp {
+    /// The cleanup of [`TestApp::cleanup`], unless it already ran. Drop cannot wait for a
+    /// future, and the test's runtime may be single-threaded (blocked here) or shutting down:
+    /// the pools are only marked closed (no new connection, none handed out), and the
+    /// databases are dropped over new superuser connections on a runtime of its own in a
+    /// thread of its own, whose `with (force)` ends the pools' remaining sessions. Failures
+    /// are reported on standard error, never as a panic (which would abort a test already
+    /// unwinding).
+    fn drop(&mut self) {
+        if std::mem::replace(&mut self.cleaned, true) {
+            return;
+        }
+        self.stop_servers();
+        for pool in self.state.db.clusters.pools() {
+            // `close` marks the pool closed before its future is first polled; the idle
+            // connections it would end are ended by the server instead.
+            std::mem::drop(pool.close());
+        }
+        let teardown = self.teardown();
+        let outcome = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("no runtime: {e}"))?;
+            runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(60), teardown.run())
+                    .await
+                    .map_err(|_| "timed out after 60 s".to_string())?
+            })
+        })
+        .join();
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("cleanup of test databases {}: {e}", self.name),
+            Err(_) => eprintln!("cleanup of test databases {} panicked", self.name),
+        }
+    }
+}
+
+/// What the cleanup of a [`TestApp`] needs, apart from the app itself.
+struct Teardown {
+    /// The test databases' name and the tenant roles' prefix.
+    name: String,
+    /// Superuser URLs of the clusters that hold a test database.
+    admin: Vec<String>,
+}
+
+impl Teardown {
+    /// Drops the test database and the tenant roles on every cluster, then the temporary
+    /// directories; goes on past a failing step and reports the first failure.
+    async fn run(&self) -> Result<(), String> {
+        let mut failure = None;
+        for url in &self.admin {
+            let outcome = async {
+                let mut conn = PgConnection::connect(url)
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                conn.execute(
+                    format!("drop database if exists \"{}\" with (force)", self.name).as_str(),
+                )
+                .await
+                .map_err(|e| format!("drop database: {e}"))?;
+                drop_roles(&mut conn, &self.name).await;
+                Ok::<(), String>(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                failure.get_or_insert(e);
+            }
         }
         let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
+        failure.map_or(Ok(()), Err)
     }
 }
 

@@ -109,7 +109,6 @@ async fn a_recorded_document_opens_as_the_same_bytes_with_its_chinese_name() {
         .unwrap();
     assert_eq!(err.code(), "document_not_found");
     drop(tx);
-    e.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -182,7 +181,6 @@ async fn a_rolled_back_business_write_leaves_only_an_object_that_the_sweep_remov
         e.store.head(&path).await,
         Err(object_store::Error::NotFound { .. })
     ));
-    e.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -276,7 +274,6 @@ async fn the_sweep_keeps_referenced_objects_other_tenants_objects_and_foreign_ke
     let (_, stream) = e.docs.open(&mut tx, kept.document_id).await.unwrap();
     collect(stream).await.unwrap();
     drop(tx);
-    e.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -331,7 +328,6 @@ async fn the_sweep_leaves_an_object_whose_row_is_being_written() {
         .unwrap();
     assert_eq!(report.referenced, 1, "{report:?}");
     assert!(e.store.head(&Path::from(obj.key.as_str())).await.is_ok());
-    e.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -359,7 +355,6 @@ async fn no_row_is_written_for_bytes_that_vanished_before_the_record() {
     assert_eq!(err.code(), "document_object_missing");
     tx.commit().await.unwrap();
     assert_eq!(count_rows(&e.app, "alpha").await, 0);
-    e.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -420,7 +415,6 @@ async fn a_row_whose_bytes_are_missing_or_damaged_never_yields_a_complete_body()
     let err = e.docs.open(&mut tx, b.document_id).await.err().unwrap();
     assert_eq!(err.code(), "document_corrupt");
     drop(tx);
-    e.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -456,7 +450,6 @@ async fn one_tenants_object_cannot_be_recorded_in_another_tenant() {
         .unwrap_err();
     assert_eq!(err.code(), "document_type_not_allowed");
     drop(tx);
-    e.app.cleanup().await;
 }
 
 #[tokio::test]
@@ -514,5 +507,4 @@ async fn documents_are_listed_by_owner_and_rows_are_never_updated() {
     .unwrap_err();
     assert!(err.to_string().contains("check"), "{err}");
     drop(tx);
-    e.app.cleanup().await;
 }

@@ -137,7 +137,6 @@ async fn a_multi_mib_document_goes_up_in_parts_and_streams_back_identical() {
     assert_eq!(bytes.len(), data.len());
     assert_eq!(sha256_hex(&bytes), row.sha256);
 
-    app.cleanup().await;
     bucket.remove().await;
 }
 
@@ -207,6 +206,5 @@ async fn on_s3_the_same_file_is_stored_once_and_orphans_are_swept() {
     assert_eq!(keys, vec![first.key.as_str()]);
     assert!(!keys.contains(&orphan.key));
 
-    app.cleanup().await;
     bucket.remove().await;
 }
