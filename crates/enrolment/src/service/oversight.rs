@@ -198,18 +198,14 @@ impl Enrolments {
     pub async fn decide(&self, request_id: i64, decision: &Decision) -> Outcome<RequestRow> {
         let miss = || Refusal::out_of_scope("enrolment_request", request_id);
         let mut tx = self.caller.tx().await?;
-        let year: Option<String> = sqlx::query_scalar(
+        let rules = rules_of_row(
+            &mut tx,
             "select e.academic_year from enrolment_requests q \
              join enrolments e on e.enrolment_id = q.enrolment_id where q.request_id = $1",
+            request_id,
+            miss,
         )
-        .bind(request_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Failure::internal)?;
-        let year = year.ok_or_else(miss)?;
-        let (_, rules) = crate::rules_for(&mut tx, &year)
-            .await?
-            .ok_or_else(|| Problem::NoRules(year.clone()))?;
+        .await?;
         let row = requests::decide(
             &mut tx,
             &self.scope(),
@@ -280,16 +276,13 @@ impl Enrolments {
         let miss = || Refusal::out_of_scope("enrolment", enrolment_id);
         let mut tx = self.caller.tx().await?;
         // The rules of the enrolment's own year.
-        let year: Option<String> =
-            sqlx::query_scalar("select academic_year from enrolments where enrolment_id = $1")
-                .bind(enrolment_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Failure::internal)?;
-        let year = year.ok_or_else(miss)?;
-        let (_, rules) = crate::rules_for(&mut tx, &year)
-            .await?
-            .ok_or_else(|| Problem::NoRules(year.clone()))?;
+        let rules = rules_of_row(
+            &mut tx,
+            "select academic_year from enrolments where enrolment_id = $1",
+            enrolment_id,
+            miss,
+        )
+        .await?;
         let export = underwriting::roster_export(
             &mut tx,
             &self.scope(),
@@ -304,4 +297,24 @@ impl Enrolments {
         tx.commit().await?;
         Ok(export)
     }
+}
+
+/// The rules of the academic year that `sql` (one `$1` id, one `academic_year` column) finds
+/// for `id`; refused with `miss()` when it finds no row.
+async fn rules_of_row(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+    id: i64,
+    miss: impl FnOnce() -> Refusal,
+) -> Outcome<ProgrammeRules> {
+    let year: Option<String> = sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Failure::internal)?;
+    let year = year.ok_or_else(miss)?;
+    let (_, rules) = crate::rules_for(conn, &year)
+        .await?
+        .ok_or_else(|| Problem::NoRules(year.clone()))?;
+    Ok(rules)
 }
