@@ -492,6 +492,17 @@ async fn an_approved_rename_changes_the_login_name() {
         )
         .await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
+    // The same refusal answers the same status through the API.
+    let twice = app
+        .json_as(
+            &d,
+            "POST",
+            &format!("/api/v1/t/henan/change-requests/{id}/decision"),
+            Some(serde_json::json!({"decision": "refuse", "reason": "重复"})),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.text());
+    assert_eq!(twice.json()["error"]["code"], "already_decided");
 
     let name: String = scalar(
         &app,

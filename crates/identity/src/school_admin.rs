@@ -85,6 +85,52 @@ impl AdminProblem {
     }
 }
 
+impl AdminProblem {
+    /// A stable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::BadMobile => "bad_mobile",
+            Self::MobileTaken => "mobile_taken",
+            Self::SameMobile => "same_mobile",
+            Self::NotActive => "school_not_active",
+            Self::NoAccount => "no_account",
+            Self::BadName => "bad_name",
+            Self::SameName => "same_name",
+            Self::NameTaken => "name_taken",
+            Self::BadRegion => "bad_region",
+            Self::SameRegion => "same_region",
+            Self::BadCause => "bad_cause",
+            Self::BadReason => "bad_reason",
+            Self::BadKind => "bad_kind",
+            Self::AlreadyOpen(_) => "request_open",
+            Self::AlreadyDecided => "already_decided",
+            Self::RefusalReasonMissing => "refusal_reason_missing",
+            Self::SelfAssignment => "self_assignment",
+            Self::NotCentral => "not_central",
+            Self::CentralCannotJoin => "central_cannot_join",
+        }
+    }
+}
+
+/// A decided request is a conflict with its state (409), as in every context; a miss is
+/// not found; the rest is input to correct (422).
+impl From<AdminProblem> for xiaobao_domain::Refusal {
+    fn from(p: AdminProblem) -> Self {
+        use xiaobao_domain::{Refusal, RefusalClass};
+        let class = match p {
+            AdminProblem::NotFound => RefusalClass::NotFound,
+            AdminProblem::AlreadyDecided => RefusalClass::Conflict,
+            _ => RefusalClass::Invalid,
+        };
+        let refusal = Refusal::new(class, p.code(), p.to_string());
+        match p.field() {
+            Some(field) => refusal.on(field),
+            None => refusal,
+        }
+    }
+}
+
 /// The outcome of an administrative function: done, or refused with a problem.
 pub type Outcome<T> = Result<Result<T, AdminProblem>, IdentityError>;
 

@@ -97,15 +97,9 @@ pub fn routes() -> Routes {
         )
 }
 
-/// An administrative refusal as the API answers it.
+/// An administrative refusal as the API answers it (the one refusal contract).
 pub(crate) fn problem_to_api(problem: AdminProblem) -> ApiError {
-    match problem {
-        AdminProblem::NotFound => ApiError::NotFound("学校不存在".into()),
-        other => ApiError::InvalidInput {
-            field: other.field().map(str::to_string),
-            message: other.to_string(),
-        },
-    }
+    xiaobao_domain::Refusal::from(problem).into()
 }
 
 /// A JSON body the API could not read.

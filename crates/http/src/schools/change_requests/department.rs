@@ -3,7 +3,6 @@
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use xiaobao_identity::school_admin::{self, AdminProblem, ChangeRequestRow, Decision};
@@ -278,11 +277,9 @@ pub(super) async fn submit_decision(
             let r = load_one(&state, &page.tenant, &current, &id)
                 .await?
                 .ok_or(PageError::NotFound)?;
-            let status = if problem == AdminProblem::AlreadyDecided {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
+            let status = crate::web::error::refusal_status(
+                xiaobao_domain::Refusal::from(problem.clone()).class,
+            );
             let message = if problem == AdminProblem::BadKind {
                 "请选择批准或驳回".to_string()
             } else {
