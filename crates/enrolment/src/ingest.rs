@@ -222,7 +222,7 @@ fn push_int(out: &mut Vec<u8>, value: i32) {
 }
 
 /// The outcome of an upload.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum RosterResult {
     /// The rows are stored; a draft's roster is now in force (a pending one waits for its
@@ -600,7 +600,7 @@ async fn copy_rows(
 }
 
 /// A roster's problems (a rejected upload) for the result page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RosterRecord {
     pub roster_id: i64,
     pub enrolment_id: i64,

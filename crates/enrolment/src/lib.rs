@@ -305,7 +305,7 @@ pub type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
 pub type QueryScalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, PgArguments>;
 
 /// The status a school sees per product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnrolmentStatus {
     /// 未提交

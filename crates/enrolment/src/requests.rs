@@ -17,7 +17,8 @@ use crate::years;
 use crate::{EnrolmentError, EnrolmentScope, Outcome, Problem, reason_ok};
 
 /// A request as lists and pages show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = EnrolmentRequest)]
 pub struct RequestRow {
     pub request_id: i64,
     /// `modify` or `second_insurer`.
@@ -77,7 +78,8 @@ const REQUEST_SELECT: &str = "select q.request_id, q.kind, q.enrolment_id, q.sch
     join organisations o on o.org_id = q.school_org_id";
 
 /// What a school asks to change.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = EnrolmentModificationInput)]
 pub struct ModificationInput {
     pub new_headcount: Option<u32>,
     pub new_company_id: Option<i64>,

@@ -14,11 +14,16 @@ use crate::years::{self, CompanyRef};
 use crate::{EnrolmentError, EnrolmentScope, EnrolmentStatus, Outcome, Problem, reason_ok};
 
 /// A school as enrolment needs it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = EnrolmentSchool)]
 pub struct SchoolInfo {
     pub org_id: i64,
     pub name: String,
+    /// `public` or `private`.
+    #[schema(value_type = String)]
     pub nature: SchoolNature,
+    /// `kindergarten`, `primary`, `junior_high`, …
+    #[schema(value_type = String)]
     pub school_type: SchoolType,
     pub region_code: String,
     pub region_name: String,
@@ -81,7 +86,8 @@ pub async fn school(
 }
 
 /// One enrolment row.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Enrolment)]
 pub struct EnrolmentRow {
     pub enrolment_id: i64,
     pub academic_year: String,
@@ -144,10 +150,13 @@ pub async fn enrolment(
 }
 
 /// A product on the school's page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = EnrolmentProduct)]
 pub struct ProductView {
     pub code: String,
     pub name: String,
+    /// `student`, `staff` or `intern`.
+    #[schema(value_type = String)]
     pub insured: InsuredGroup,
     pub insured_label: &'static str,
     pub eligible: bool,
@@ -158,7 +167,8 @@ pub struct ProductView {
 }
 
 /// The school's enrolment page for a year.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = EnrolmentOverview)]
 pub struct Overview {
     pub school: SchoolInfo,
     pub academic_year: String,

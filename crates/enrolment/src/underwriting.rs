@@ -206,7 +206,8 @@ pub async fn mark_received(
 }
 
 /// An endorsement owed.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Endorsement)]
 pub struct EndorsementRow {
     pub endorsement_id: i64,
     pub enrolment_id: i64,

@@ -11,14 +11,15 @@ use crate::{EnrolmentError, Outcome, Problem, rules_for};
 
 /// An insurer company as the platform knows it (`control.companies`, read by the caller on the
 /// main cluster: a tenant transaction sees only its own schema).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CompanyRef {
     pub company_id: i64,
     pub name: String,
 }
 
 /// An opened year.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = OpenedYear)]
 pub struct YearRow {
     pub academic_year: String,
     pub rules_version: i32,
@@ -27,7 +28,7 @@ pub struct YearRow {
 }
 
 /// One admission: a company in a region subtree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Admission {
     pub company_id: i64,
     pub company_name: String,
@@ -36,12 +37,15 @@ pub struct Admission {
 }
 
 /// What the year page shows about a year with rules.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AcademicYearView)]
 pub struct YearView {
     pub academic_year: String,
     pub opened: Option<YearRow>,
     pub rules_version: Option<i32>,
     pub products: Vec<ProductSummary>,
+    /// Pairs of the deadline's name and its date.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub deadlines: Vec<(String, NaiveDate)>,
     pub admissions: Vec<Admission>,
     pub cover_start: NaiveDate,
@@ -49,7 +53,7 @@ pub struct YearView {
 }
 
 /// A product as the year page lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProductSummary {
     pub code: String,
     pub name: String,

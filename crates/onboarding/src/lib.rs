@@ -38,7 +38,7 @@ pub use xiaobao_audit::Actor;
 pub use xlsx::{department_template, problems_xlsx, school_template};
 
 /// One problem of an uploaded file: where it is and why it cannot be imported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowProblem {
     /// The spreadsheet line as Excel shows it (1-based); 0 for the file as a whole.
     pub line: u32,

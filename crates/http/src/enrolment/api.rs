@@ -13,14 +13,25 @@ use xiaobao_enrolment::school::{EnrolmentRow, Overview};
 use super::forms::{self, DraftJson, SecondJson};
 use super::service;
 use crate::web::call::ApiCall;
-use crate::web::error::{ApiError, bad_json};
+use crate::web::error::{ApiError, ErrorDetail, bad_json};
+
+/// A roster that was not accepted: the error, and every problem by line (never the values).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct RosterRejected {
+    /// `invalid_rows`, with the count of problems in the message.
+    error: ErrorDetail,
+    /// Always `rejected`.
+    result: &'static str,
+    roster_id: i64,
+    problems: Vec<xiaobao_roster::RowProblem>,
+}
 
 /// A school's enrolment in the current year: per product its enrolments, the insurers to
 /// choose from and the deadlines.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/schools/{org_id}", tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识"),
         ("org_id" = i64, Path, description = "学校机构编号")),
-    responses((status = 200, body = Object, description = "学校本学年的投保概况"),
+    responses((status = 200, body = Overview, description = "学校本学年的投保概况"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_overview(
@@ -41,7 +52,7 @@ pub(crate) async fn api_overview(
         ("org_id" = i64, Path, description = "学校机构编号"),
         ("code" = String, Path, description = "险种代码")),
     request_body = DraftJson,
-    responses((status = 200, body = Object, description = "保存后的投保记录"),
+    responses((status = 200, body = EnrolmentRow, description = "保存后的投保记录"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_save_draft(
@@ -65,12 +76,12 @@ pub(crate) async fn api_save_draft(
         ("enrolment_id" = i64, Path, description = "投保记录编号")),
     request_body(content_type = "multipart/form-data",
         description = "字段 file：花名册 XLSX（最大 20 MB）；字段 headcount：投保人数（可选）"),
-    responses((status = 201, body = Object, description = "已接受：result、roster_id 与行数"),
+    responses((status = 201, body = RosterResult, description = "已接受：result（accepted）、roster_id 与行数"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody), (status = 409, body = crate::web::error::ErrorBody),
         (status = 413, body = crate::web::error::ErrorBody, description = "文件过大或结构超出限制"),
         (status = 429, body = crate::web::error::ErrorBody, description = "上传过于频繁"),
-        (status = 422, body = Object,
-            description = "未接受：error（code invalid_rows）、roster_id 与 problems；或其他错误")))]
+        (status = 422, body = RosterRejected,
+            description = "未接受：error（code invalid_rows）、roster_id 与 problems；其他错误为 ErrorBody")))]
 pub(crate) async fn api_upload_roster(
     call: ApiCall,
     Path((_slug, id)): Path<(String, String)>,
@@ -95,16 +106,16 @@ pub(crate) async fn api_upload_roster(
             problems,
         }) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Json(serde_json::json!({
-                "error": {
-                    "code": "invalid_rows",
-                    "message": format!("花名册有 {} 处问题，未被接受", problems.len()),
-                    "field": "file",
+            Json(RosterRejected {
+                error: ErrorDetail {
+                    code: "invalid_rows".into(),
+                    message: format!("花名册有 {} 处问题，未被接受", problems.len()),
+                    field: Some("file".into()),
                 },
-                "result": "rejected",
-                "roster_id": roster_id,
-                "problems": problems,
-            })),
+                result: "rejected",
+                roster_id,
+                problems,
+            }),
         )
             .into_response(),
     })
@@ -114,7 +125,7 @@ pub(crate) async fn api_upload_roster(
 #[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/rosters/{roster_id}", operation_id = "get_roster_result", tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识"),
         ("roster_id" = i64, Path, description = "花名册编号")),
-    responses((status = 200, body = Object, description = "花名册及其问题清单"),
+    responses((status = 200, body = RosterRecord, description = "花名册及其问题清单"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_roster(
     call: ApiCall,
@@ -131,7 +142,7 @@ pub(crate) async fn api_roster(
 #[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/{enrolment_id}/submit", tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识"),
         ("enrolment_id" = i64, Path, description = "投保记录编号")),
-    responses((status = 200, body = Object, description = "提交后的投保记录"),
+    responses((status = 200, body = EnrolmentRow, description = "提交后的投保记录"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_submit(
@@ -150,9 +161,9 @@ pub(crate) async fn api_submit(
     tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识"),
         ("enrolment_id" = i64, Path, description = "投保记录编号")),
-    request_body(content = Object,
+    request_body(content = ModificationInput,
         description = "new_headcount（整数，可选）、new_company_id（可选）、new_roster_id（可选）、reason（说明）"),
-    responses((status = 201, body = Object, description = "已提出的修改申请"),
+    responses((status = 201, body = RequestRow, description = "已提出的修改申请"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_modification(
@@ -174,7 +185,7 @@ pub(crate) async fn api_modification(
     params(("slug" = String, Path, description = "租户标识"),
         ("enrolment_id" = i64, Path, description = "投保记录编号")),
     request_body = SecondJson,
-    responses((status = 201, body = Object, description = "已提出的申请"),
+    responses((status = 201, body = RequestRow, description = "已提出的申请"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_second_insurer(

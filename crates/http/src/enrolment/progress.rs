@@ -261,11 +261,33 @@ pub(super) async fn show_progress(
     }
 }
 
+/// The progress of a product below a region, as the API answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProgressAnswer {
+    academic_year: String,
+    product_code: String,
+    region_code: String,
+    regions: Vec<RegionLine>,
+}
+
+/// One child region's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RegionLine {
+    region_code: String,
+    region_name: String,
+    schools: i64,
+    submitted: i64,
+    not_submitted: i64,
+    headcount: i64,
+    premium_fen: i64,
+    premium_yuan: String,
+}
+
 /// Progress of a product in the current year, per region below a region of the viewer's
 /// subtree.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/progress", tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识"), ProgressQuery),
-    responses((status = 200, body = Object,
+    responses((status = 200, body = ProgressAnswer,
             description = "academic_year、product_code、region_code 与各地区的 regions"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_progress(
@@ -276,21 +298,25 @@ pub(crate) async fn api_progress(
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     match load_progress(&state, &tenant, &current, &q).await {
-        Ok((v, _)) => Json(serde_json::json!({
-            "academic_year": v.academic_year,
-            "product_code": v.product_code,
-            "region_code": v.region_code,
-            "regions": v.regions.iter().map(|r| serde_json::json!({
-                "region_code": r.region_code,
-                "region_name": r.region_name,
-                "schools": r.schools,
-                "submitted": r.submitted,
-                "not_submitted": r.not_submitted(),
-                "headcount": r.headcount,
-                "premium_fen": r.premium_fen,
-                "premium_yuan": r.premium_yuan(),
-            })).collect::<Vec<_>>(),
-        }))
+        Ok((v, _)) => Json(ProgressAnswer {
+            regions: v
+                .regions
+                .iter()
+                .map(|r| RegionLine {
+                    region_code: r.region_code.clone(),
+                    region_name: r.region_name.clone(),
+                    schools: r.schools,
+                    submitted: r.submitted,
+                    not_submitted: r.not_submitted(),
+                    headcount: r.headcount,
+                    premium_fen: r.premium_fen,
+                    premium_yuan: r.premium_yuan(),
+                })
+                .collect(),
+            academic_year: v.academic_year,
+            product_code: v.product_code,
+            region_code: v.region_code,
+        })
         .into_response(),
         Err(f) => audited(&state, &tenant, &current, f).await.api(),
     }
@@ -364,11 +390,20 @@ pub(super) async fn submit_reopen(
     }
 }
 
+/// A school reopened.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Reopened {
+    /// Always `true`.
+    reopened: bool,
+    /// The last day the school may submit, as given.
+    until: String,
+}
+
 /// Reopens a school's enrolment in the current year until a date.
 #[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/schools/{org_id}/reopen", tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识"), ("org_id" = i64, Path, description = "学校机构编号")),
     request_body = ReopenInput,
-    responses((status = 200, body = Object, description = "reopened 与 until"),
+    responses((status = 200, body = Reopened, description = "reopened 与 until"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_reopen(
@@ -382,9 +417,11 @@ pub(crate) async fn api_reopen(
         return ApiError::invalid("until", "请求体不是有效的 JSON").into_response();
     };
     match reopen_school(&state, &tenant, &current, &id, &body).await {
-        Ok(()) => {
-            Json(serde_json::json!({ "reopened": true, "until": body.until })).into_response()
-        }
+        Ok(()) => Json(Reopened {
+            reopened: true,
+            until: body.until,
+        })
+        .into_response(),
         Err(f) => f.api(),
     }
 }

@@ -290,7 +290,7 @@ pub(crate) async fn api_list(
 /// The endorsements (批单) the viewer's company owes.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/underwriting/endorsements", tag = "underwriting",
     params(("slug" = String, Path, description = "租户标识")),
-    responses((status = 200, body = Vec<Object>, description = "批单列表"),
+    responses((status = 200, body = Vec<xiaobao_enrolment::underwriting::EndorsementRow>, description = "批单列表"),
         (status = 403, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_endorsements(
     State(state): State<AppState>,
@@ -417,11 +417,20 @@ async fn submit_issued(
     }
 }
 
+/// An endorsement marked issued.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EndorsementIssued {
+    /// The endorsement's id as given in the path.
+    endorsement_id: String,
+    /// Always `issued`.
+    status: &'static str,
+}
+
 /// Marks an endorsement issued.
 #[utoipa::path(post, path = "/api/v1/t/{slug}/underwriting/endorsements/{id}/issued",
     tag = "underwriting",
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "批单编号")),
-    responses((status = 200, body = Object, description = "endorsement_id 与 status"),
+    responses((status = 200, body = EndorsementIssued, description = "endorsement_id 与 status"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_issued(
@@ -433,7 +442,10 @@ pub(crate) async fn api_issued(
     match issue(&state, &tenant, &current, &id).await {
         Ok(()) => (
             StatusCode::OK,
-            Json(serde_json::json!({ "endorsement_id": id, "status": "issued" })),
+            Json(EndorsementIssued {
+                endorsement_id: id,
+                status: "issued",
+            }),
         )
             .into_response(),
         Err(f) => f.api(),

@@ -144,7 +144,7 @@ pub(super) async fn submit_open(
 /// The academic years with their rules: products, deadlines, cover and whether opened.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/years", tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识")),
-    responses((status = 200, body = Vec<Object>, description = "学年列表"),
+    responses((status = 200, body = Vec<YearView>, description = "学年列表"),
         (status = 403, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_years(
     State(state): State<AppState>,
@@ -160,7 +160,7 @@ pub(crate) async fn api_years(
 /// Opens an academic year for enrolment.
 #[utoipa::path(post, path = "/api/v1/t/{slug}/enrolment/years/{year}/open", tag = "enrolment",
     params(("slug" = String, Path, description = "租户标识"), ("year" = String, Path, description = "学年，如 2025-2026")),
-    responses((status = 201, body = Object, description = "已开放的学年"),
+    responses((status = 201, body = years::YearRow, description = "已开放的学年"),
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody),
         (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_open(
