@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod api_snapshots;
 mod audit;
 mod authz_matrix;
 mod branches;
