@@ -56,12 +56,6 @@ impl Clock {
         china_moment(local).map(Clock::fixed)
     }
 
-    /// Whether this is the wall clock.
-    #[must_use]
-    pub fn is_system(&self) -> bool {
-        matches!(*self.0, Source::System)
-    }
-
     /// The current instant.
     #[must_use]
     pub fn now(&self) -> DateTime<Utc> {
@@ -111,12 +105,6 @@ impl Clock {
                 true
             }
         }
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::system()
     }
 }
 
@@ -179,7 +167,6 @@ mod tests {
     #[test]
     fn the_system_clock_cannot_be_set() {
         let clock = Clock::system();
-        assert!(clock.is_system());
         assert!(!clock.set(Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()));
         assert!(clock.now().timestamp() > 1_700_000_000);
     }

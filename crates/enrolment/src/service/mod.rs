@@ -74,7 +74,7 @@ impl Enrolments {
     }
 
     /// The year in force and its rules.
-    async fn current_year(
+    pub(super) async fn current_year(
         &self,
         conn: &mut sqlx::PgConnection,
     ) -> Outcome<Option<(String, ProgrammeRules)>> {
@@ -86,7 +86,10 @@ impl Enrolments {
             .map(|(_, rules)| (year, rules)))
     }
 
-    async fn rules_of(conn: &mut sqlx::PgConnection, year: &str) -> Outcome<ProgrammeRules> {
+    pub(super) async fn rules_of(
+        conn: &mut sqlx::PgConnection,
+        year: &str,
+    ) -> Outcome<ProgrammeRules> {
         Ok(crate::rules_for(conn, year)
             .await?
             .map(|(_, r)| r)

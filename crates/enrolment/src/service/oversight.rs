@@ -35,23 +35,16 @@ pub struct Progress {
 impl Enrolments {
     /// The year in force and its rules; refused when no year is open.
     pub(super) async fn year_in_force(&self, conn: &mut sqlx::PgConnection) -> Outcome<YearRules> {
-        let year = years::current(conn, self.caller.clock.today())
+        let (year, rules) = self
+            .current_year(conn)
             .await?
             .ok_or_else(|| Problem::YearNotOpen("当前".into()))?;
-        let (_, rules) = crate::rules_for(conn, &year)
-            .await?
-            .ok_or_else(|| Problem::NoRules(year.clone()))?;
         Ok(YearRules { year, rules })
     }
 
     /// Whether a year is in force.
     pub async fn year_open(&self) -> Outcome<bool> {
-        let mut tx = self.caller.tx().await?;
-        let open = years::current(&mut tx, self.caller.clock.today())
-            .await?
-            .is_some();
-        tx.commit().await?;
-        Ok(open)
+        Ok(self.year_or_current(None).await?.is_some())
     }
 
     /// The academic years with their rules: products, deadlines, cover, whether opened.
@@ -312,9 +305,5 @@ async fn rules_of_row(
         .fetch_optional(&mut *conn)
         .await
         .map_err(Failure::internal)?;
-    let year = year.ok_or_else(miss)?;
-    let (_, rules) = crate::rules_for(conn, &year)
-        .await?
-        .ok_or_else(|| Problem::NoRules(year.clone()))?;
-    Ok(rules)
+    Enrolments::rules_of(conn, &year.ok_or_else(miss)?).await
 }

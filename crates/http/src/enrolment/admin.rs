@@ -15,8 +15,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use xiaobao_authz::Permission;
 use xiaobao_db::Tenant;
+use xiaobao_domain::Failure;
 use xiaobao_domain::Fen;
-use xiaobao_domain::{Failure, Refusal};
 use xiaobao_enrolment::Enrolments;
 
 use crate::AppState;
@@ -152,11 +152,7 @@ pub(crate) fn no_year_open(f: &Failure) -> bool {
     f.refusal().is_some_and(|r| r.code == "year_not_open")
 }
 
-/// A path id: a number, or a miss of `entity` (404, audited as asked for).
-pub(crate) fn path_id(entity: &'static str, raw: &str) -> Result<i64, Failure> {
-    raw.parse::<i64>()
-        .map_err(|_| Refusal::out_of_scope(entity, raw).into())
-}
+pub(crate) use super::path_id;
 
 pub(crate) use crate::web::files::{XLSX, download};
 

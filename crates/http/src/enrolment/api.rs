@@ -38,7 +38,7 @@ pub(crate) async fn api_overview(
     call: ApiCall,
     Path((_slug, org_id)): Path<(String, String)>,
 ) -> Result<Json<Overview>, ApiError> {
-    let outcome = match forms::id("organisation", &org_id) {
+    let outcome = match super::path_id("organisation", &org_id) {
         Ok(org) => service(&call).overview(org).await,
         Err(f) => Err(f),
     };
@@ -62,7 +62,7 @@ pub(crate) async fn api_save_draft(
 ) -> Result<Json<EnrolmentRow>, ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
     let (input, seq) = body.input();
-    let outcome = match forms::id("organisation", &org_id) {
+    let outcome = match super::path_id("organisation", &org_id) {
         Ok(org) => service(&call).save_draft(org, &code, seq, &input).await,
         Err(f) => Err(f),
     };
@@ -88,7 +88,7 @@ pub(crate) async fn api_upload_roster(
     request: Request,
 ) -> Result<Response, ApiError> {
     let outcome = async {
-        let eid = forms::id("enrolment", &id)?;
+        let eid = super::path_id("enrolment", &id)?;
         forms::upload_allowed(&call.state, &call.tenant.slug, &call.current, eid).await?;
         let upload = forms::read_upload(request).await?;
         let sealer = call.state.sealer(&call.tenant);
@@ -131,7 +131,7 @@ pub(crate) async fn api_roster(
     call: ApiCall,
     Path((_slug, id)): Path<(String, String)>,
 ) -> Result<Json<RosterRecord>, ApiError> {
-    let outcome = match forms::id("roster", &id) {
+    let outcome = match super::path_id("roster", &id) {
         Ok(rid) => service(&call).roster(rid).await.map(|(record, _)| record),
         Err(f) => Err(f),
     };
@@ -149,7 +149,7 @@ pub(crate) async fn api_submit(
     call: ApiCall,
     Path((_slug, id)): Path<(String, String)>,
 ) -> Result<Json<EnrolmentRow>, ApiError> {
-    let outcome = match forms::id("enrolment", &id) {
+    let outcome = match super::path_id("enrolment", &id) {
         Ok(eid) => service(&call).submit(eid).await,
         Err(f) => Err(f),
     };
@@ -172,7 +172,7 @@ pub(crate) async fn api_modification(
     body: Result<Json<ModificationInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RequestRow>), ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let outcome = match forms::id("enrolment", &id) {
+    let outcome = match super::path_id("enrolment", &id) {
         Ok(eid) => service(&call).request_modification(eid, &body).await,
         Err(f) => Err(f),
     };
@@ -194,7 +194,7 @@ pub(crate) async fn api_second_insurer(
     body: Result<Json<SecondJson>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RequestRow>), ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let outcome = match forms::id("enrolment", &id) {
+    let outcome = match super::path_id("enrolment", &id) {
         Ok(eid) => {
             service(&call)
                 .request_second_insurer(eid, body.company_id, &body.reason)

@@ -16,12 +16,6 @@ use xiaobao_enrolment::service::MAX_ROSTER_BYTES;
 use crate::AppState;
 use crate::web::auth::Current;
 
-/// A path id: a number, or a miss of `entity` (404, audited as asked for).
-pub(super) fn id(entity: &'static str, raw: &str) -> Result<i64, Failure> {
-    raw.parse::<i64>()
-        .map_err(|_| Refusal::out_of_scope(entity, raw).into())
-}
-
 /// An optional number from a form field ("" is none).
 fn opt_num<T: std::str::FromStr>(
     v: &Option<String>,

@@ -32,10 +32,11 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use xiaobao_authz::Permission;
-use xiaobao_domain::{InsuredGroup, Role};
+use xiaobao_domain::{Failure, InsuredGroup, Refusal, Role};
 use xiaobao_enrolment::Enrolments;
 
 use crate::web::auth::{Current, Routes};
+use crate::web::call::Called;
 use crate::web::files::{XLSX, download};
 use crate::web::tenant::PageTenant;
 
@@ -161,21 +162,10 @@ fn service(call: &impl Called) -> Enrolments {
     Enrolments::new(call.caller())
 }
 
-/// Both call contexts give the service its caller.
-trait Called {
-    fn caller(&self) -> xiaobao_identity::Caller;
-}
-
-impl Called for crate::web::call::ApiCall {
-    fn caller(&self) -> xiaobao_identity::Caller {
-        crate::web::call::ApiCall::caller(self)
-    }
-}
-
-impl Called for crate::web::call::PageCall {
-    fn caller(&self) -> xiaobao_identity::Caller {
-        crate::web::call::PageCall::caller(self)
-    }
+/// A path id: a number, or a miss of `entity` (404, audited as asked for).
+pub(crate) fn path_id(entity: &'static str, raw: &str) -> Result<i64, Failure> {
+    raw.parse::<i64>()
+        .map_err(|_| Refusal::out_of_scope(entity, raw).into())
 }
 
 /// Whether the viewer is a school working on its own enrolment only (not a central school).

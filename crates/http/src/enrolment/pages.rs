@@ -335,7 +335,7 @@ pub(super) async fn show_school(
     Path((_, org_id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let org_id = match forms::id("organisation", &org_id) {
+    let org_id = match super::path_id("organisation", &org_id) {
         Ok(id) => id,
         Err(f) => return Err(call.fail(f).await),
     };
@@ -356,23 +356,19 @@ async fn after_form<T>(
     done: &str,
     mut flash: Flash,
 ) -> Result<Response, PageError> {
-    let refusal = match outcome {
-        Ok(_) => {
-            let Some(org_id) = org_id else {
-                return Err(PageError::NotFound);
-            };
+    match (outcome, org_id) {
+        (Ok(_), Some(org_id)) => {
             let href = school_href(&call.page, &call.current, org_id);
-            return Ok(Redirect::to(&format!("{href}?done={done}")).into_response());
+            Ok(Redirect::to(&format!("{href}?done={done}")).into_response())
         }
-        Err(Failure::Refused(r)) if !r.is_not_found() && org_id.is_some() => *r,
-        Err(f) => return Err(call.fail(f).await),
-    };
-    let status = crate::web::error::refusal_status(refusal.class);
-    flash.message = Some(refusal.message);
-    let Some(org_id) = org_id else {
-        return Err(PageError::NotFound);
-    };
-    render_school(call, session, org_id, flash, status).await
+        (Ok(_), None) => Err(PageError::NotFound),
+        (Err(Failure::Refused(r)), Some(org_id)) if !r.is_not_found() => {
+            let status = crate::web::error::refusal_status(r.class);
+            flash.message = Some(r.message);
+            render_school(call, session, org_id, flash, status).await
+        }
+        (Err(f), _) => Err(call.fail(f).await),
+    }
 }
 
 /// The school of enrolment `raw`, when it is in scope.
@@ -409,20 +405,17 @@ pub(super) async fn save_draft(
     form: Result<Form<DraftForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let org = forms::id("organisation", &org_id);
-    let outcome = match (&org, form.input()) {
-        (Err(_), _) => Err(Failure::from(xiaobao_domain::Refusal::out_of_scope(
-            "organisation",
-            &org_id,
-        ))),
-        (_, Err(f)) => Err(f),
-        (Ok(org), Ok((input, seq))) => service(&call).save_draft(*org, &code, seq, &input).await,
+    let org = super::path_id("organisation", &org_id);
+    let school = org.as_ref().ok().copied();
+    let outcome = match (org, form.input()) {
+        (Err(f), _) | (_, Err(f)) => Err(f),
+        (Ok(org), Ok((input, seq))) => service(&call).save_draft(org, &code, seq, &input).await,
     };
     let flash = Flash {
         product: Some(code.clone()),
         ..Flash::default()
     };
-    after_form(&call, &mut session, org.ok(), outcome, "saved", flash).await
+    after_form(&call, &mut session, school, outcome, "saved", flash).await
 }
 
 pub(super) async fn upload_roster(
@@ -432,7 +425,7 @@ pub(super) async fn upload_roster(
     request: Request,
 ) -> Result<Response, PageError> {
     let outcome = async {
-        let eid = forms::id("enrolment", &id)?;
+        let eid = super::path_id("enrolment", &id)?;
         forms::upload_allowed(&call.state, &call.page.tenant.slug, &call.current, eid).await?;
         let upload = forms::read_upload(request).await?;
         let sealer = call.state.sealer(&call.page.tenant);
@@ -455,7 +448,7 @@ pub(super) async fn submit(
     mut session: WebSession,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
-    let outcome = match forms::id("enrolment", &id) {
+    let outcome = match super::path_id("enrolment", &id) {
         Ok(eid) => service(&call).submit(eid).await,
         Err(f) => Err(f),
     };
@@ -469,7 +462,7 @@ pub(super) async fn modification(
     form: Result<Form<ModificationForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let outcome = match (forms::id("enrolment", &id), form.input()) {
+    let outcome = match (super::path_id("enrolment", &id), form.input()) {
         (Err(f), _) | (_, Err(f)) => Err(f),
         (Ok(eid), Ok(input)) => service(&call).request_modification(eid, &input).await,
     };
@@ -483,7 +476,7 @@ pub(super) async fn second_insurer(
     form: Result<Form<SecondForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let outcome = match (forms::id("enrolment", &id), form.company()) {
+    let outcome = match (super::path_id("enrolment", &id), form.company()) {
         (Err(f), _) | (_, Err(f)) => Err(f),
         (Ok(eid), Ok(company)) => {
             service(&call)
@@ -522,7 +515,7 @@ async fn roster_of(
     ),
     PageError,
 > {
-    let found = match forms::id("roster", raw) {
+    let found = match super::path_id("roster", raw) {
         Ok(id) => service(call).roster(id).await,
         Err(f) => Err(f),
     };

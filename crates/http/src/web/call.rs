@@ -94,11 +94,34 @@ pub(crate) async fn audit_miss(state: &AppState, tenant: &Tenant, current: &Curr
     }
 }
 
-impl ApiCall {
-    pub fn caller(&self) -> Caller {
+/// A guarded call that can name its caller (both call contexts).
+pub(crate) trait Called {
+    fn caller(&self) -> Caller;
+}
+
+impl Called for ApiCall {
+    fn caller(&self) -> Caller {
         caller(&self.state, &self.tenant, &self.current)
     }
+}
 
+impl Called for PageCall {
+    fn caller(&self) -> Caller {
+        caller(&self.state, &self.page.tenant, &self.current)
+    }
+}
+
+/// A page error of a failure, a refusal carrying the programme's links.
+fn page_error(f: Failure, page: &PageTenant) -> PageError {
+    match PageError::from(f) {
+        PageError::Refused(r, None) => {
+            PageError::Refused(r, Some((page.tenant.clone(), page.base.clone())))
+        }
+        other => other,
+    }
+}
+
+impl ApiCall {
     /// The API error of a failure, the miss audited.
     pub async fn fail(&self, f: Failure) -> ApiError {
         audit_miss(&self.state, &self.tenant, &self.current, &f).await;
@@ -115,20 +138,11 @@ impl ApiCall {
 }
 
 impl PageCall {
-    pub fn caller(&self) -> Caller {
-        caller(&self.state, &self.page.tenant, &self.current)
-    }
-
     /// The page error of a failure, the miss audited (an error page with the programme's
     /// links).
     pub async fn fail(&self, f: Failure) -> PageError {
         audit_miss(&self.state, &self.page.tenant, &self.current, &f).await;
-        match PageError::from(f) {
-            PageError::Refused(r, None) => {
-                PageError::Refused(r, Some((self.page.tenant.clone(), self.page.base.clone())))
-            }
-            other => other,
-        }
+        page_error(f, &self.page)
     }
 }
 
@@ -151,13 +165,7 @@ pub(crate) trait Reply {
 
 impl Reply for Failure {
     fn page(self, page: &PageTenant) -> Response {
-        match PageError::from(self) {
-            PageError::Refused(r, None) => {
-                PageError::Refused(r, Some((page.tenant.clone(), page.base.clone())))
-            }
-            other => other,
-        }
-        .into_response()
+        page_error(self, page).into_response()
     }
 
     fn api(self) -> Response {
