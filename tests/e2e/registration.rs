@@ -832,7 +832,8 @@ async fn the_api_registers_decides_and_activates() {
             None,
         )
         .await;
-    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Already decided: a conflict, as on the page (409 on every route).
+    assert_eq!(again.status, StatusCode::CONFLICT);
     let one = app
         .json_as(
             &s,

@@ -7,6 +7,7 @@
 //! chain and its hash; [`verify`] recomputes the chain, [`search`] finds rows for the people
 //! who read the trail.
 
+mod alone;
 mod mask;
 mod search;
 mod verify;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
+pub use alone::record_alone;
 pub use mask::{mask_id_number, mask_phone, mask_value};
 pub use search::{AuditFilter, AuditRow, DEFAULT_LIMIT, MAX_LIMIT, search};
 pub use verify::{

@@ -9,6 +9,7 @@ pub mod anchor;
 mod calendar;
 mod catalog;
 mod clusters;
+pub mod programme;
 mod provision;
 pub mod regions;
 pub mod rules;
@@ -18,6 +19,7 @@ mod tenant_tx;
 pub use calendar::{import_calendar_toml, load_calendar};
 pub use catalog::{Catalog, Tenant, TenantStatus};
 pub use clusters::{ClusterUrls, Clusters};
+pub use programme::Programme;
 pub use provision::{NewTenant, ProvisionOutcome, Provisioner, RulesSeed, validate_slug};
 pub use tenant_tx::TenantTx;
 

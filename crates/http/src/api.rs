@@ -200,9 +200,9 @@ async fn get_region(
     Path((_slug, code)): Path<(String, String)>,
 ) -> Result<Json<RegionView>, ApiError> {
     let code = parse_region(&code)?;
-    let mut tx = state.db.tenant_tx(&tenant).await?;
-    let region = xiaobao_db::regions::get(&mut tx, code.as_str()).await?;
-    tx.commit().await?;
+    let region = crate::home::programme(&state, &tenant)
+        .region(code.as_str())
+        .await?;
     region
         .map(|r| Json(r.into()))
         .ok_or_else(|| ApiError::NotFound(format!("地区 {code} 不存在")))
@@ -218,16 +218,10 @@ async fn list_region_children(
     Path((_slug, code)): Path<(String, String)>,
 ) -> Result<Json<Vec<RegionView>>, ApiError> {
     let code = parse_region(&code)?;
-    let mut tx = state.db.tenant_tx(&tenant).await?;
-    let children = xiaobao_db::regions::children(&mut tx, code.as_str()).await?;
-    let exists = !children.is_empty()
-        || xiaobao_db::regions::get(&mut tx, code.as_str())
-            .await?
-            .is_some();
-    tx.commit().await?;
-    if !exists {
-        return Err(ApiError::NotFound(format!("地区 {code} 不存在")));
-    }
+    let children = crate::home::programme(&state, &tenant)
+        .children(code.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("地区 {code} 不存在")))?;
     Ok(Json(children.into_iter().map(Into::into).collect()))
 }
 
@@ -258,9 +252,9 @@ async fn get_rules(
 ) -> Result<Json<RulesView>, ApiError> {
     let year = AcademicYear::parse(&year)
         .map_err(|e| ApiError::invalid("academic_year", e.to_string()))?;
-    let mut tx = state.db.tenant_tx(&tenant).await?;
-    let stored = xiaobao_db::rules::current(&mut tx, &year.to_string()).await?;
-    tx.commit().await?;
+    let stored = crate::home::programme(&state, &tenant)
+        .rules(&year.to_string())
+        .await?;
     let stored =
         stored.ok_or_else(|| ApiError::NotFound(format!("{year} 学年的项目规则尚未配置")))?;
     let rules = ProgrammeRules::from_toml_str(&stored.document)

@@ -6,6 +6,8 @@ use axum::extract::State;
 use axum::response::{Html, Redirect};
 use axum::routing::get;
 
+use std::sync::Arc;
+
 use xiaobao_db::Tenant;
 use xiaobao_domain::AccountType;
 use xiaobao_domain::rules::ProgrammeRules;
@@ -101,15 +103,17 @@ pub(crate) struct ProgrammeFacts {
     pub rules: Option<ProgrammeRules>,
 }
 
+/// The public reads of the programme.
+pub(crate) fn programme(state: &AppState, tenant: &Arc<Tenant>) -> xiaobao_db::Programme {
+    xiaobao_db::Programme::new(state.db.clone(), tenant.clone())
+}
+
 pub(crate) async fn programme_facts(
     state: &AppState,
-    tenant: &Tenant,
+    tenant: &Arc<Tenant>,
 ) -> Result<ProgrammeFacts, PageError> {
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let years = xiaobao_db::rules::years(&mut tx).await?;
-    let academic_year = years.first().cloned().unwrap_or_default();
-    let stored = xiaobao_db::rules::current(&mut tx, &academic_year).await?;
-    tx.commit().await?;
+    let (year, stored) = programme(state, tenant).newest_rules().await?;
+    let academic_year = year.unwrap_or_default();
     Ok(ProgrammeFacts {
         academic_year: if academic_year.is_empty() {
             "未配置".into()
@@ -127,13 +131,7 @@ async fn tenant_landing(
     mut session: WebSession,
 ) -> Result<Html<String>, PageError> {
     let facts = programme_facts(&state, &page.tenant).await?;
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let root = xiaobao_db::regions::root(&mut tx).await?;
-    let regions = match &root {
-        Some(r) => xiaobao_db::regions::children(&mut tx, &r.region_code).await?,
-        None => Vec::new(),
-    };
-    tx.commit().await?;
+    let (root, regions) = programme(&state, &page.tenant).top_regions().await?;
     let (products, deadlines) = match &facts.rules {
         Some(p) => (product_rows(p), deadline_rows(p)),
         None => (Vec::new(), Vec::new()),

@@ -50,3 +50,29 @@ impl std::fmt::Debug for Caller {
             .finish_non_exhaustive()
     }
 }
+
+/// A visitor of a programme who is not signed in (sign-in, registration, recovery): the
+/// tenant, the visitor as the audit trail records it (address and browser) and the clock.
+#[derive(Clone)]
+pub struct Guest {
+    pub db: Db,
+    pub tenant: Arc<Tenant>,
+    pub actor: Actor,
+    pub clock: Clock,
+}
+
+impl Guest {
+    /// Opens the tenant's transaction (rolled back unless committed).
+    pub async fn tx(&self) -> Result<TenantTx, Failure> {
+        Ok(self.db.tenant_tx(&self.tenant).await?)
+    }
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest")
+            .field("tenant", &self.tenant.slug)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

@@ -20,9 +20,10 @@ pub mod recovery;
 pub mod registration;
 pub mod school_admin;
 pub mod scope;
+pub mod service;
 
 pub use accounts::{Account, AccountSummary};
-pub use caller::Caller;
+pub use caller::{Caller, Guest};
 pub use codes::{CodeError, CodePurpose, Codes};
 pub use limits::{Limit, RateLimiter, Verdict};
 pub use login::{Authenticated, LoginAttempt, LoginError, LoginPolicy, authenticate};
@@ -40,4 +41,20 @@ pub enum IdentityError {
     Hash(String),
     #[error("rate limiter unavailable: {0}")]
     Limiter(String),
+}
+
+impl From<IdentityError> for xiaobao_domain::Failure {
+    fn from(e: IdentityError) -> Self {
+        use xiaobao_domain::Failure;
+        match e {
+            IdentityError::Sqlx(sqlx::Error::PoolTimedOut) => Failure::Unavailable(Box::new(e)),
+            other => Failure::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<school_admin::AdminProblem> for xiaobao_domain::Failure {
+    fn from(p: school_admin::AdminProblem) -> Self {
+        xiaobao_domain::Refusal::from(p).into()
+    }
 }

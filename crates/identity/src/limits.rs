@@ -133,3 +133,12 @@ mod tests {
         assert_eq!(l.hit("b", limit).await.expect("hit"), Verdict::Allowed);
     }
 }
+
+/// "请 N 分钟后再试" for a refusal by a rate limit.
+#[must_use]
+pub fn retry_message(what: &str, retry_after_secs: u64) -> String {
+    format!(
+        "{what}过于频繁，请 {} 分钟后再试",
+        retry_after_secs.div_ceil(60).max(1)
+    )
+}

@@ -440,3 +440,27 @@ pub async fn refuse(
     .await?;
     Ok(Ok(()))
 }
+
+/// A school's name and its contact mobile (for the SMS of a decision).
+pub async fn contact_of(
+    conn: &mut PgConnection,
+    org_id: i64,
+) -> Result<Option<(String, Option<String>)>, IdentityError> {
+    Ok(
+        sqlx::query_as("select name, contact_mobile from organisations where org_id = $1")
+            .bind(org_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Whether `code` is a region a school registers in (a county or a city's 市直).
+pub async fn is_school_region(conn: &mut PgConnection, code: &str) -> Result<bool, IdentityError> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from regions where region_code = $1 \
+         and level in ('county', 'direct'))",
+    )
+    .bind(code)
+    .fetch_one(conn)
+    .await?)
+}

@@ -178,6 +178,8 @@ pub enum OnboardingError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Audit(#[from] xiaobao_audit::AuditError),
+    #[error(transparent)]
+    Tenant(#[from] xiaobao_db::DbError),
 }
 
 impl OnboardingError {
@@ -238,5 +240,53 @@ mod tests {
         assert!(!importer.covers("410000.410200.410202"));
         assert!(!importer.covers("410000.4101001"));
         assert!(!importer.covers("410000"));
+    }
+}
+
+/// A parsed import file.
+#[derive(Debug)]
+pub enum Sheet {
+    Schools(SchoolSheet),
+    Departments(DepartmentSheet),
+}
+
+/// Onboarding for one signed-in department: an import runs in one tenant transaction,
+/// committed only when every row was written.
+#[derive(Clone, Debug)]
+pub struct Onboarding {
+    caller: xiaobao_identity::Caller,
+}
+
+impl Onboarding {
+    #[must_use]
+    pub fn new(caller: xiaobao_identity::Caller) -> Self {
+        Self { caller }
+    }
+
+    /// Imports the sheet as the caller, in its region.
+    pub async fn import(&self, sheet: &Sheet) -> Result<ImportReport, OnboardingError> {
+        let caller = &self.caller;
+        let mut tx = caller.db.tenant_tx(&caller.tenant).await?;
+        let level: Option<String> =
+            sqlx::query_scalar("select level from regions where region_code = $1")
+                .bind(&caller.viewer.region_code)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(region_level) = level.as_deref().and_then(RegionLevel::parse) else {
+            return Err(OnboardingError::NotPermitted(
+                "本账号所属区域无效，无法导入".into(),
+            ));
+        };
+        let importer = Importer {
+            actor: caller.actor.clone(),
+            region_path: caller.viewer.region_path.clone(),
+            region_level,
+        };
+        let report = match sheet {
+            Sheet::Schools(sheet) => import_schools(&mut tx, &importer, sheet).await?,
+            Sheet::Departments(sheet) => import_departments(&mut tx, &importer, sheet).await?,
+        };
+        tx.commit().await?;
+        Ok(report)
     }
 }

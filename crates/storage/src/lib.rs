@@ -94,6 +94,7 @@ mod documents;
 mod error;
 mod kind;
 mod names;
+mod open;
 mod settings;
 pub mod sniff;
 mod token;

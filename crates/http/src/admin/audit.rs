@@ -14,8 +14,8 @@ use xiaobao_audit::{AuditFilter, AuditRow};
 
 use crate::AppState;
 use crate::web::error::ApiError;
+use crate::web::error::PageError;
 use crate::web::error::page_to_api;
-use crate::web::error::{PageError, internal};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
@@ -127,16 +127,10 @@ pub(super) fn next_before_seq(rows: &[AuditRow], filter: &AuditFilter) -> Option
 }
 
 pub(super) async fn search_audit(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    caller: Caller,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRow>, PageError> {
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let rows = xiaobao_audit::search(&mut tx, filter)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    Ok(rows)
+    Ok(Admin::new(caller).audit(filter).await?)
 }
 
 /// One row of the audit trail as the API shows it.
@@ -254,6 +248,7 @@ pub(super) async fn show_audit(
     State(state): State<AppState>,
     page: PageTenant,
     mut session: WebSession,
+    current: Current,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let q = query.map(|Query(q)| q).unwrap_or_default();
@@ -270,7 +265,7 @@ pub(super) async fn show_audit(
     let base = page.href("admin/audit");
     let (rows, error, next) = match audit_filter(&q) {
         Ok(filter) => {
-            let rows = search_audit(&state, &page.tenant, &filter).await?;
+            let rows = search_audit(caller(&state, &page.tenant, &current), &filter).await?;
             let next = next_before_seq(&rows, &filter);
             (rows, None, next)
         }
@@ -319,11 +314,12 @@ pub(super) async fn show_audit(
 pub(crate) async fn api_audit(
     State(state): State<AppState>,
     tenant: ApiTenant,
+    current: Current,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPageView>, ApiError> {
     let Query(q) = query.map_err(|_| ApiError::invalid("query", "查询参数无效"))?;
     let filter = audit_filter(&q).map_err(|(field, message)| ApiError::invalid(field, message))?;
-    let rows = search_audit(&state, &tenant.0, &filter)
+    let rows = search_audit(caller(&state, &tenant.0, &current), &filter)
         .await
         .map_err(page_to_api)?;
     let next_before_seq = next_before_seq(&rows, &filter);

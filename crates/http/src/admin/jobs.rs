@@ -10,14 +10,14 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
-use xiaobao_jobs::{JobId, JobRow, JobStatus};
+use xiaobao_jobs::{JobRow, JobStatus};
 
 use crate::AppState;
 use crate::web::auth::Current;
 use crate::web::csrf::CsrfToken;
 use crate::web::error::ApiError;
+use crate::web::error::PageError;
 use crate::web::error::page_to_api;
-use crate::web::error::{PageError, internal};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
@@ -50,16 +50,10 @@ pub(super) fn job_status(q: &JobQuery) -> Result<Option<JobStatus>, (&'static st
 }
 
 pub(super) async fn load_jobs(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    caller: Caller,
     status: Option<JobStatus>,
 ) -> Result<Vec<JobRow>, PageError> {
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let rows = xiaobao_jobs::list_jobs(&mut tx, status, JOB_LIMIT)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    Ok(rows)
+    Ok(Admin::new(caller).jobs(status).await?)
 }
 
 pub(super) fn job_kind_label(kind: &str) -> &str {
@@ -150,7 +144,10 @@ pub(super) async fn show_jobs(
 ) -> Result<Response, PageError> {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let (rows, error) = match job_status(&q) {
-        Ok(status) => (load_jobs(&state, &page.tenant, status).await?, None),
+        Ok(status) => (
+            load_jobs(caller(&state, &page.tenant, &current), status).await?,
+            None,
+        ),
         Err((_, message)) => (Vec::new(), Some(message)),
     };
     let notice = match (q.retried, q.not_dead) {
@@ -193,43 +190,6 @@ pub(super) async fn show_jobs(
     Ok((status, Html(view.render()?)).into_response())
 }
 
-/// What a retry request came to.
-pub(super) enum Retry {
-    Done,
-    NotDead,
-}
-
-/// Puts a dead job back in the queue, audited (`job.retried`). `NotFound` when no such job.
-pub(super) async fn retry_job(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    job_id: i64,
-) -> Result<Retry, PageError> {
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let job = xiaobao_jobs::get_job(&mut tx, JobId(job_id))
-        .await
-        .map_err(internal)?
-        .ok_or(PageError::NotFound)?;
-    if !xiaobao_jobs::retry_dead(&mut tx, JobId(job_id))
-        .await
-        .map_err(internal)?
-    {
-        return Ok(Retry::NotDead);
-    }
-    xiaobao_audit::record(
-        &mut tx,
-        &current.actor(),
-        xiaobao_audit::Entry::new("job.retried", "job", Some(job_id))
-            .detail("kind", &job.kind)
-            .detail("attempts", job.attempts),
-    )
-    .await
-    .map_err(internal)?;
-    tx.commit().await?;
-    Ok(Retry::Done)
-}
-
 pub(super) async fn submit_retry(
     State(state): State<AppState>,
     page: PageTenant,
@@ -237,9 +197,13 @@ pub(super) async fn submit_retry(
     Path((_slug, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let id: i64 = id.parse().map_err(|_| PageError::NotFound)?;
-    let target = match retry_job(&state, &page.tenant, &current, id).await? {
-        Retry::Done => format!("admin/jobs?retried={id}"),
-        Retry::NotDead => format!("admin/jobs?not_dead={id}"),
+    let target = match Admin::new(caller(&state, &page.tenant, &current))
+        .retry_job(id)
+        .await
+    {
+        Ok(()) => format!("admin/jobs?retried={id}"),
+        Err(Failure::Refused(r)) if r.code == "job_not_dead" => format!("admin/jobs?not_dead={id}"),
+        Err(f) => return Err(f.into()),
     };
     Ok(Redirect::to(&page.href(&target)).into_response())
 }
@@ -252,11 +216,12 @@ pub(super) async fn submit_retry(
 pub(crate) async fn api_jobs(
     State(state): State<AppState>,
     tenant: ApiTenant,
+    current: Current,
     query: Result<Query<JobQuery>, QueryRejection>,
 ) -> Result<Json<Vec<JobView>>, ApiError> {
     let Query(q) = query.map_err(|_| ApiError::invalid("query", "查询参数无效"))?;
     let status = job_status(&q).map_err(|(field, message)| ApiError::invalid(field, message))?;
-    let rows = load_jobs(&state, &tenant.0, status)
+    let rows = load_jobs(caller(&state, &tenant.0, &current), status)
         .await
         .map_err(page_to_api)?;
     Ok(Json(rows.into_iter().map(JobView::from).collect()))
@@ -273,18 +238,16 @@ pub(crate) async fn api_retry_job(
     current: Current,
     Path((_slug, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::NotFound(format!("任务 {id} 不存在")))?;
-    match retry_job(&state, &tenant.0, &current, id).await {
-        Ok(Retry::Done) => Ok(StatusCode::NO_CONTENT),
-        Ok(Retry::NotDead) => Err(ApiError::invalid(
-            "id",
-            "只有已失败的任务可以重试，该任务不是失败状态",
-        )),
-        Err(PageError::NotFound) => Err(ApiError::NotFound(format!("任务 {id} 不存在"))),
-        Err(e) => Err(page_to_api(e)),
-    }
+    let call = ApiCall {
+        state,
+        tenant: tenant.0,
+        current,
+    };
+    let outcome = match path_id("job", &id) {
+        Ok(id) => Admin::new(call.caller()).retry_job(id).await,
+        Err(f) => Err(f),
+    };
+    call.done(outcome).await
 }
 
 #[cfg(test)]

@@ -16,13 +16,13 @@ pub(crate) use notifications::*;
 use axum::http::Method;
 use axum::routing::{get, post};
 use xiaobao_authz::Permission;
+use xiaobao_domain::Failure;
+use xiaobao_identity::Caller;
+use xiaobao_identity::service::Admin;
+pub(super) use xiaobao_identity::service::admin::{JOB_LIMIT, NOTIFICATION_LIMIT};
 
-use crate::web::auth::Routes;
-
-/// Notifications shown on one page.
-pub(super) const NOTIFICATION_LIMIT: i64 = 100;
-/// Jobs shown on one page.
-pub(super) const JOB_LIMIT: i64 = 200;
+use crate::web::auth::{Current, Routes};
+use crate::web::call::{ApiCall, Called, caller, path_id};
 
 pub fn routes() -> Routes {
     Routes::new()

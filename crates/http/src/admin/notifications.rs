@@ -13,8 +13,8 @@ use xiaobao_notify::{Channel, NotificationFilter, NotificationStatus, Notificati
 
 use crate::AppState;
 use crate::web::error::ApiError;
+use crate::web::error::PageError;
 use crate::web::error::page_to_api;
-use crate::web::error::{PageError, internal};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
@@ -56,16 +56,10 @@ pub(super) fn notification_filter(
 }
 
 pub(super) async fn load_notifications(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    caller: Caller,
     filter: &NotificationFilter,
 ) -> Result<Vec<NotificationView>, PageError> {
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let rows = xiaobao_notify::list_notifications(&mut tx, filter, NOTIFICATION_LIMIT)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    Ok(rows)
+    Ok(Admin::new(caller).notifications(filter).await?)
 }
 
 pub(super) fn template_label(kind: &str) -> &str {
@@ -180,12 +174,13 @@ pub(super) async fn show_notifications(
     State(state): State<AppState>,
     page: PageTenant,
     mut session: WebSession,
+    current: Current,
     query: Result<Query<NotificationQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let (rows, error) = match notification_filter(&q) {
         Ok(filter) => (
-            load_notifications(&state, &page.tenant, &filter).await?,
+            load_notifications(caller(&state, &page.tenant, &current), &filter).await?,
             None,
         ),
         Err((_, message)) => (Vec::new(), Some(message)),
@@ -255,12 +250,13 @@ pub(super) async fn show_notifications(
 pub(crate) async fn api_notifications(
     State(state): State<AppState>,
     tenant: ApiTenant,
+    current: Current,
     query: Result<Query<NotificationQuery>, QueryRejection>,
 ) -> Result<Json<Vec<NotificationApiView>>, ApiError> {
     let Query(q) = query.map_err(|_| ApiError::invalid("query", "查询参数无效"))?;
     let filter =
         notification_filter(&q).map_err(|(field, message)| ApiError::invalid(field, message))?;
-    let rows = load_notifications(&state, &tenant.0, &filter)
+    let rows = load_notifications(caller(&state, &tenant.0, &current), &filter)
         .await
         .map_err(page_to_api)?;
     Ok(Json(

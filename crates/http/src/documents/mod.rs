@@ -68,9 +68,7 @@ async fn download_document(
             "请回到原页面重新点击下载。",
         ));
     }
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let opened = state.documents.open(&mut tx, id).await;
-    tx.commit().await?;
+    let opened = state.documents.open_in(&state.db, tenant, id).await;
     let (row, stream) = match opened {
         Ok(opened) => opened,
         Err(xiaobao_storage::StorageError::NotFound(_)) => return Err(PageError::NotFound),

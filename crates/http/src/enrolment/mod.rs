@@ -32,7 +32,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use xiaobao_authz::Permission;
-use xiaobao_domain::{Failure, InsuredGroup, Refusal, Role};
+use xiaobao_domain::{InsuredGroup, Role};
 use xiaobao_enrolment::Enrolments;
 
 use crate::web::auth::{Current, Routes};
@@ -162,11 +162,7 @@ fn service(call: &impl Called) -> Enrolments {
     Enrolments::new(call.caller())
 }
 
-/// A path id: a number, or a miss of `entity` (404, audited as asked for).
-pub(crate) fn path_id(entity: &'static str, raw: &str) -> Result<i64, Failure> {
-    raw.parse::<i64>()
-        .map_err(|_| Refusal::out_of_scope(entity, raw).into())
-}
+pub(crate) use crate::web::call::path_id;
 
 /// Whether the viewer is a school working on its own enrolment only (not a central school).
 fn is_plain_school(current: &Current) -> bool {

@@ -19,6 +19,20 @@ pub(crate) fn visitor(meta: &ClientMeta) -> Actor {
     }
 }
 
+/// The visitor as the identity services take it.
+pub(crate) fn guest(
+    state: &AppState,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
+    meta: &ClientMeta,
+) -> xiaobao_identity::Guest {
+    xiaobao_identity::Guest {
+        db: state.db.clone(),
+        tenant: tenant.clone(),
+        actor: visitor(meta),
+        clock: state.clock.clone(),
+    }
+}
+
 /// Counts one event of this client (per tenant and purpose); `Some(seconds)` when refused.
 pub(crate) async fn client_over_limit(
     state: &AppState,
@@ -41,13 +55,7 @@ pub(crate) async fn client_over_limit(
     }
 }
 
-/// "请 N 分钟后再试" for a refusal.
-pub(crate) fn retry_message(what: &str, retry_after_secs: u64) -> String {
-    format!(
-        "{what}过于频繁，请 {} 分钟后再试",
-        retry_after_secs.div_ceil(60).max(1)
-    )
-}
+pub(crate) use xiaobao_identity::limits::retry_message;
 
 /// The API error of a refusal by a rate limit.
 pub(crate) fn too_many(message: String) -> ApiError {

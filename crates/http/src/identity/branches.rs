@@ -9,7 +9,7 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,22 +17,19 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use xiaobao_authz::Permission;
 use xiaobao_domain::Role;
-use xiaobao_identity::CodePurpose;
-use xiaobao_identity::branches::{
-    self, BranchLevel, BranchRefusal, BranchRow, CreatedBranch, Creator, NewBranch, RegionChoice,
-};
-use xiaobao_notify::{Notification, Template as Message};
+use xiaobao_domain::{Failure, Outcome, Refusal};
+use xiaobao_identity::branches::{BranchLevel, BranchRow, NewBranch, RegionChoice};
+use xiaobao_identity::service::branches::BranchOverview;
+use xiaobao_identity::service::{Branches, SetPasswordLink};
 
 use crate::AppState;
 use crate::web::auth::{Current, Routes};
+use crate::web::call::{ApiCall, Called, PageCall};
 use crate::web::csrf::CsrfToken;
-use crate::web::error::ApiError;
-use crate::web::error::page_to_api;
-use crate::web::error::{PageError, internal};
+use crate::web::error::{ApiError, PageError, refusal_status};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
-use crate::web::tenant::{ApiTenant, PageTenant};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -160,78 +157,23 @@ impl BranchInput {
     }
 }
 
-async fn load_creator(
-    conn: &mut sqlx::PgConnection,
-    current: &Current,
-) -> Result<Creator, PageError> {
-    branches::creator(conn, current.viewer().org_id)
-        .await
-        .map_err(internal)?
-        .ok_or(PageError::NotFound)
+fn service(call: &impl Called) -> Branches {
+    Branches::new(call.caller())
 }
 
-/// Opens the branch, issues its set-password link and queues the SMS, in one transaction.
+/// Opens the branch (its set-password link goes to the contact by SMS).
 async fn create_branch(
+    call: &impl Called,
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
+    slug: &str,
     input: &BranchInput,
-) -> Result<Result<CreatedBranch, BranchRefusal>, PageError> {
-    let actor = current.actor();
-    let new = input.to_new(current.viewer().primary_role());
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let created = match branches::create(&mut tx, &actor, current.viewer().org_id, &new)
-        .await
-        .map_err(internal)?
-    {
-        Ok(created) => created,
-        Err(refusal) => {
-            // A refusal of scope left its audit row.
-            tx.commit().await?;
-            return Ok(Err(refusal));
-        }
+) -> Outcome<BranchRow> {
+    let new = input.to_new(call.caller().viewer.primary_role());
+    let link = SetPasswordLink {
+        activate_url: format!("{}/t/{slug}/activate", state.config.public_url()),
+        ttl: chrono::Duration::hours(i64::from(state.config.auth.link_ttl_hours)),
     };
-    let ttl = chrono::Duration::hours(i64::from(state.config.auth.link_ttl_hours));
-    let token = state
-        .auth
-        .codes
-        .issue_link_token(&mut tx, created.account_id, CodePurpose::SetPassword, ttl)
-        .await
-        .map_err(internal)?;
-    let url = format!(
-        "{}/t/{}/activate?token={token}",
-        state.config.public_url(),
-        tenant.slug
-    );
-    let notification_id = xiaobao_notify::queue(
-        &mut tx,
-        &Notification::sms(
-            created.contact_mobile.clone(),
-            Message::AccountOpened {
-                org_name: created.name.clone(),
-                login_name: created.login_name.clone(),
-                set_password_url: url,
-            },
-        ),
-    )
-    .await
-    .map_err(internal)?;
-    xiaobao_audit::record(
-        &mut tx,
-        &actor,
-        xiaobao_audit::Entry::new(
-            "account.set_password_link_sent",
-            "account",
-            Some(created.account_id),
-        )
-        .detail("channel", "sms")
-        .detail("contact_mobile", &created.contact_mobile)
-        .detail("notification_id", notification_id.0),
-    )
-    .await
-    .map_err(internal)?;
-    tx.commit().await?;
-    Ok(Ok(created))
+    service(call).create(&new, &state.auth.codes, &link).await
 }
 
 /// One line of the list page.
@@ -292,21 +234,21 @@ struct FieldErrors {
 }
 
 impl FieldErrors {
-    fn of(refusal: &BranchRefusal) -> Self {
+    fn of(refusal: &Refusal) -> Self {
         let mut e = FieldErrors::default();
-        let message = Some(refusal.to_string());
-        match refusal {
-            BranchRefusal::OutsideSubtree | BranchRefusal::LevelNotAllowed(_) => {
-                e.form = message;
-            }
-            BranchRefusal::Invalid { field, .. } => match *field {
-                "branch_level" => e.branch_level = message,
-                "region_code" => e.region_code = message,
-                "name" => e.name = message,
-                "login_name" => e.login_name = message,
-                "contact_name" => e.contact_name = message,
-                _ => e.contact_mobile = message,
-            },
+        let message = Some(refusal.message.clone());
+        if refusal.code != "invalid_input" {
+            // The level or region of the creator's own: about the whole form.
+            e.form = message;
+            return e;
+        }
+        match refusal.field.as_deref().unwrap_or_default() {
+            "branch_level" => e.branch_level = message,
+            "region_code" => e.region_code = message,
+            "name" => e.name = message,
+            "login_name" => e.login_name = message,
+            "contact_name" => e.contact_name = message,
+            _ => e.contact_mobile = message,
         }
         e
     }
@@ -347,23 +289,21 @@ fn region_label(r: &RegionChoice) -> String {
 }
 
 async fn render_page(
-    state: &AppState,
-    page: &PageTenant,
+    call: &PageCall,
     session: &mut WebSession,
-    current: &Current,
     input: BranchInput,
     errors: FieldErrors,
     created: Option<i64>,
 ) -> Result<Html<String>, PageError> {
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let creator = load_creator(&mut tx, current).await?;
-    let rows = branches::list_below(&mut tx, &creator)
-        .await
-        .map_err(internal)?;
-    let choices = branches::region_choices(&mut tx, &creator)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
+    let (state, page, current) = (&call.state, &call.page, &call.current);
+    let BranchOverview {
+        creator,
+        rows,
+        choices,
+    } = match service(call).overview().await {
+        Ok(o) => o,
+        Err(f) => return Err(call.fail(f).await),
+    };
     let created = created
         .and_then(|id| rows.iter().find(|r| r.org_id == id))
         .map(|r| {
@@ -423,69 +363,42 @@ struct ListQuery {
 }
 
 async fn show_branches(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let created = query.ok().and_then(|q| q.0.created);
-    render_page(
-        &state,
-        &page,
-        &mut session,
-        &current,
-        BranchInput::default(),
-        FieldErrors::default(),
-        created,
-    )
-    .await
+    let (input, errors) = (BranchInput::default(), FieldErrors::default());
+    render_page(&call, &mut session, input, errors, created).await
 }
 
 async fn submit_branch(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     form: Result<Form<BranchInput>, FormRejection>,
 ) -> Result<Response, PageError> {
     let input = form.map(|Form(f)| f).unwrap_or_default();
-    match create_branch(&state, &page.tenant, &current, &input).await? {
-        Ok(created) => Ok(Redirect::to(
-            &page.href(&format!("branches?created={}", created.org_id)),
-        )
-        .into_response()),
-        Err(refusal) => {
-            let html = render_page(
-                &state,
-                &page,
-                &mut session,
-                &current,
-                input,
-                FieldErrors::of(&refusal),
-                None,
-            )
-            .await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+    let refusal = match create_branch(&call, &call.state, &call.page.tenant.slug, &input).await {
+        Ok(created) => {
+            let to = call
+                .page
+                .href(&format!("branches?created={}", created.org_id));
+            return Ok(Redirect::to(&to).into_response());
         }
-    }
+        Err(Failure::Refused(r)) if !r.is_not_found() => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let errors = FieldErrors::of(&refusal);
+    let html = render_page(&call, &mut session, input, errors, None).await?;
+    Ok((refusal_status(refusal.class), html).into_response())
 }
 
 /// The branches of one's company below one's own branch (contact mobiles masked).
 #[utoipa::path(get, path = "/api/v1/t/{slug}/branches", tag = "branches",
     params(("slug" = String, Path, description = "租户标识")),
     responses((status = 200, body = Vec<BranchView>), (status = 403, body = crate::web::error::ErrorBody)))]
-pub(crate) async fn api_list_branches(
-    State(state): State<AppState>,
-    tenant: ApiTenant,
-    current: Current,
-) -> Result<Json<Vec<BranchView>>, ApiError> {
-    let mut tx = state.db.tenant_tx(&tenant.0).await?;
-    let creator = load_creator(&mut tx, &current).await.map_err(page_to_api)?;
-    let rows = branches::list_below(&mut tx, &creator)
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    tx.commit().await?;
+pub(crate) async fn api_list_branches(call: ApiCall) -> Result<Json<Vec<BranchView>>, ApiError> {
+    let rows = call.answer(service(&call).list().await).await?.0;
     Ok(Json(rows.into_iter().map(BranchView::from).collect()))
 }
 
@@ -496,25 +409,11 @@ pub(crate) async fn api_list_branches(
     responses((status = 201, body = BranchView), (status = 403, body = crate::web::error::ErrorBody),
         (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_create_branch(
-    State(state): State<AppState>,
-    tenant: ApiTenant,
-    current: Current,
+    call: ApiCall,
     body: Result<Json<BranchInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<BranchView>), ApiError> {
     let Json(input) = body.map_err(|e| crate::web::error::bad_json(&e))?;
-    let created = match create_branch(&state, &tenant.0, &current, &input)
-        .await
-        .map_err(page_to_api)?
-    {
-        Ok(created) => created,
-        Err(refusal) => return Err(ApiError::invalid(refusal.field(), refusal.to_string())),
-    };
-    let mut tx = state.db.tenant_tx(&tenant.0).await?;
-    let creator = load_creator(&mut tx, &current).await.map_err(page_to_api)?;
-    let row = branches::get_below(&mut tx, &creator, created.org_id)
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?
-        .ok_or_else(|| ApiError::NotFound("分支账号不存在".into()))?;
-    tx.commit().await?;
+    let created = create_branch(&call, &call.state, &call.tenant.slug, &input).await;
+    let row = call.answer(created).await?.0;
     Ok((StatusCode::CREATED, Json(BranchView::from(row))))
 }

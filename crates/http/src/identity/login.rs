@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use xiaobao_domain::AccountType;
+use xiaobao_domain::{AccountType, Failure, Outcome};
+use xiaobao_identity::service::SignIn;
+use xiaobao_identity::service::sign_in::Gate;
 
 use crate::AppState;
 use crate::home::{deadline_rows, programme_facts};
@@ -254,70 +256,24 @@ pub(crate) fn normalise_login_name(name: &str) -> String {
     half.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The outcome of a complete login attempt: the sign-in and, for a platform login, its id.
+/// A complete login attempt: the sign-in and, for a platform login, its id.
 async fn attempt(
     state: &AppState,
-    page_tenant: &xiaobao_db::Tenant,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
     kind: AccountType,
     login_name: &str,
     password: &str,
     meta: &ClientMeta,
-) -> Result<
-    Result<(xiaobao_identity::Authenticated, Option<i64>), xiaobao_identity::LoginError>,
-    PageError,
-> {
+) -> Outcome<(xiaobao_identity::Authenticated, Option<i64>)> {
     let auth = &state.auth;
-    let main = state.db.clusters.main();
-    // Brokers and insurer head offices may sign in with a platform login granted this programme.
-    let platform = if matches!(kind, AccountType::Broker | AccountType::Insurer) {
-        xiaobao_identity::platform::find_granted(main, login_name, page_tenant.tenant_id)
-            .await
-            .map_err(|e| PageError::Internal(Box::new(e)))?
-    } else {
-        None
+    let gate = Gate {
+        hasher: &auth.hasher,
+        limiter: &auth.limiter,
+        policy: &auth.login,
     };
-    let mut tx = state.db.tenant_tx(page_tenant).await?;
-    let login = xiaobao_identity::LoginAttempt {
-        tenant: &page_tenant.slug,
-        account_type: kind,
-        login_name,
-        password,
-        ip: meta.ip.clone(),
-        user_agent: meta.user_agent.clone(),
-        now: state.clock.now(),
-    };
-    let outcome = match &platform {
-        Some((identity, account_id)) => xiaobao_identity::platform::authenticate(
-            main,
-            &mut tx,
-            &auth.hasher,
-            &auth.limiter,
-            &auth.login,
-            &login,
-            identity,
-            *account_id,
-        )
+    SignIn::new(crate::identity::anon::guest(state, tenant, meta))
+        .login(gate, kind, login_name, password)
         .await
-        .map(|ok| (ok, Some(identity.identity_id))),
-        None => xiaobao_identity::authenticate(
-            &mut tx,
-            &auth.hasher,
-            &auth.limiter,
-            &auth.login,
-            &login,
-        )
-        .await
-        .map(|ok| (ok, None)),
-    };
-    if let Err(xiaobao_identity::LoginError::Internal(error)) = &outcome {
-        tracing::error!(%error, "login failed");
-        return Err(PageError::Unavailable);
-    }
-    // Failures are committed too: they count towards the lock-out and are audited.
-    tx.commit().await?;
-    tracing::info!(tenant.slug = %page_tenant.slug, login.account_type = kind.as_str(),
-        login.ok = outcome.is_ok(), "login attempt");
-    Ok(outcome)
 }
 
 /// The session data of a successful sign-in.
@@ -370,7 +326,7 @@ async fn submit_login(
     }
     let mut refusal = None;
     if errors.form.is_none() && errors.login_name.is_none() && errors.password.is_none() {
-        match attempt(&state, &page.tenant, kind, &login_name, &password, &meta).await? {
+        match attempt(&state, &page.tenant, kind, &login_name, &password, &meta).await {
             Ok((ok, identity_id)) => {
                 let mut user = signed_in(&ok);
                 user.identity_id = identity_id;
@@ -385,7 +341,8 @@ async fn submit_login(
                 };
                 return Ok(Redirect::to(&to).into_response());
             }
-            Err(e) => refusal = Some(e.to_string()),
+            Err(Failure::Refused(r)) => refusal = Some(r.message),
+            Err(f) => return Err(f.into()),
         }
     }
     let status = if refusal.is_some() {
@@ -472,9 +429,7 @@ pub(crate) async fn api_login(
     if body.password.is_empty() || body.password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid("password", "请输入密码"));
     }
-    let outcome = attempt(&state, &tenant.0, kind, &login_name, &body.password, &meta)
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    let outcome = attempt(&state, &tenant.0, kind, &login_name, &body.password, &meta).await;
     match outcome {
         Ok((ok, identity_id)) => {
             let mut user = signed_in(&ok);
@@ -501,17 +456,8 @@ pub(crate) async fn api_login(
             };
             Ok(axum::Json(view).into_response())
         }
-        Err(e) => {
-            let message = e.to_string();
-            Err(match e {
-                xiaobao_identity::LoginError::Locked { .. } => ApiError::Locked(message),
-                xiaobao_identity::LoginError::RateLimited { .. } => ApiError::TooMany {
-                    code: "rate_limited",
-                    message,
-                },
-                _ => ApiError::InvalidCredentials(message),
-            })
-        }
+        Err(Failure::Refused(r)) => Err(ApiError::Refused(r)),
+        Err(_) => Err(ApiError::Unavailable),
     }
 }
 
@@ -546,8 +492,10 @@ pub async fn open_session(
     };
     let outcome = attempt(state, &tenant, kind, login_name, password, &meta)
         .await
-        .map_err(|_| "登录服务不可用".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|f| match f {
+            Failure::Refused(r) => r.message,
+            _ => "登录服务不可用".to_string(),
+        })?;
     let mut user = signed_in(&outcome.0);
     user.identity_id = outcome.1;
     user.epoch = crate::web::validity::fetch(state, slug, user.viewer.account_id)

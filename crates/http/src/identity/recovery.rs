@@ -18,20 +18,19 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use xiaobao_domain::Failure;
 use xiaobao_identity::captcha::CaptchaError;
-use xiaobao_identity::recovery::{self, CodeRequestOutcome, ResetError};
+use xiaobao_identity::service::Recovery;
+use xiaobao_identity::service::recovery::CodePolicy;
 use xiaobao_identity::{Limit, PasswordProblem};
-use xiaobao_notify::{Notification, Template as Message};
 
 use crate::AppState;
-use crate::identity::anon::{
-    client_over_limit, normalise_mobile, retry_message, too_many, visitor,
-};
+use crate::identity::anon::{client_over_limit, guest, normalise_mobile, retry_message, too_many};
 use crate::identity::login::normalise_login_name;
 use crate::web::auth::{ClientMeta, Routes};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::ApiError;
-use crate::web::error::{PageError, internal};
+use crate::web::error::PageError;
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
@@ -81,7 +80,7 @@ enum CodeAnswer {
 /// the SMS in the same transaction.
 async fn request_code(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
     meta: &ClientMeta,
     raw_mobile: &str,
 ) -> Result<CodeAnswer, PageError> {
@@ -104,43 +103,20 @@ async fn request_code(
         max: auth.codes_per_mobile_per_hour,
         window_secs: 3600,
     };
-    let ttl = chrono::Duration::minutes(i64::from(auth.code_ttl_mins));
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let outcome = recovery::request_reset_code(
-        &mut tx,
-        &state.auth.codes,
-        &state.auth.limiter,
-        &visitor(meta),
-        &tenant.slug,
-        &mobile,
+    let policy = CodePolicy {
         per_mobile,
-        ttl,
-    )
-    .await
-    .map_err(internal)?;
-    let answer = match outcome {
-        CodeRequestOutcome::Issued { code, .. } => {
-            xiaobao_notify::queue(
-                &mut tx,
-                &Notification::sms(
-                    mobile,
-                    Message::PasswordResetCode {
-                        code,
-                        minutes_valid: auth.code_ttl_mins,
-                    },
-                ),
-            )
-            .await
-            .map_err(internal)?;
-            CodeAnswer::Sent
-        }
-        CodeRequestOutcome::Unknown => CodeAnswer::Sent,
-        CodeRequestOutcome::RateLimited { retry_after_secs } => {
-            CodeAnswer::Limited(retry_message("获取验证码", retry_after_secs))
-        }
+        ttl_mins: auth.code_ttl_mins,
     };
-    tx.commit().await?;
-    Ok(answer)
+    let outcome = Recovery::new(guest(state, tenant, meta))
+        .request_code(&state.auth.codes, &state.auth.limiter, &mobile, policy)
+        .await;
+    match outcome {
+        Ok(()) => Ok(CodeAnswer::Sent),
+        Err(Failure::Refused(r)) if r.retry_after_secs.is_some() => {
+            Ok(CodeAnswer::Limited(r.message))
+        }
+        Err(f) => Err(f.into()),
+    }
 }
 
 /// The reset form's fields.
@@ -189,7 +165,7 @@ enum ResetAnswer {
 /// Checks the code and sets the new password (shared by the form and the API).
 async fn reset(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
     meta: &ClientMeta,
     input: &ResetInput,
     check_confirm: bool,
@@ -223,37 +199,29 @@ async fn reset(
     if errors.first().is_some() {
         return Ok(ResetAnswer::Refused(errors));
     }
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let result = recovery::reset_with_code(
-        &mut tx,
-        &state.auth.codes,
-        &state.auth.hasher,
-        &visitor(meta),
-        &mobile,
-        code,
-        &input.new_password,
-    )
-    .await
-    .map_err(internal)?;
-    match result {
-        Ok(_) => {
-            tx.commit().await?;
+    let outcome = Recovery::new(guest(state, tenant, meta))
+        .reset(
+            &state.auth.codes,
+            &state.auth.hasher,
+            &mobile,
+            code,
+            &input.new_password,
+        )
+        .await;
+    match outcome {
+        Ok(()) => {
             // The account's other sessions end (its epoch moved with the password).
             state.auth.epochs.forget_tenant(&tenant.slug);
             Ok(ResetAnswer::Done)
         }
-        Err(ResetError::Code(e)) => {
-            // The wrong try counts: keep it.
-            tx.commit().await?;
-            errors.code = Some(e.to_string());
+        Err(Failure::Refused(r)) => {
+            match r.field.as_deref() {
+                Some("code") => errors.code = Some(r.message),
+                _ => errors.new = Some(r.message),
+            }
             Ok(ResetAnswer::Refused(errors))
         }
-        Err(ResetError::Password(p)) => {
-            // Rolled back: the code stays usable for a better password.
-            drop(tx);
-            errors.new = Some(p.to_string());
-            Ok(ResetAnswer::Refused(errors))
-        }
+        Err(f) => Err(f.into()),
     }
 }
 
@@ -489,7 +457,7 @@ enum LookupAnswer {
 /// Checks the captcha (used up either way) and finds the school (shared by form and API).
 async fn lookup(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
     meta: &ClientMeta,
     input: &LookupInput,
 ) -> Result<LookupAnswer, PageError> {
@@ -521,20 +489,9 @@ async fn lookup(
     if errors.school_name.is_some() || errors.captcha.is_some() {
         return Ok(LookupAnswer::Refused(errors));
     }
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let found = recovery::find_school_by_name(&mut tx, &name)
-        .await
-        .map_err(internal)?;
-    if let Some(f) = &found {
-        xiaobao_audit::record(
-            &mut tx,
-            &visitor(meta),
-            xiaobao_audit::Entry::new("school.account_looked_up", "organisation", Some(f.org_id)),
-        )
-        .await
-        .map_err(internal)?;
-    }
-    tx.commit().await?;
+    let found = Recovery::new(guest(state, tenant, meta))
+        .find_school(&name)
+        .await?;
     Ok(match found {
         Some(f) => LookupAnswer::Found(FoundAccount {
             school_name: name,

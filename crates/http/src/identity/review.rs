@@ -10,7 +10,7 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,25 +18,24 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use xiaobao_authz::Permission;
 use xiaobao_domain::school::{SchoolNature, SchoolType};
-use xiaobao_identity::CodePurpose;
-use xiaobao_identity::registration::{self, DecideProblem, Registration};
-use xiaobao_notify::{Notification, Template as Message};
+use xiaobao_domain::{Failure, Outcome};
+use xiaobao_identity::registration::Registration;
+use xiaobao_identity::service::review::status_label;
+use xiaobao_identity::service::{Reviews, SetPasswordLink};
 use xiaobao_storage::DownloadToken;
 
 use crate::AppState;
-use crate::web::auth::{Current, Routes, audit_out_of_scope};
+use crate::web::auth::Routes;
+use crate::web::call::{ApiCall, Called, PageCall, path_id};
 use crate::web::csrf::CsrfToken;
-use crate::web::error::ApiError;
-use crate::web::error::{PageError, internal};
+use crate::web::error::{ApiError, PageError, refusal_status};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
-use crate::web::tenant::{ApiTenant, PageTenant};
+use crate::web::tenant::PageTenant;
 
 /// How long a download link of a qualification document works.
 const DOWNLOAD_TTL_SECS: u64 = 30 * 60;
-/// Rows of one list.
-const LIST_LIMIT: i64 = 200;
 
 pub fn routes() -> Routes {
     let p = Permission::REGISTRATIONS_DECIDE;
@@ -86,15 +85,6 @@ pub fn routes() -> Routes {
         )
 }
 
-fn status_label(status: &str) -> &'static str {
-    match status {
-        "pending" => "待审核",
-        "active" => "已通过",
-        "refused" => "已退回",
-        _ => "已注销",
-    }
-}
-
 fn nature_label(code: Option<&str>) -> String {
     code.and_then(|c| c.parse::<SchoolNature>().ok())
         .map(|n| n.label().to_string())
@@ -138,41 +128,13 @@ fn list_status(q: Option<String>) -> &'static str {
     }
 }
 
-async fn load_list(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    status: &str,
-) -> Result<Vec<Registration>, PageError> {
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let rows = registration::list(&mut tx, &scope, status, LIST_LIMIT)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    Ok(rows)
+fn reviews(call: &impl Called) -> Reviews {
+    Reviews::new(call.caller())
 }
 
-/// One registration in the viewer's scope; a miss is audited (`access.out_of_scope`).
-async fn load_one(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-) -> Result<Option<Registration>, PageError> {
-    let Ok(org_id) = id.parse::<i64>() else {
-        return Ok(None);
-    };
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let row = registration::get(&mut tx, &scope, org_id)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    if row.is_none() {
-        audit_out_of_scope(state, tenant, current, "organisation", id).await;
-    }
-    Ok(row)
+/// One registration (`id`, a path segment) of the caller's scope.
+async fn load_one(call: &impl Called, id: &str) -> Outcome<Registration> {
+    reviews(call).get(path_id("organisation", id)?).await
 }
 
 struct Row {
@@ -202,14 +164,16 @@ struct ListPage {
 }
 
 async fn show_list(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let status = list_status(query.ok().and_then(|Query(q)| q.status));
-    let rows = load_list(&state, &page.tenant, &current, status).await?;
+    let rows = match reviews(&call).list(status).await {
+        Ok(rows) => rows,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let page = &call.page;
     let tabs = ["pending", "active", "refused"]
         .into_iter()
         .map(|s| StatusTab {
@@ -219,13 +183,8 @@ async fn show_list(
         })
         .collect();
     let view = ListPage {
-        layout: Layout::tenant(
-            &page,
-            &mut session,
-            Section::Registrations,
-            Some("注册审核"),
-        )
-        .await?,
+        layout: Layout::tenant(page, &mut session, Section::Registrations, Some("注册审核"))
+            .await?,
         tabs,
         status_label: status_label(status),
         rows: rows
@@ -304,195 +263,101 @@ async fn render_one(
 }
 
 async fn show_one(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     query: Result<Query<DecidedQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let r = load_one(&state, &page.tenant, &current, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let r = match load_one(&call, &id).await {
+        Ok(r) => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
     let decided = query
         .ok()
         .and_then(|Query(q)| q.decided)
         .filter(|d| d == "approved" || d == "refused")
         .unwrap_or_default();
-    render_one(&state, &page, &mut session, r, decided, String::new(), None).await
-}
-
-/// The outcome of a decision.
-enum Decided {
-    Done,
-    NotFound,
-    Already(String),
-}
-
-/// Approves in one transaction: the school active, audited, its set-password link issued and
-/// the SMS to its contact queued.
-async fn approve(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-) -> Result<Decided, PageError> {
-    let Ok(org_id) = id.parse::<i64>() else {
-        return Ok(Decided::NotFound);
-    };
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let approved = match registration::approve(&mut tx, &current.actor(), &scope, org_id)
-        .await
-        .map_err(internal)?
-    {
-        Ok(a) => a,
-        Err(DecideProblem::NotFound) => {
-            drop(tx);
-            audit_out_of_scope(state, tenant, current, "organisation", id).await;
-            return Ok(Decided::NotFound);
-        }
-        Err(DecideProblem::AlreadyDecided(status)) => return Ok(Decided::Already(status)),
-    };
-    let ttl = chrono::Duration::hours(i64::from(state.config.auth.link_ttl_hours));
-    let token = state
-        .auth
-        .codes
-        .issue_link_token(&mut tx, approved.account_id, CodePurpose::SetPassword, ttl)
-        .await
-        .map_err(internal)?;
-    let url = format!(
-        "{}/t/{}/activate?token={token}",
-        state.config.public_url(),
-        tenant.slug
-    );
-    xiaobao_notify::queue(
-        &mut tx,
-        &Notification::sms(
-            approved.contact_mobile.clone(),
-            Message::RegistrationApproved {
-                school_name: approved.school_name.clone(),
-                set_password_url: url,
-            },
-        ),
+    render_one(
+        &call.state,
+        &call.page,
+        &mut session,
+        r,
+        decided,
+        String::new(),
+        None,
     )
     .await
-    .map_err(internal)?;
-    tx.commit().await?;
-    tracing::info!(tenant.slug = %tenant.slug, org.id = approved.org_id, "registration approved");
-    Ok(Decided::Done)
 }
 
-/// A refusal reason, trimmed, or the message for the field.
-fn check_reason(reason: &str) -> Result<String, &'static str> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        Err("请填写退回原因")
-    } else if reason.chars().count() < 2 {
-        Err("退回原因至少 2 个字")
-    } else if reason.chars().count() > 500 {
-        Err("退回原因最多 500 个字")
-    } else {
-        Ok(reason.to_string())
+/// Where the set-password link of an approval points and how long it lives.
+fn set_password_link(state: &AppState, slug: &str) -> SetPasswordLink {
+    SetPasswordLink {
+        activate_url: format!("{}/t/{slug}/activate", state.config.public_url()),
+        ttl: chrono::Duration::hours(i64::from(state.config.auth.link_ttl_hours)),
     }
 }
 
-async fn refuse(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-    reason: &str,
-) -> Result<Decided, PageError> {
-    let Ok(org_id) = id.parse::<i64>() else {
-        return Ok(Decided::NotFound);
-    };
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    match registration::refuse(&mut tx, &current.actor(), &scope, org_id, reason)
-        .await
-        .map_err(internal)?
-    {
-        Ok(()) => {
-            // The school learns why, by SMS to the contact it registered, with the refusal.
-            let contact: Option<(String, Option<String>)> =
-                sqlx::query_as("select name, contact_mobile from organisations where org_id = $1")
-                    .bind(org_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-            if let Some((school_name, Some(mobile))) = contact {
-                xiaobao_notify::queue(
-                    &mut tx,
-                    &Notification::sms(
-                        mobile,
-                        Message::RegistrationRefused {
-                            school_name,
-                            reason: reason.to_string(),
-                        },
-                    ),
-                )
-                .await
-                .map_err(internal)?;
-            }
-            tx.commit().await?;
-            Ok(Decided::Done)
-        }
-        Err(DecideProblem::NotFound) => {
-            drop(tx);
-            audit_out_of_scope(state, tenant, current, "organisation", id).await;
-            Ok(Decided::NotFound)
-        }
-        Err(DecideProblem::AlreadyDecided(status)) => Ok(Decided::Already(status)),
-    }
-}
-
-fn already_message(status: &str) -> String {
-    format!("该注册申请已处理（{}），无需重复操作", status_label(status))
-}
-
-async fn submit_approve(
-    State(state): State<AppState>,
-    page: PageTenant,
-    mut session: WebSession,
-    current: Current,
-    Path((_, id)): Path<(String, String)>,
-) -> Result<Response, PageError> {
-    match approve(&state, &page.tenant, &current, &id).await? {
-        Decided::Done => Ok(Redirect::to(
-            &page.href(&format!("registrations/{id}?decided=approved")),
+async fn approve(call: &impl Called, state: &AppState, slug: &str, id: &str) -> Outcome<()> {
+    reviews(call)
+        .approve(
+            path_id("organisation", id)?,
+            &state.auth.codes,
+            &set_password_link(state, slug),
         )
-        .into_response()),
-        Decided::NotFound => Err(PageError::NotFound),
-        Decided::Already(status) => {
-            decided_conflict(&state, &page, &mut session, &current, &id, &status).await
-        }
-    }
+        .await
 }
 
-/// The registration page again, with a note that it was already decided (409).
-async fn decided_conflict(
-    state: &AppState,
-    page: &PageTenant,
+async fn refuse(call: &impl Called, id: &str, reason: &str) -> Outcome<()> {
+    reviews(call)
+        .refuse(path_id("organisation", id)?, reason)
+        .await
+}
+
+/// After a decision: to the registration with a note, or its page again with the refusal
+/// beside the form (409 when it was already decided).
+async fn after_decision(
+    call: &PageCall,
     session: &mut WebSession,
-    current: &Current,
     id: &str,
-    status: &str,
+    outcome: Outcome<()>,
+    decided: &str,
+    reason: String,
 ) -> Result<Response, PageError> {
-    let r = load_one(state, &page.tenant, current, id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let refusal = match outcome {
+        Ok(()) => {
+            let to = call
+                .page
+                .href(&format!("registrations/{id}?decided={decided}"));
+            return Ok(Redirect::to(&to).into_response());
+        }
+        Err(Failure::Refused(r)) if !r.is_not_found() => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let r = match load_one(call, id).await {
+        Ok(r) => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let status = refusal_status(refusal.class);
     let html = render_one(
-        state,
-        page,
+        &call.state,
+        &call.page,
         session,
         r,
         String::new(),
-        String::new(),
-        Some(already_message(status)),
+        reason,
+        Some(refusal.message),
     )
     .await?;
-    Ok((StatusCode::CONFLICT, html).into_response())
+    Ok((status, html).into_response())
+}
+
+async fn submit_approve(
+    call: PageCall,
+    mut session: WebSession,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let outcome = approve(&call, &call.state, &call.page.tenant.slug, &id).await;
+    after_decision(&call, &mut session, &id, outcome, "approved", String::new()).await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -503,43 +368,14 @@ pub(crate) struct RefuseForm {
 }
 
 async fn submit_refuse(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<RefuseForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let reason = match check_reason(&form.reason) {
-        Ok(r) => r,
-        Err(message) => {
-            let r = load_one(&state, &page.tenant, &current, &id)
-                .await?
-                .ok_or(PageError::NotFound)?;
-            let html = render_one(
-                &state,
-                &page,
-                &mut session,
-                r,
-                String::new(),
-                form.reason,
-                Some(message.to_string()),
-            )
-            .await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
-        }
-    };
-    match refuse(&state, &page.tenant, &current, &id, &reason).await? {
-        Decided::Done => Ok(Redirect::to(
-            &page.href(&format!("registrations/{id}?decided=refused")),
-        )
-        .into_response()),
-        Decided::NotFound => Err(PageError::NotFound),
-        Decided::Already(status) => {
-            decided_conflict(&state, &page, &mut session, &current, &id, &status).await
-        }
-    }
+    let outcome = refuse(&call, &id, &form.reason).await;
+    after_decision(&call, &mut session, &id, outcome, "refused", form.reason).await
 }
 
 /// A registration as the API shows it to its reviewer.
@@ -603,24 +439,17 @@ pub(crate) struct ApiListQuery {
     responses((status = 200, body = Vec<RegistrationView>),
         (status = 401, body = crate::web::error::ErrorBody), (status = 403, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_list(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     query: Result<Query<ApiListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<RegistrationView>>, ApiError> {
     let status = list_status(query.ok().and_then(|Query(q)| q.status));
-    let rows = load_list(&state, &tenant, &current, status)
-        .await
-        .map_err(crate::web::error::page_to_api)?;
+    let rows = call.answer(reviews(&call).list(status).await).await?.0;
+    let slug = &call.tenant.slug;
     Ok(Json(
         rows.into_iter()
-            .map(|r| view(&state, &tenant.slug, r))
+            .map(|r| view(&call.state, slug, r))
             .collect(),
     ))
-}
-
-fn not_found() -> ApiError {
-    ApiError::NotFound("注册申请不存在".into())
 }
 
 /// One registration in one's region.
@@ -628,28 +457,12 @@ fn not_found() -> ApiError {
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
     responses((status = 200, body = RegistrationView), (status = 404, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_get(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
 ) -> Result<Json<RegistrationView>, ApiError> {
     let id = path.1;
-    let r = load_one(&state, &tenant, &current, &id)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-        .ok_or_else(not_found)?;
-    Ok(Json(view(&state, &tenant.slug, r)))
-}
-
-fn decided_to_api(d: Decided) -> Result<StatusCode, ApiError> {
-    match d {
-        Decided::Done => Ok(StatusCode::NO_CONTENT),
-        Decided::NotFound => Err(not_found()),
-        Decided::Already(status) => Err(ApiError::InvalidInput {
-            field: None,
-            message: already_message(&status),
-        }),
-    }
+    let r = call.answer(load_one(&call, &id).await).await?.0;
+    Ok(Json(view(&call.state, &call.tenant.slug, r)))
 }
 
 /// Approves a pending registration: the school becomes active and its contact receives the
@@ -657,19 +470,14 @@ fn decided_to_api(d: Decided) -> Result<StatusCode, ApiError> {
 #[utoipa::path(post, path = "/api/v1/t/{slug}/registrations/{id}/approve", tag = "identity",
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
     responses((status = 204, description = "已通过"), (status = 404, body = crate::web::error::ErrorBody),
-        (status = 422, description = "已处理过", body = crate::web::error::ErrorBody)))]
+        (status = 409, description = "已处理过", body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_approve(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = path.1;
-    decided_to_api(
-        approve(&state, &tenant, &current, &id)
-            .await
-            .map_err(crate::web::error::page_to_api)?,
-    )
+    let outcome = approve(&call, &call.state, &call.tenant.slug, &id).await;
+    call.done(outcome).await
 }
 
 /// Refuses a pending registration with a reason.
@@ -677,20 +485,15 @@ pub(crate) async fn api_approve(
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
     request_body = RefuseForm,
     responses((status = 204, description = "已退回"), (status = 404, body = crate::web::error::ErrorBody),
+        (status = 409, description = "已处理过", body = crate::web::error::ErrorBody),
         (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_refuse(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
     body: Result<Json<RefuseForm>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = path.1;
     let Json(body) = body.map_err(|e| crate::web::error::bad_json(&e))?;
-    let reason = check_reason(&body.reason).map_err(|m| ApiError::invalid("reason", m))?;
-    decided_to_api(
-        refuse(&state, &tenant, &current, &id, &reason)
-            .await
-            .map_err(crate::web::error::page_to_api)?,
-    )
+    let outcome = refuse(&call, &id, &body.reason).await;
+    call.done(outcome).await
 }

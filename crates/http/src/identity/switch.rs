@@ -12,8 +12,11 @@ use axum::routing::{get, post};
 
 use serde::Deserialize;
 use xiaobao_authz::Permission;
+use xiaobao_domain::Failure;
+use xiaobao_identity::service::SignIn;
 
 use crate::AppState;
+use crate::identity::anon::guest;
 use crate::web::auth::{ClientMeta, Current, Routes};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::{PageError, internal};
@@ -202,54 +205,14 @@ async fn resolve(
     identity_id: i64,
 ) -> Result<Response, PageError> {
     let refuse = || Redirect::to(&page.href("login?type=broker")).into_response();
-    let main = state.db.clusters.main();
-    let Some(account_id) = xiaobao_identity::platform::grants(main, identity_id)
+    let ok = match SignIn::new(guest(state, &page.tenant, meta))
+        .switch(&state.auth.login, identity_id)
         .await
-        .map_err(internal)?
-        .into_iter()
-        .find(|(t, _)| *t == page.tenant.tenant_id)
-        .map(|(_, a)| a)
-    else {
-        return Ok(refuse());
+    {
+        Ok(ok) => ok,
+        Err(Failure::Refused(_)) => return Ok(refuse()),
+        Err(f) => return Err(f.into()),
     };
-    let Some(identity) = xiaobao_identity::platform::get(main, identity_id)
-        .await
-        .map_err(internal)?
-    else {
-        return Ok(refuse());
-    };
-    if identity.status != "active" || identity.locked_until.is_some_and(|u| u > state.clock.now()) {
-        return Ok(refuse());
-    }
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let Ok(ok) = xiaobao_identity::platform::enter(
-        &mut tx,
-        &state.auth.login,
-        &identity,
-        account_id,
-        state.clock.now(),
-    )
-    .await
-    else {
-        return Ok(refuse());
-    };
-    let actor = xiaobao_audit::Actor {
-        account_id: Some(account_id),
-        org_id: Some(ok.account.org_id),
-        label: format!("identity:{identity_id} {}", identity.display_name),
-        ip: meta.ip.clone(),
-        user_agent: meta.user_agent.clone(),
-        ..xiaobao_audit::Actor::default()
-    };
-    xiaobao_audit::record(
-        &mut tx,
-        &actor,
-        xiaobao_audit::Entry::new("login.switched", "account", Some(account_id))
-            .detail("identity_id", identity_id),
-    )
-    .await
-    .map_err(internal)?;
-    tx.commit().await?;
     let mut user = crate::identity::login::signed_in(&ok);
     user.identity_id = Some(identity_id);
     let must_change = user.must_change_password;

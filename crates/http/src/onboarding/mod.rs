@@ -13,10 +13,12 @@ use axum::routing::{get, post};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use xiaobao_authz::Permission;
-use xiaobao_onboarding::{Importer, OnboardingError, RegionLevel, RowProblem};
+use xiaobao_identity::Caller;
+use xiaobao_onboarding::{Onboarding, OnboardingError, RowProblem, Sheet};
 
 use crate::AppState;
 use crate::web::auth::{Current, Routes};
+use crate::web::call::caller;
 use crate::web::csrf::CsrfToken;
 use crate::web::error::ApiError;
 use crate::web::error::{PageError, internal};
@@ -194,12 +196,6 @@ enum Outcome {
     TooLarge(String),
 }
 
-/// A parsed import file, of either kind.
-enum Parsed {
-    Schools(xiaobao_onboarding::SchoolSheet),
-    Departments(xiaobao_onboarding::DepartmentSheet),
-}
-
 /// The refusal of a file over [`MAX_FILE_BYTES`].
 const TOO_LARGE: &str = "文件过大，最大 10 MB";
 
@@ -237,59 +233,27 @@ async fn read_file(request: Request) -> Result<Option<Vec<u8>>, String> {
     Ok(None)
 }
 
-async fn import(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    what: What,
-    bytes: Vec<u8>,
-) -> Result<Outcome, PageError> {
+async fn import(caller: Caller, what: What, bytes: Vec<u8>) -> Result<Outcome, PageError> {
     // Parsing is CPU work on untrusted bytes: off the async threads, before any transaction.
     let parsed = tokio::task::spawn_blocking(move || match what {
-        What::Schools => xiaobao_onboarding::parse_schools(&bytes).map(Parsed::Schools),
-        What::Departments => xiaobao_onboarding::parse_departments(&bytes).map(Parsed::Departments),
+        What::Schools => xiaobao_onboarding::parse_schools(&bytes).map(Sheet::Schools),
+        What::Departments => xiaobao_onboarding::parse_departments(&bytes).map(Sheet::Departments),
     })
     .await
     .map_err(internal)?;
-    let parsed = match parsed {
+    let sheet = match parsed {
         Ok(p) => p,
         Err(e) => return refusal(e),
     };
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let level: Option<String> =
-        sqlx::query_scalar("select level from regions where region_code = $1")
-            .bind(&current.viewer().region_code)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-    let Some(region_level) = level.as_deref().and_then(RegionLevel::parse) else {
-        return Ok(Outcome::Refused("本账号所属区域无效，无法导入".into()));
-    };
-    let importer = Importer {
-        actor: current.actor(),
-        region_path: current.viewer().region_path.clone(),
-        region_level,
-    };
-    let result = match &parsed {
-        Parsed::Schools(sheet) => {
-            xiaobao_onboarding::import_schools(&mut tx, &importer, sheet).await
-        }
-        Parsed::Departments(sheet) => {
-            xiaobao_onboarding::import_departments(&mut tx, &importer, sheet).await
-        }
-    };
-    match result {
-        Ok(report) => {
-            tx.commit().await?;
-            Ok(Outcome::Imported(ImportView {
-                created: report.created.len(),
-                organisations: report
-                    .created
-                    .into_iter()
-                    .map(|c| (c.line, c.name, c.login_name))
-                    .collect(),
-            }))
-        }
+    match Onboarding::new(caller).import(&sheet).await {
+        Ok(report) => Ok(Outcome::Imported(ImportView {
+            created: report.created.len(),
+            organisations: report
+                .created
+                .into_iter()
+                .map(|c| (c.line, c.name, c.login_name))
+                .collect(),
+        })),
         Err(e) => refusal(e),
     }
 }
@@ -386,7 +350,7 @@ async fn upload(
         Err(m) if m == TOO_LARGE => Outcome::TooLarge(m),
         Err(m) => Outcome::Refused(m),
         Ok(None) => Outcome::Refused("请选择要导入的文件（.xlsx 或 .csv）".into()),
-        Ok(Some(bytes)) => import(&state, &page.tenant, &current, what, bytes).await?,
+        Ok(Some(bytes)) => import(caller(&state, &page.tenant, &current), what, bytes).await?,
     };
     let status = match outcome {
         Outcome::Imported(_) => StatusCode::OK,
@@ -435,7 +399,7 @@ async fn api_import(
         Err(m) if m == TOO_LARGE => return ApiError::TooLarge(m).into_response(),
         Err(m) => return ApiError::invalid("file", m).into_response(),
         Ok(None) => return ApiError::invalid("file", "请上传文件（字段名 file）").into_response(),
-        Ok(Some(bytes)) => match import(&state, &tenant.0, &current, what, bytes).await {
+        Ok(Some(bytes)) => match import(caller(&state, &tenant.0, &current), what, bytes).await {
             Ok(o) => o,
             Err(e) => return crate::web::error::page_to_api(e).into_response(),
         },

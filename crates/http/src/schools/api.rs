@@ -2,17 +2,15 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 use xiaobao_identity::orgs::SchoolRow;
-use xiaobao_identity::school_admin::AdminProblem;
+use xiaobao_identity::service::schools::ListExtras;
 
-use crate::AppState;
-use crate::web::auth::{Current, audit_out_of_scope};
-use crate::web::error::ApiError;
-use crate::web::tenant::ApiTenant;
+use crate::web::call::ApiCall;
+use crate::web::error::{ApiError, bad_json};
 
 use super::*;
 
@@ -79,21 +77,19 @@ pub(crate) struct SchoolPage {
     responses((status = 200, body = SchoolPage), (status = 401, body = crate::web::error::ErrorBody),
         (status = 403, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_list(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<SchoolPage>, ApiError> {
     let Query(query) = query
         .map_err(|_| ApiError::invalid("page", "查询参数格式错误：page 和 per_page 应为正整数"))?;
-    let (filters, listing) = load_listing(&state, &tenant, &current, query, false)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-        .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    let listing = service(&call)
+        .listing(query.into(), ListExtras::default())
+        .await;
+    let listing = call.answer(listing).await?.0;
     Ok(Json(SchoolPage {
         total: listing.total,
-        page: filters.page,
-        per_page: filters.per_page,
+        page: listing.filters.page,
+        per_page: listing.filters.per_page,
         items: listing
             .rows
             .into_iter()
@@ -107,35 +103,15 @@ pub(crate) async fn api_list(
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "学校（机构）编号")),
     responses((status = 200, body = SchoolApiView), (status = 404, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_get(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
 ) -> Result<Json<SchoolApiView>, ApiError> {
     let id = path.1;
-    let school = load_school(&state, &tenant, &current, &id)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-        .ok_or_else(|| problem_to_api(AdminProblem::NotFound))?;
-    Ok(Json(api_view(school, manages(&state, current.viewer()))))
-}
-
-/// The API's answer to a management call: 204, 404 (audited) or 422.
-pub(crate) async fn api_outcome(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-    outcome: Result<(), AdminProblem>,
-) -> Result<StatusCode, ApiError> {
-    match outcome {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(AdminProblem::NotFound) => {
-            audit_out_of_scope(state, tenant, current, "organisation", id).await;
-            Err(problem_to_api(AdminProblem::NotFound))
-        }
-        Err(problem) => Err(problem_to_api(problem)),
-    }
+    let school = call.answer(load_school(&call, &id).await).await?.0;
+    Ok(Json(api_view(
+        school,
+        manages(&call.state, call.current.viewer()),
+    )))
 }
 
 /// Changes a school's contact mobile (departments, own region).
@@ -145,18 +121,14 @@ pub(crate) async fn api_outcome(
     responses((status = 204, description = "已修改"), (status = 404, body = crate::web::error::ErrorBody),
         (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_change_mobile(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
     body: Result<Json<MobileInput>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = path.1;
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let outcome = change_mobile(&state, &tenant, &current, &id, &body.contact_mobile)
-        .await
-        .map_err(crate::web::error::page_to_api)?;
-    api_outcome(&state, &tenant, &current, &id, outcome).await
+    let outcome = change_mobile(&call, &id, &body.contact_mobile).await;
+    call.done(outcome).await
 }
 
 /// Resets a school's password: it is cleared and a set-password link goes to the contact
@@ -166,14 +138,10 @@ pub(crate) async fn api_change_mobile(
     responses((status = 204, description = "已重置，链接已发送"), (status = 404, body = crate::web::error::ErrorBody),
         (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_reset_password(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = path.1;
-    let outcome = reset_password(&state, &tenant, &current, &id)
-        .await
-        .map_err(crate::web::error::page_to_api)?;
-    api_outcome(&state, &tenant, &current, &id, outcome).await
+    let outcome = reset_password(&call, &call.state, &call.tenant.slug, &id).await;
+    call.done(outcome).await
 }

@@ -18,25 +18,24 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use xiaobao_authz::Permission;
-use xiaobao_identity::SchoolScope;
+use xiaobao_domain::Outcome;
+use xiaobao_identity::orgs::SchoolRow;
 use xiaobao_identity::school_admin::{self, AdminProblem, CentralSchoolRow};
 
-use crate::AppState;
-use crate::schools::{SchoolApiView, after_form, api_outcome, api_view, masked};
-use crate::web::auth::{Current, Routes};
-use crate::web::error::ApiError;
-use crate::web::error::PageError;
-use crate::web::error::internal;
+use crate::schools::{SchoolApiView, after_form, api_view, masked, service};
+use crate::web::auth::Routes;
+use crate::web::call::{ApiCall, Called, PageCall, path_id};
+use crate::web::error::{ApiError, PageError, bad_json};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
-use crate::web::tenant::{ApiTenant, PageTenant};
+use crate::web::tenant::PageTenant;
 
 pub fn routes() -> Routes {
     let manage = Permission::CENTRAL_SCHOOLS_MANAGE;
@@ -91,48 +90,17 @@ pub fn routes() -> Routes {
         )
 }
 
-/// Marks or unmarks; `Ok(true)` when marked.
-async fn set_central(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-    central: bool,
-) -> Result<Result<bool, AdminProblem>, PageError> {
-    let Ok(org_id) = id.parse::<i64>() else {
-        return Ok(Err(AdminProblem::NotFound));
-    };
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let outcome = school_admin::set_central(&mut tx, &current.actor(), &scope, org_id, central)
+/// Marks or unmarks the school `id` (a path segment); `true` when marked.
+async fn set_central(call: &impl Called, id: &str, central: bool) -> Outcome<bool> {
+    service(call)
+        .set_central(path_id("organisation", id)?, central)
         .await
-        .map_err(internal)?;
-    if outcome.is_ok() {
-        tx.commit().await?;
-    }
-    Ok(outcome.map(|_| central))
 }
 
-async fn assign(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-    central_id: Option<i64>,
-) -> Result<Result<(), AdminProblem>, PageError> {
-    let Ok(org_id) = id.parse::<i64>() else {
-        return Ok(Err(AdminProblem::NotFound));
-    };
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let outcome =
-        school_admin::assign_central(&mut tx, &current.actor(), &scope, org_id, central_id)
-            .await
-            .map_err(internal)?;
-    if outcome.is_ok() {
-        tx.commit().await?;
-    }
-    Ok(outcome)
+async fn assign(call: &impl Called, id: &str, central_id: Option<i64>) -> Outcome<()> {
+    service(call)
+        .assign(path_id("organisation", id)?, central_id)
+        .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,29 +111,16 @@ struct CentralForm {
 }
 
 async fn submit_central(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<CentralForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let central = form.is_central == "1";
-    let outcome = set_central(&state, &page.tenant, &current, &id, central)
-        .await?
+    let outcome = set_central(&call, &id, form.is_central == "1")
+        .await
         .map(|marked| if marked { "central" } else { "uncentral" });
-    after_form(
-        &state,
-        &page,
-        &mut session,
-        &current,
-        &id,
-        outcome,
-        "central",
-        String::new(),
-    )
-    .await
+    after_form(&call, &mut session, &id, outcome, "central", String::new()).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,38 +131,24 @@ struct AssignForm {
 }
 
 async fn submit_assign(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<AssignForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let raw = form.central_school_id.trim();
     let outcome = if raw.is_empty() {
-        assign(&state, &page.tenant, &current, &id, None)
-            .await?
-            .map(|()| "unassigned")
+        assign(&call, &id, None).await.map(|()| "unassigned")
     } else {
         match raw.parse::<i64>() {
-            Ok(central_id) => assign(&state, &page.tenant, &current, &id, Some(central_id))
-                .await?
+            Ok(central_id) => assign(&call, &id, Some(central_id))
+                .await
                 .map(|()| "assigned"),
-            Err(_) => Err(AdminProblem::NotCentral),
+            Err(_) => Err(AdminProblem::NotCentral.into()),
         }
     };
-    after_form(
-        &state,
-        &page,
-        &mut session,
-        &current,
-        &id,
-        outcome,
-        "assign",
-        raw.to_string(),
-    )
-    .await
+    after_form(&call, &mut session, &id, outcome, "assign", raw.to_string()).await
 }
 
 struct CentralRow {
@@ -235,44 +176,25 @@ struct CentralPage {
     rows: Vec<CentralRow>,
 }
 
-async fn show_central(
-    State(state): State<AppState>,
-    page: PageTenant,
-    mut session: WebSession,
-    current: Current,
-) -> Result<Html<String>, PageError> {
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let centrals = school_admin::central_schools(&mut tx, &scope)
-        .await
-        .map_err(internal)?;
-    let mut rows = Vec::with_capacity(centrals.len());
-    for c in centrals {
-        let schools = school_admin::assigned_schools(&mut tx, &scope, c.org_id)
-            .await
-            .map_err(internal)?;
-        rows.push(CentralRow {
+async fn show_central(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
+    let page = &call.page;
+    let centrals = match service(&call).centrals_with_schools().await {
+        Ok(c) => c,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let rows = centrals
+        .into_iter()
+        .map(|(c, schools)| CentralRow {
             href: page.href(&format!("schools/{}", c.org_id)),
             name: c.name,
             region_name: c.region_name,
             assigned: c.assigned,
-            schools: schools
-                .into_iter()
-                .map(|s| AssignedRow {
-                    href: page.href(&format!("schools/{}", s.org_id)),
-                    status_label: school_admin::school_status_label(&s.status),
-                    contact_name: s.contact_name.unwrap_or_default(),
-                    contact_mobile: masked(s.contact_mobile.as_deref()),
-                    name: s.name,
-                    region_name: s.region_name,
-                })
-                .collect(),
-        });
-    }
-    tx.commit().await?;
+            schools: schools.into_iter().map(|s| assigned_row(page, s)).collect(),
+        })
+        .collect();
     let view = CentralPage {
         layout: Layout::tenant(
-            &page,
+            page,
             &mut session,
             Section::CentralSchools,
             Some("中心校管理"),
@@ -284,6 +206,17 @@ async fn show_central(
     Ok(Html(view.render()?))
 }
 
+fn assigned_row(page: &PageTenant, s: SchoolRow) -> AssignedRow {
+    AssignedRow {
+        href: page.href(&format!("schools/{}", s.org_id)),
+        status_label: school_admin::school_status_label(&s.status),
+        contact_name: s.contact_name.unwrap_or_default(),
+        contact_mobile: masked(s.contact_mobile.as_deref()),
+        name: s.name,
+        region_name: s.region_name,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "schools_assigned.html")]
 struct AssignedPage {
@@ -293,38 +226,17 @@ struct AssignedPage {
     pending: usize,
 }
 
-/// The schools assigned to the viewer (a central school).
-async fn load_assigned(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-) -> Result<Vec<xiaobao_identity::orgs::SchoolRow>, PageError> {
-    let viewer = current.viewer();
-    let scope = viewer.school_scope();
-    // Only a central school's own scope has assigned schools; any other reads as none.
-    if !matches!(scope, SchoolScope::Central { .. }) {
-        return Ok(Vec::new());
-    }
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let rows = school_admin::assigned_schools(&mut tx, &scope, viewer.org_id)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    Ok(rows)
-}
-
-async fn show_assigned(
-    State(state): State<AppState>,
-    page: PageTenant,
-    mut session: WebSession,
-    current: Current,
-) -> Result<Html<String>, PageError> {
-    let rows = load_assigned(&state, &page.tenant, &current).await?;
+async fn show_assigned(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
+    let rows = match service(&call).assigned().await {
+        Ok(r) => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let page = &call.page;
     let active = rows.iter().filter(|r| r.status == "active").count();
     let pending = rows.iter().filter(|r| r.status == "pending").count();
     let view = AssignedPage {
         layout: Layout::tenant(
-            &page,
+            page,
             &mut session,
             Section::AssignedSchools,
             Some("所辖学校"),
@@ -332,17 +244,7 @@ async fn show_assigned(
         .await?,
         active,
         pending,
-        rows: rows
-            .into_iter()
-            .map(|s| AssignedRow {
-                href: page.href(&format!("schools/{}", s.org_id)),
-                status_label: school_admin::school_status_label(&s.status),
-                contact_name: s.contact_name.unwrap_or_default(),
-                contact_mobile: masked(s.contact_mobile.as_deref()),
-                name: s.name,
-                region_name: s.region_name,
-            })
-            .collect(),
+        rows: rows.into_iter().map(|s| assigned_row(page, s)).collect(),
     };
     Ok(Html(view.render()?))
 }
@@ -375,16 +277,9 @@ impl From<CentralSchoolRow> for CentralSchoolView {
     params(("slug" = String, Path, description = "租户标识")),
     responses((status = 200, body = Vec<CentralSchoolView>), (status = 403, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_central_schools(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
 ) -> Result<Json<Vec<CentralSchoolView>>, ApiError> {
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(&tenant).await?;
-    let rows = school_admin::central_schools(&mut tx, &scope)
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    tx.commit().await?;
+    let rows = call.answer(service(&call).central_schools().await).await?.0;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -402,19 +297,14 @@ pub(crate) struct CentralInput {
     responses((status = 204, description = "已设置"), (status = 404, body = crate::web::error::ErrorBody),
         (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_set_central(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
     body: Result<Json<CentralInput>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = path.1;
-    let Json(body) = body.map_err(|e| crate::schools::bad_json(&e))?;
-    let outcome = set_central(&state, &tenant, &current, &id, body.is_central)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-        .map(|_| ());
-    api_outcome(&state, &tenant, &current, &id, outcome).await
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let outcome = set_central(&call, &id, body.is_central).await;
+    call.done(outcome).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -430,31 +320,21 @@ pub(crate) struct AssignInput {
     responses((status = 204, description = "已划分"), (status = 404, body = crate::web::error::ErrorBody),
         (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_assign(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
     body: Result<Json<AssignInput>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = path.1;
-    let Json(body) = body.map_err(|e| crate::schools::bad_json(&e))?;
-    let outcome = assign(&state, &tenant, &current, &id, body.central_school_id)
-        .await
-        .map_err(crate::web::error::page_to_api)?;
-    api_outcome(&state, &tenant, &current, &id, outcome).await
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let outcome = assign(&call, &id, body.central_school_id).await;
+    call.done(outcome).await
 }
 
 /// The schools assigned to one's central school, every status, contact mobiles masked.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/assigned-schools", tag = "schools",
     params(("slug" = String, Path, description = "租户标识")),
     responses((status = 200, body = Vec<SchoolApiView>), (status = 403, body = crate::web::error::ErrorBody)))]
-pub(crate) async fn api_assigned(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
-) -> Result<Json<Vec<SchoolApiView>>, ApiError> {
-    let rows = load_assigned(&state, &tenant, &current)
-        .await
-        .map_err(crate::web::error::page_to_api)?;
+pub(crate) async fn api_assigned(call: ApiCall) -> Result<Json<Vec<SchoolApiView>>, ApiError> {
+    let rows = call.answer(service(&call).assigned().await).await?.0;
     Ok(Json(rows.into_iter().map(|r| api_view(r, false)).collect()))
 }

@@ -2,57 +2,28 @@
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use xiaobao_authz::Permission;
+use xiaobao_domain::{Failure, Outcome};
 use xiaobao_identity::SchoolScope;
-use xiaobao_identity::orgs::{self, SchoolRow};
-use xiaobao_identity::school_admin::{self, AdminProblem, CentralSchoolRow, ChangeRequestRow};
+use xiaobao_identity::orgs::SchoolRow;
+use xiaobao_identity::school_admin::{self, ChangeRequestRow};
+use xiaobao_identity::service::schools::{Detail, DetailWants};
 
-use crate::AppState;
-use crate::web::auth::{Current, audit_out_of_scope};
+use crate::web::call::{Called, PageCall, path_id};
 use crate::web::csrf::CsrfToken;
-use crate::web::error::{PageError, internal};
+use crate::web::error::{PageError, refusal_status};
 use crate::web::layout::Layout;
 use crate::web::session::WebSession;
-use crate::web::tenant::PageTenant;
 
 use super::*;
 
-/// The school `id` in the viewer's scope; a miss is audited. A central school reading one of
+/// The school `id` (a path segment) of the caller's scope. A central school reading one of
 /// its schools leaves `school.viewed_on_behalf`.
-pub(crate) async fn load_school(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-) -> Result<Option<SchoolRow>, PageError> {
-    let Ok(org_id) = id.parse::<i64>() else {
-        audit_out_of_scope(state, tenant, current, "organisation", id).await;
-        return Ok(None);
-    };
-    let viewer = current.viewer();
-    let scope = viewer.school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let row = orgs::get_school(&mut tx, &scope, org_id)
-        .await
-        .map_err(internal)?;
-    if row.is_some() && matches!(scope, SchoolScope::Central { .. }) && org_id != viewer.org_id {
-        xiaobao_audit::record(
-            &mut tx,
-            &school_admin::acting_for(&current.actor(), org_id),
-            xiaobao_audit::Entry::new("school.viewed_on_behalf", "organisation", Some(org_id)),
-        )
-        .await
-        .map_err(internal)?;
-    }
-    tx.commit().await?;
-    if row.is_none() {
-        audit_out_of_scope(state, tenant, current, "organisation", id).await;
-    }
-    Ok(row)
+pub(crate) async fn load_school(call: &impl Called, id: &str) -> Outcome<SchoolRow> {
+    service(call).school(path_id("organisation", id)?).await
 }
 
 /// A refused form on the detail page: which form, the message, the value typed.
@@ -161,14 +132,13 @@ pub(super) struct DoneQuery {
 
 /// Renders the detail page of a school already known to be in scope.
 pub(crate) async fn render_detail(
-    state: &AppState,
-    page: &PageTenant,
+    call: &PageCall,
     session: &mut WebSession,
-    current: &Current,
     school: SchoolRow,
     done: Option<&'static str>,
     problem: FormProblem,
 ) -> Result<Html<String>, PageError> {
+    let (state, page, current) = (&call.state, &call.page, &call.current);
     let viewer = current.viewer();
     let scope = viewer.school_scope();
     let manage = manages(state, viewer);
@@ -183,39 +153,20 @@ pub(crate) async fn render_detail(
             .auth
             .authz
             .allows(&viewer.roles, Permission::SCHOOL_PROFILE_REQUEST_CHANGE);
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let central_rows: Vec<CentralSchoolRow> = if central {
-        school_admin::central_schools(&mut tx, &scope)
-            .await
-            .map_err(internal)?
-    } else {
-        Vec::new()
+    let wants = DetailWants {
+        central_schools: central,
+        move_regions: on_behalf,
     };
-    let assigned = if school.is_central {
-        school_admin::assigned_schools(&mut tx, &scope, school.org_id)
-            .await
-            .map_err(internal)?
-    } else {
-        Vec::new()
+    let detail = match service(call).detail(&school, wants).await {
+        Ok(d) => d,
+        Err(f) => return Err(call.fail(f).await),
     };
-    let move_regions = if on_behalf {
-        school_admin::school_regions(&mut tx)
-            .await
-            .map_err(internal)?
-    } else {
-        Vec::new()
-    };
-    let requests = school_admin::list_requests(
-        &mut tx,
-        &SchoolScope::Own {
-            org_id: school.org_id,
-        },
-        false,
-        50,
-    )
-    .await
-    .map_err(internal)?;
-    tx.commit().await?;
+    let Detail {
+        central_schools: central_rows,
+        assigned,
+        move_regions,
+        requests,
+    } = detail;
     let may_decide = state
         .auth
         .authz
@@ -309,72 +260,51 @@ pub(crate) async fn render_detail(
 }
 
 pub(super) async fn show_one(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let school = load_school(&state, &page.tenant, &current, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let school = match load_school(&call, &id).await {
+        Ok(s) => s,
+        Err(f) => return Err(call.fail(f).await),
+    };
     let done = query
         .ok()
         .and_then(|Query(q)| q.done)
         .and_then(|d| done_message(&d));
-    render_detail(
-        &state,
-        &page,
-        &mut session,
-        &current,
-        school,
-        done,
-        FormProblem::default(),
-    )
-    .await
+    render_detail(&call, &mut session, school, done, FormProblem::default()).await
 }
 
 /// After a management form: back to the school with a note, 404 (audited) outside the scope,
-/// or the page again with the problem (422).
-#[allow(clippy::too_many_arguments)]
+/// or the page again with the problem beside its form (the refusal's status).
 pub(crate) async fn after_form(
-    state: &AppState,
-    page: &PageTenant,
+    call: &PageCall,
     session: &mut WebSession,
-    current: &Current,
     id: &str,
-    outcome: Result<&'static str, AdminProblem>,
+    outcome: Outcome<&'static str>,
     form: &'static str,
     value: String,
 ) -> Result<Response, PageError> {
-    match outcome {
+    let refusal = match outcome {
         Ok(done) => {
-            Ok(Redirect::to(&page.href(&format!("schools/{id}?done={done}"))).into_response())
+            return Ok(
+                Redirect::to(&call.page.href(&format!("schools/{id}?done={done}"))).into_response(),
+            );
         }
-        Err(AdminProblem::NotFound) => {
-            audit_out_of_scope(state, &page.tenant, current, "organisation", id).await;
-            Err(PageError::NotFound)
-        }
-        Err(problem) => {
-            let Some(school) = load_school(state, &page.tenant, current, id).await? else {
-                return Err(PageError::NotFound);
-            };
-            let html = render_detail(
-                state,
-                page,
-                session,
-                current,
-                school,
-                None,
-                FormProblem {
-                    form,
-                    message: problem.to_string(),
-                    value,
-                },
-            )
-            .await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
-        }
-    }
+        Err(Failure::Refused(r)) if !r.is_not_found() => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let school = match load_school(call, id).await {
+        Ok(s) => s,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let status = refusal_status(refusal.class);
+    let problem = FormProblem {
+        form,
+        message: refusal.message,
+        value,
+    };
+    let html = render_detail(call, session, school, None, problem).await?;
+    Ok((status, html).into_response())
 }

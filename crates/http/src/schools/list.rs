@@ -1,21 +1,20 @@
 //! The school list: filters, counts per region and status, paging.
 
 use askama::Template;
+use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
 use axum::response::Html;
 use serde::Deserialize;
 use xiaobao_authz::Permission;
+use xiaobao_domain::{Failure, RefusalClass};
 use xiaobao_identity::SchoolScope;
-use xiaobao_identity::orgs::{self, SchoolFilter, SchoolRow};
-use xiaobao_identity::school_admin::{self, RegionCount, RegionOption};
+use xiaobao_identity::school_admin::{self, RegionOption};
+use xiaobao_identity::service::schools::{ListExtras, STATUSES, SchoolQuery};
 
-use crate::AppState;
-use crate::web::auth::Current;
-use crate::web::error::{PageError, internal};
+use crate::web::call::PageCall;
+use crate::web::error::PageError;
 use crate::web::layout::Layout;
 use crate::web::session::WebSession;
-use crate::web::tenant::PageTenant;
 
 use super::*;
 
@@ -34,155 +33,16 @@ pub(crate) struct ListQuery {
     pub(super) per_page: Option<i64>,
 }
 
-pub(super) const STATUSES: [(&str, &str); 4] = [
-    ("active", "已通过审核"),
-    ("pending", "待审核"),
-    ("deregistered", "已注销"),
-    ("refused", "未通过审核"),
-];
-
-pub(super) fn clean(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-/// The list's filters after checking them against the viewer's scope.
-pub(super) struct Filters {
-    pub(super) region_code: Option<String>,
-    pub(super) status: Option<String>,
-    pub(super) name: Option<String>,
-    pub(super) page: i64,
-    pub(super) per_page: i64,
-}
-
-/// One page of the list with everything the page shows around it.
-pub(super) struct Listing {
-    pub(super) rows: Vec<SchoolRow>,
-    pub(super) total: i64,
-    /// The regions of the viewer's subtree (Region scope only).
-    pub(super) regions: Vec<RegionOption>,
-    pub(super) region_counts: Vec<RegionCount>,
-    pub(super) status_counts: Vec<(String, i64)>,
-    pub(super) pending_requests: usize,
-}
-
-/// Checks the filters: a region outside the viewer's subtree or an unknown status is the
-/// field's problem.
-pub(super) fn check_filters(
-    q: ListQuery,
-    regions: &[RegionOption],
-    scope: &SchoolScope,
-) -> Result<Filters, (&'static str, &'static str)> {
-    let region_code = clean(q.region_code);
-    if let Some(code) = &region_code
-        && matches!(scope, SchoolScope::Region { .. })
-        && !regions.iter().any(|r| &r.region_code == code)
-    {
-        return Err(("region_code", "所选区域不在管辖范围内"));
-    }
-    let status = clean(q.status);
-    if let Some(s) = &status
-        && !STATUSES.iter().any(|(code, _)| code == s)
-    {
-        return Err((
-            "status",
-            "学校状态应为 active、pending、deregistered 或 refused",
-        ));
-    }
-    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
-    Ok(Filters {
-        region_code,
-        status,
-        name: clean(q.name).map(|n| n.chars().take(50).collect()),
-        page: q.page.unwrap_or(1).max(1),
-        per_page,
-    })
-}
-
-pub(super) async fn subtree(
-    conn: &mut sqlx::PgConnection,
-    scope: &SchoolScope,
-) -> Result<Vec<RegionOption>, PageError> {
-    match scope {
-        SchoolScope::Region { path_prefix } => school_admin::subtree_regions(conn, path_prefix)
-            .await
-            .map_err(internal),
-        _ => Ok(Vec::new()),
-    }
-}
-
-pub(super) async fn load_listing(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    query: ListQuery,
-    with_counts: bool,
-) -> Result<Result<(Filters, Listing), (&'static str, &'static str)>, PageError> {
-    let viewer = current.viewer();
-    let scope = viewer.school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    // The subtree's regions fill the page's region filter and check a requested region; an API
-    // call without a region filter needs neither (one query fewer on the hot path).
-    let need_regions = with_counts
-        || query
-            .region_code
-            .as_deref()
-            .is_some_and(|c| !c.trim().is_empty());
-    let regions = if need_regions {
-        subtree(&mut tx, &scope).await?
-    } else {
-        Vec::new()
-    };
-    let filters = match check_filters(query, &regions, &scope) {
-        Ok(f) => f,
-        Err(problem) => return Ok(Err(problem)),
-    };
-    let (rows, total) = orgs::list_schools(
-        &mut tx,
-        &scope,
-        &SchoolFilter {
-            region_code: filters.region_code.clone(),
-            status: filters.status.clone(),
-            name: filters.name.clone(),
-            limit: filters.per_page,
-            offset: (filters.page - 1).saturating_mul(filters.per_page),
-        },
-    )
-    .await
-    .map_err(internal)?;
-    let mut listing = Listing {
-        rows,
-        total,
-        regions,
-        region_counts: Vec::new(),
-        status_counts: Vec::new(),
-        pending_requests: 0,
-    };
-    if with_counts {
-        let root = filters
-            .region_code
-            .clone()
-            .unwrap_or_else(|| viewer.region_code.clone());
-        if matches!(scope, SchoolScope::Region { .. }) {
-            listing.region_counts = school_admin::region_counts(&mut tx, &scope, &root)
-                .await
-                .map_err(internal)?;
-        }
-        listing.status_counts = school_admin::status_counts(&mut tx, &scope)
-            .await
-            .map_err(internal)?;
-        if state
-            .auth
-            .authz
-            .allows(&viewer.roles, Permission::CHANGE_REQUESTS_DECIDE)
-        {
-            listing.pending_requests = school_admin::list_requests(&mut tx, &scope, true, 500)
-                .await
-                .map_err(internal)?
-                .len();
+impl From<ListQuery> for SchoolQuery {
+    fn from(q: ListQuery) -> Self {
+        SchoolQuery {
+            region_code: q.region_code,
+            status: q.status,
+            name: q.name,
+            page: q.page,
+            per_page: q.per_page,
         }
     }
-    tx.commit().await?;
-    Ok(Ok((filters, listing)))
 }
 
 pub(super) struct Choice {
@@ -228,7 +88,7 @@ pub(super) struct ListPage {
     pub(super) show_regions: bool,
     pub(super) regions: Vec<Choice>,
     pub(super) statuses: Vec<Choice>,
-    pub(super) notice: Option<&'static str>,
+    pub(super) notice: Option<String>,
     pub(super) counts: Vec<CountRow>,
     pub(super) status_counts: String,
     pub(super) total: i64,
@@ -255,25 +115,31 @@ pub(super) fn region_label(r: &RegionOption, depth_of_root: usize) -> String {
 }
 
 pub(super) async fn show_list(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    let (filters, listing, notice) = match load_listing(&state, &page.tenant, &current, query, true)
-        .await?
-    {
-        Ok((f, l)) => (f, l, None),
-        // A filter outside the scope: the unfiltered list, with a note.
-        Err((_, message)) => {
-            let (f, l) = load_listing(&state, &page.tenant, &current, ListQuery::default(), true)
-                .await?
-                .map_err(|_| PageError::Internal("unfiltered list refused".into()))?;
-            (f, l, Some(message))
-        }
+    let (state, page, current) = (&call.state, &call.page, &call.current);
+    let extras = ListExtras {
+        counts: true,
+        pending_requests: state
+            .auth
+            .authz
+            .allows(&current.viewer().roles, Permission::CHANGE_REQUESTS_DECIDE),
     };
+    let schools = service(&call);
+    let (listing, notice) = match schools.listing(query.into(), extras).await {
+        Ok(l) => (l, None),
+        // A filter outside the scope: the unfiltered list, with a note.
+        Err(Failure::Refused(r)) if r.class == RefusalClass::Invalid => {
+            let l = schools.listing(SchoolQuery::default(), extras).await;
+            let l = l.map_err(PageError::from)?;
+            (l, Some(r.message))
+        }
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let filters = listing.filters.clone();
     let viewer = current.viewer();
     let root_depth = viewer.region_path.matches('.').count();
     let regions = std::iter::once(Choice {
@@ -339,16 +205,13 @@ pub(super) async fn show_list(
         .map(|(s, n)| format!("{} {n} 所", school_admin::school_status_label(s)))
         .collect::<Vec<_>>()
         .join("，");
-    let may_decide = state
-        .auth
-        .authz
-        .allows(&viewer.roles, Permission::CHANGE_REQUESTS_DECIDE);
+    let may_decide = extras.pending_requests;
     let may_central = state
         .auth
         .authz
         .allows(&viewer.roles, Permission::CENTRAL_SCHOOLS_MANAGE);
     let view = ListPage {
-        layout: Layout::tenant(&page, &mut session, section_of(viewer), Some("学校数据")).await?,
+        layout: Layout::tenant(page, &mut session, section_of(viewer), Some("学校数据")).await?,
         action: page.href("schools"),
         name: filters.name.clone().unwrap_or_default(),
         show_regions: matches!(viewer.school_scope(), SchoolScope::Region { .. }),

@@ -27,23 +27,19 @@ pub(crate) use detail::*;
 pub(crate) use list::*;
 pub(crate) use manage::*;
 
-use axum::extract::rejection::JsonRejection;
 use axum::http::Method;
 use axum::routing::{get, post, put};
 use xiaobao_authz::Permission;
 use xiaobao_domain::school::{SchoolNature, SchoolType};
-use xiaobao_identity::school_admin::AdminProblem;
+use xiaobao_identity::service::Schools;
 use xiaobao_identity::{SchoolScope, Viewer};
 
 use crate::AppState;
 use crate::web::auth::Routes;
-use crate::web::error::ApiError;
+use crate::web::call::Called;
 use crate::web::nav::Section;
 
-/// Rows of one page of the list.
-pub(super) const PER_PAGE: i64 = 20;
-/// The API's largest page.
-pub(super) const MAX_PER_PAGE: i64 = 100;
+pub(super) use xiaobao_identity::service::schools::PER_PAGE;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -97,17 +93,9 @@ pub fn routes() -> Routes {
         )
 }
 
-/// An administrative refusal as the API answers it (the one refusal contract).
-pub(crate) fn problem_to_api(problem: AdminProblem) -> ApiError {
-    xiaobao_domain::Refusal::from(problem).into()
-}
-
-/// A JSON body the API could not read.
-pub(crate) fn bad_json(e: &JsonRejection) -> ApiError {
-    ApiError::InvalidInput {
-        field: None,
-        message: format!("请求体不是有效的 JSON：{}", e.body_text()),
-    }
+/// The schools context for the caller.
+pub(crate) fn service(call: &impl Called) -> Schools {
+    Schools::new(call.caller())
 }
 
 /// 公办 / 民办 from the stored code.

@@ -164,7 +164,7 @@ pub fn client_meta(parts: &axum::http::request::Parts) -> (Option<String>, Optio
 }
 
 /// The same, for an extractor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -326,18 +326,7 @@ async fn record_refusal(
     current: &Current,
     entry: xiaobao_audit::Entry,
 ) {
-    let result = async {
-        let mut tx = state
-            .db
-            .tenant_tx(tenant)
-            .await
-            .map_err(|e| e.to_string())?;
-        xiaobao_audit::record(&mut tx, &current.actor(), entry)
-            .await
-            .map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())
-    }
-    .await;
+    let result = xiaobao_audit::record_alone(&state.db, tenant, &current.actor(), entry).await;
     if let Err(error) = result {
         tracing::error!(%error, action = "audit of a refused request", "audit write failed");
     }

@@ -83,6 +83,12 @@ pub(crate) fn caller(state: &AppState, tenant: &Arc<Tenant>, current: &Current) 
     }
 }
 
+/// A path id: a number, or a miss of `entity` (404, audited as asked for).
+pub(crate) fn path_id(entity: &'static str, raw: &str) -> Result<i64, Failure> {
+    raw.parse::<i64>()
+        .map_err(|_| xiaobao_domain::Refusal::out_of_scope(entity, raw).into())
+}
+
 /// Audits a miss outside the caller's scope (a not-found refusal naming its subject).
 pub(crate) async fn audit_miss(state: &AppState, tenant: &Tenant, current: &Current, f: &Failure) {
     if let Some(subject) = f
@@ -126,6 +132,14 @@ impl ApiCall {
     pub async fn fail(&self, f: Failure) -> ApiError {
         audit_miss(&self.state, &self.tenant, &self.current, &f).await;
         f.into()
+    }
+
+    /// The answer of an outcome without a body: 204.
+    pub async fn done<T>(&self, outcome: Outcome<T>) -> Result<axum::http::StatusCode, ApiError> {
+        match outcome {
+            Ok(_) => Ok(axum::http::StatusCode::NO_CONTENT),
+            Err(f) => Err(self.fail(f).await),
+        }
     }
 
     /// The JSON answer of an outcome.

@@ -70,17 +70,7 @@ pub(crate) async fn fetch(
         .db
         .active_tenant(slug)
         .map_err(|_| PageError::NotFound)?;
-    let mut tx = state.db.tenant_tx(&tenant).await?;
-    let row: Option<(i64, bool)> = sqlx::query_as(
-        "select a.session_epoch, a.status = 'active' and o.status <> 'deregistered' \
-         from accounts a join organisations o on o.org_id = a.org_id \
-         where a.account_id = $1",
-    )
-    .bind(account_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(crate::web::error::internal)?;
-    tx.commit().await?;
+    let row = xiaobao_identity::service::standing(&state.db, &tenant, account_id).await?;
     let standing = row.map_or(
         Standing {
             epoch: -1,

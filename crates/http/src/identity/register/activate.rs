@@ -7,14 +7,16 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
-use xiaobao_identity::{CodeError, CodePurpose, Limit, accounts};
+use xiaobao_domain::Failure;
+use xiaobao_identity::Limit;
+use xiaobao_identity::service::Registrations;
 
 use crate::AppState;
-use crate::identity::anon::{client_over_limit, retry_message, too_many, visitor};
+use crate::identity::anon::{client_over_limit, guest, retry_message, too_many};
 use crate::web::auth::ClientMeta;
 use crate::web::csrf::CsrfToken;
 use crate::web::error::ApiError;
-use crate::web::error::{PageError, internal};
+use crate::web::error::PageError;
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::{SignedIn, WebSession};
@@ -53,26 +55,20 @@ pub(super) async fn show_activate(
     State(state): State<AppState>,
     page: PageTenant,
     mut session: WebSession,
+    meta: ClientMeta,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let token = query.ok().and_then(|Query(q)| q.token).unwrap_or_default();
     if token.is_empty() || token.len() > 200 {
         return Ok(link_unusable(&page));
     }
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let account = match state
-        .auth
-        .codes
-        .link_account(&mut tx, CodePurpose::SetPassword, &token)
+    let account = match Registrations::new(guest(&state, &page.tenant, &meta))
+        .link_account(&state.auth.codes, &token)
         .await
-        .map_err(internal)?
     {
-        Some(id) => accounts::get(&mut tx, id).await.map_err(internal)?,
-        None => None,
-    };
-    tx.commit().await?;
-    let Some(account) = account.filter(|a| a.status == "active" && a.org_status == "active") else {
-        return Ok(link_unusable(&page));
+        Ok(account) => account,
+        Err(Failure::Refused(_)) => return Ok(link_unusable(&page)),
+        Err(f) => return Err(f.into()),
     };
     let view = ActivatePage {
         layout: Layout::tenant(&page, &mut session, Section::Login, Some("设置登录密码")).await?,
@@ -95,7 +91,7 @@ pub(super) enum Activation {
 /// audited as `account.activated`.
 pub(super) async fn activate(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
     meta: &ClientMeta,
     token: &str,
 ) -> Result<Activation, PageError> {
@@ -109,53 +105,16 @@ pub(super) async fn activate(
     if token.is_empty() || token.len() > 200 {
         return Ok(Activation::Unusable);
     }
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let account_id = match state
-        .auth
-        .codes
-        .consume_link_token(&mut tx, CodePurpose::SetPassword, token)
+    match Registrations::new(guest(state, tenant, meta))
+        .activate(&state.auth.codes, token)
         .await
     {
-        Ok(id) => id,
-        Err(CodeError::Internal(e)) => return Err(internal(e)),
-        Err(_) => {
-            // A wrong secret counts towards the link's attempts.
-            tx.commit().await?;
-            return Ok(Activation::Unusable);
-        }
-    };
-    let Some(account) = accounts::get(&mut tx, account_id)
-        .await
-        .map_err(internal)?
-        .filter(|a| a.status == "active" && a.org_status == "active")
-    else {
-        return Ok(Activation::Unusable);
-    };
-    let roles = accounts::roles(&mut tx, account_id)
-        .await
-        .map_err(internal)?;
-    let actor = xiaobao_audit::Actor {
-        account_id: Some(account.account_id),
-        org_id: Some(account.org_id),
-        label: format!("account:{} {}", account.account_id, account.display_name),
-        ..visitor(meta)
-    };
-    xiaobao_audit::record(
-        &mut tx,
-        &actor,
-        xiaobao_audit::Entry::new("account.activated", "account", Some(account_id))
-            .detail("had_password", account.password_hash.is_some()),
-    )
-    .await
-    .map_err(|e| PageError::Internal(Box::new(e)))?;
-    tx.commit().await?;
-    let user = crate::identity::login::signed_in(&xiaobao_identity::Authenticated {
-        account,
-        roles,
-        must_change_password: true,
-        password_expires_at: None,
-    });
-    Ok(Activation::SignedIn(user))
+        Ok(authenticated) => Ok(Activation::SignedIn(crate::identity::login::signed_in(
+            &authenticated,
+        ))),
+        Err(Failure::Refused(_)) => Ok(Activation::Unusable),
+        Err(f) => Err(f.into()),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -20,16 +20,19 @@ use pages::*;
 
 use axum::body::Bytes;
 use axum::routing::get;
+use xiaobao_domain::Failure;
 use xiaobao_domain::school::{SchoolNature, SchoolType};
 use xiaobao_identity::Limit;
-use xiaobao_identity::registration::{self, NewRegistration, RegisterProblem, Registered};
-use xiaobao_storage::{DocumentKind, DocumentMeta, MediaType, StorageError};
+use xiaobao_identity::registration::{NewRegistration, RegisterProblem, Registered};
+use xiaobao_identity::service::Registrations;
+use xiaobao_identity::service::register::Qualification;
+use xiaobao_storage::{DocumentKind, MediaType, StorageError};
 
 use crate::AppState;
-use crate::identity::anon::{client_over_limit, normalise_mobile, retry_message, visitor};
+use crate::identity::anon::{client_over_limit, guest, normalise_mobile, retry_message};
 use crate::identity::login::normalise_login_name;
 use crate::web::auth::{ClientMeta, Routes};
-use crate::web::error::{PageError, internal};
+use crate::web::error::PageError;
 
 /// Registrations accepted per client address and hour (valid or not).
 pub(super) const REGISTRATIONS_PER_IP_PER_HOUR: u32 = 20;
@@ -109,15 +112,6 @@ impl RegisterErrors {
         ]
         .into_iter()
         .find_map(|(f, m)| m.as_deref().map(|m| (f, m)))
-    }
-
-    fn set(&mut self, problem: &RegisterProblem) {
-        let message = Some(problem.to_string());
-        match problem.field() {
-            "name" => self.name = message,
-            "contact_mobile" => self.contact_mobile = message,
-            _ => self.region_code = message,
-        }
     }
 }
 
@@ -272,7 +266,7 @@ pub(crate) enum Submitted {
 /// `pending`, its account without a password, the document, all audited in one transaction.
 pub(super) async fn submit(
     state: &AppState,
-    tenant: &xiaobao_db::Tenant,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
     meta: &ClientMeta,
     fields: &mut RegisterFields,
     upload: Option<Upload>,
@@ -281,32 +275,22 @@ pub(super) async fn submit(
     let typed = validate(fields, &mut errors);
     errors.qualification = precheck_upload(upload.as_ref());
     // The database checks run even when other fields are wrong, so every message shows at once.
-    {
-        let mut tx = state.db.tenant_tx(tenant).await?;
-        if errors.region_code.is_none() {
-            let ok: bool = sqlx::query_scalar(
-                "select exists (select 1 from regions where region_code = $1 \
-                 and level in ('county', 'direct'))",
-            )
-            .bind(&fields.region_code)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| PageError::Internal(Box::new(e)))?;
-            if !ok {
-                errors.region_code = Some(RegisterProblem::RegionInvalid.to_string());
-            }
-        }
-        let (name_taken, mobile_taken) =
-            registration::taken(&mut tx, &fields.name, &fields.contact_mobile)
-                .await
-                .map_err(internal)?;
-        if errors.name.is_none() && name_taken {
-            errors.name = Some(RegisterProblem::NameTaken.to_string());
-        }
-        if errors.contact_mobile.is_none() && mobile_taken {
-            errors.contact_mobile = Some(RegisterProblem::MobileTaken.to_string());
-        }
-        tx.commit().await?;
+    let registrations = Registrations::new(guest(state, tenant, meta));
+    let region = errors
+        .region_code
+        .is_none()
+        .then_some(fields.region_code.as_str());
+    let clashes = registrations
+        .clashes(region, &fields.name, &fields.contact_mobile)
+        .await?;
+    if clashes.region_invalid {
+        errors.region_code = Some(RegisterProblem::RegionInvalid.to_string());
+    }
+    if errors.name.is_none() && clashes.name_taken {
+        errors.name = Some(RegisterProblem::NameTaken.to_string());
+    }
+    if errors.contact_mobile.is_none() && clashes.mobile_taken {
+        errors.contact_mobile = Some(RegisterProblem::MobileTaken.to_string());
     }
     let (Some((nature, school_type, mobile)), Some(upload)) = (typed, upload) else {
         return Ok(Submitted::Refused(errors));
@@ -314,21 +298,6 @@ pub(super) async fn submit(
     if errors.any() {
         return Ok(Submitted::Refused(errors));
     }
-    let kind = DocumentKind::Qualification;
-    let body =
-        futures::stream::once(async move { Ok::<_, std::convert::Infallible>(upload.bytes) });
-    let stored = match state
-        .documents
-        .put_stream(tenant.tenant_id, kind, &upload.file_name, body)
-        .await
-    {
-        Ok(stored) => stored,
-        Err(e) if user_caused(&e) => {
-            errors.qualification = Some(e.to_string());
-            return Ok(Submitted::Refused(errors));
-        }
-        Err(e) => return Err(PageError::Internal(Box::new(e))),
-    };
     let reg = NewRegistration {
         name: fields.name.clone(),
         region_code: fields.region_code.clone(),
@@ -339,50 +308,25 @@ pub(super) async fn submit(
         contact_name: fields.contact_name.clone(),
         contact_mobile: mobile,
     };
-    let actor = visitor(meta);
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let registered = match registration::register(&mut tx, &actor, &reg)
-        .await
-        .map_err(internal)?
-    {
-        Ok(r) => r,
-        Err(problem) => {
-            errors.set(&problem);
-            return Ok(Submitted::Refused(errors));
-        }
+    let qualification = Qualification {
+        file_name: upload.file_name,
+        bytes: upload.bytes,
     };
-    let document = state
-        .documents
-        .record(
-            &mut tx,
-            tenant,
-            &stored,
-            &DocumentMeta {
-                kind,
-                owner_kind: "organisation".into(),
-                owner_id: registered.org_id.to_string(),
-                uploaded_by: format!("registration:{}", registered.org_id),
-            },
-        )
+    match registrations
+        .register(&state.documents, &reg, qualification)
         .await
-        .map_err(|e| PageError::Internal(Box::new(e)))?;
-    registration::attach_qualification(&mut tx, registered.org_id, document.document_id)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    tracing::info!(tenant.slug = %tenant.slug, org.id = registered.org_id, "school registered");
-    Ok(Submitted::Done(registered))
-}
-
-/// Upload failures the visitor can fix (size, type, empty, interrupted).
-pub(super) fn user_caused(e: &StorageError) -> bool {
-    matches!(
-        e,
-        StorageError::TooLarge { .. }
-            | StorageError::Empty
-            | StorageError::TypeNotAllowed { .. }
-            | StorageError::LegacyFormat { .. }
-            | StorageError::ContentMismatch { .. }
-            | StorageError::BodyRead(_)
-    )
+    {
+        Ok(registered) => Ok(Submitted::Done(registered)),
+        Err(Failure::Refused(r)) => {
+            let message = Some(r.message);
+            match r.field.as_deref() {
+                Some("name") => errors.name = message,
+                Some("contact_mobile") => errors.contact_mobile = message,
+                Some("region_code") => errors.region_code = message,
+                _ => errors.qualification = message,
+            }
+            Ok(Submitted::Refused(errors))
+        }
+        Err(f) => Err(f.into()),
+    }
 }

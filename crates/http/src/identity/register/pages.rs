@@ -6,13 +6,14 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use xiaobao_domain::school::{SchoolNature, SchoolType};
-use xiaobao_identity::registration::{self};
+use xiaobao_identity::registration::RegistrationRegion;
+use xiaobao_identity::service::Registrations;
 use xiaobao_storage::DocumentKind;
 
 use crate::AppState;
 use crate::web::auth::ClientMeta;
 use crate::web::csrf::CsrfToken;
-use crate::web::error::{PageError, internal};
+use crate::web::error::PageError;
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
@@ -45,6 +46,15 @@ pub(super) struct RegisterPage {
     pub(super) types: Vec<Choice>,
 }
 
+/// The regions a school registers in (a read: no one is recorded as asking).
+async fn registration_regions(
+    state: &AppState,
+    page: &PageTenant,
+) -> Result<Vec<RegistrationRegion>, PageError> {
+    let reader = guest(state, &page.tenant, &ClientMeta::default());
+    Ok(Registrations::new(reader).regions().await?)
+}
+
 pub(super) async fn render_register(
     state: &AppState,
     page: &PageTenant,
@@ -52,9 +62,7 @@ pub(super) async fn render_register(
     f: RegisterFields,
     errors: RegisterErrors,
 ) -> Result<Html<String>, PageError> {
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let rows = registration::regions(&mut tx).await.map_err(internal)?;
-    tx.commit().await?;
+    let rows = registration_regions(state, page).await?;
     let mut regions: Vec<RegionGroup> = Vec::new();
     for r in rows {
         let choice = Choice {

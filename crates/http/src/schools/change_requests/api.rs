@@ -2,18 +2,15 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
-use xiaobao_identity::SchoolScope;
-use xiaobao_identity::school_admin::{self, AdminProblem, ChangeRequestRow};
+use xiaobao_identity::school_admin::ChangeRequestRow;
 
-use crate::AppState;
-use crate::schools::{SchoolApiView, api_view, bad_json, problem_to_api};
-use crate::web::auth::{Current, audit_out_of_scope};
-use crate::web::error::ApiError;
-use crate::web::tenant::ApiTenant;
+use crate::schools::{SchoolApiView, api_view, service};
+use crate::web::call::ApiCall;
+use crate::web::error::{ApiError, bad_json};
 
 use super::*;
 
@@ -76,18 +73,11 @@ pub(crate) struct ProfileView {
 #[utoipa::path(get, path = "/api/v1/t/{slug}/school", tag = "schools",
     params(("slug" = String, Path, description = "租户标识")),
     responses((status = 200, body = ProfileView), (status = 403, body = crate::web::error::ErrorBody)))]
-pub(crate) async fn api_profile(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
-) -> Result<Json<ProfileView>, ApiError> {
-    let (school, requests) = load_profile(&state, &tenant, &current)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-        .ok_or_else(|| problem_to_api(AdminProblem::NotFound))?;
+pub(crate) async fn api_profile(call: ApiCall) -> Result<Json<ProfileView>, ApiError> {
+    let profile = call.answer(service(&call).profile().await).await?.0;
     Ok(Json(ProfileView {
-        school: api_view(school, true),
-        requests: requests.into_iter().map(Into::into).collect(),
+        school: api_view(profile.school, true),
+        requests: profile.requests.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -98,32 +88,14 @@ pub(crate) async fn api_profile(
     request_body = RequestInput,
     responses((status = 201, body = ChangeRequestView), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_request(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     body: Result<Json<RequestInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ChangeRequestView>), ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let viewer = current.viewer();
-    if viewer.org_kind != "school" {
-        return Err(problem_to_api(AdminProblem::NotFound));
-    }
-    let id = submit_request(&state, &tenant, &current, viewer.org_id, &body)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-        .map_err(problem_to_api)?;
-    let mut tx = state.db.tenant_tx(&tenant).await?;
-    let row = school_admin::get_request(
-        &mut tx,
-        &SchoolScope::Own {
-            org_id: viewer.org_id,
-        },
-        id,
-    )
-    .await
-    .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    tx.commit().await?;
-    let row = row.ok_or_else(request_not_found)?;
+    let row = call
+        .answer(service(&call).request_own(&body.to_new()).await)
+        .await?
+        .0;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -132,15 +104,11 @@ pub(crate) async fn api_request(
     params(("slug" = String, Path, description = "租户标识"), ListQuery),
     responses((status = 200, body = Vec<ChangeRequestView>), (status = 403, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_list(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ChangeRequestView>>, ApiError> {
-    let pending_only = query.ok().and_then(|Query(q)| q.status).as_deref() != Some("all");
-    let rows = load_list(&state, &tenant, &current, pending_only)
-        .await
-        .map_err(crate::web::error::page_to_api)?;
+    let rows = service(&call).requests(pending_only(query)).await;
+    let rows = call.answer(rows).await?.0;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -149,17 +117,12 @@ pub(crate) async fn api_list(
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "申请编号")),
     responses((status = 200, body = ChangeRequestView), (status = 404, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_get(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
 ) -> Result<Json<ChangeRequestView>, ApiError> {
     let id = path.1;
-    load_one(&state, &tenant, &current, &id)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-        .map(|r| Json(r.into()))
-        .ok_or_else(request_not_found)
+    let row = call.answer(load_one(&call, &id).await).await?.0;
+    Ok(Json(row.into()))
 }
 
 /// Approves (the change is applied) or refuses (with a reason) a pending request.
@@ -167,11 +130,9 @@ pub(crate) async fn api_get(
     params(("slug" = String, Path, description = "租户标识"), ("id" = i64, Path, description = "申请编号")),
     request_body = DecisionInput,
     responses((status = 200, body = ChangeRequestView), (status = 404, body = crate::web::error::ErrorBody),
-        (status = 422, body = crate::web::error::ErrorBody)))]
+        (status = 409, body = crate::web::error::ErrorBody), (status = 422, body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_decide(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    current: Current,
+    call: ApiCall,
     Path(path): Path<(String, String)>,
     body: Result<Json<DecisionInput>, JsonRejection>,
 ) -> Result<Json<ChangeRequestView>, ApiError> {
@@ -183,15 +144,6 @@ pub(crate) async fn api_decide(
             "decision 应为 approve 或 refuse",
         ));
     };
-    match decide(&state, &tenant, &current, &id, &decision)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-    {
-        Ok(row) => Ok(Json(row.into())),
-        Err(AdminProblem::NotFound) => {
-            audit_out_of_scope(&state, &tenant, &current, "change_request", &id).await;
-            Err(request_not_found())
-        }
-        Err(problem) => Err(problem_to_api(problem)),
-    }
+    let row = call.answer(decide(&call, &id, &decision).await).await?.0;
+    Ok(Json(row.into()))
 }

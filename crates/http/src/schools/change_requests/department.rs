@@ -2,16 +2,16 @@
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use xiaobao_identity::school_admin::{self, AdminProblem, ChangeRequestRow, Decision};
+use xiaobao_domain::{Failure, Outcome, Refusal};
+use xiaobao_identity::school_admin::{self, ChangeRequestRow, Decision};
 
-use crate::AppState;
-use crate::schools::request_detail;
-use crate::web::auth::{Current, audit_out_of_scope};
+use crate::schools::{request_detail, service};
+use crate::web::call::{Called, PageCall, path_id};
 use crate::web::csrf::CsrfToken;
-use crate::web::error::{PageError, internal};
+use crate::web::error::{PageError, refusal_status};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
@@ -25,44 +25,14 @@ pub(crate) struct ListQuery {
     pub(super) status: Option<String>,
 }
 
-pub(super) async fn load_list(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    pending_only: bool,
-) -> Result<Vec<ChangeRequestRow>, PageError> {
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let rows = school_admin::list_requests(&mut tx, &scope, pending_only, LIST_LIMIT)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
-    Ok(rows)
+/// One request (`id`, a path segment) of the caller's scope.
+pub(super) async fn load_one(call: &impl Called, id: &str) -> Outcome<ChangeRequestRow> {
+    service(call).request(path_id("change_request", id)?).await
 }
 
-/// One request of the viewer's scope; a miss is audited.
-pub(super) async fn load_one(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    id: &str,
-) -> Result<Option<ChangeRequestRow>, PageError> {
-    let row = match id.parse::<i64>() {
-        Ok(request_id) => {
-            let scope = current.viewer().school_scope();
-            let mut tx = state.db.tenant_tx(tenant).await?;
-            let row = school_admin::get_request(&mut tx, &scope, request_id)
-                .await
-                .map_err(internal)?;
-            tx.commit().await?;
-            row
-        }
-        Err(_) => None,
-    };
-    if row.is_none() {
-        audit_out_of_scope(state, tenant, current, "change_request", id).await;
-    }
-    Ok(row)
+/// Whether a list asks for pending requests only (the default) or all of them.
+pub(super) fn pending_only(query: Result<Query<ListQuery>, QueryRejection>) -> bool {
+    query.ok().and_then(|Query(q)| q.status).as_deref() != Some("all")
 }
 
 pub(super) struct ListRow {
@@ -93,16 +63,18 @@ pub(super) struct ListPage {
 }
 
 pub(super) async fn show_list(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let pending_only = query.ok().and_then(|Query(q)| q.status).as_deref() != Some("all");
-    let rows = load_list(&state, &page.tenant, &current, pending_only).await?;
+    let pending_only = pending_only(query);
+    let rows = match service(&call).requests(pending_only).await {
+        Ok(r) => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let page = &call.page;
     let view = ListPage {
-        layout: Layout::tenant(&page, &mut session, Section::Schools, Some("变更申请")).await?,
+        layout: Layout::tenant(page, &mut session, Section::Schools, Some("变更申请")).await?,
         tabs: vec![
             Tab {
                 label: "待审核",
@@ -182,22 +154,21 @@ pub(super) async fn render_one(
 }
 
 pub(super) async fn show_one(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let r = load_one(&state, &page.tenant, &current, &id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let r = match load_one(&call, &id).await {
+        Ok(r) => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
     let done = match query.ok().and_then(|Query(q)| q.done).as_deref() {
         Some("approved") => Some("已批准，变更已生效。"),
         Some("refused") => Some("已驳回该申请，学校可在学校信息中查看驳回理由。"),
         _ => None,
     };
-    render_one(&page, &mut session, r, done, None, String::new()).await
+    render_one(&call.page, &mut session, r, done, None, String::new()).await
 }
 
 /// A decision as a form or the API sends it.
@@ -221,80 +192,55 @@ impl DecisionInput {
     }
 }
 
-/// Decides in one transaction; `Ok(None)` outside the scope (audited by the caller).
+/// Decides the request `id` (a path segment) of the caller's scope.
 pub(super) async fn decide(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
+    call: &impl Called,
     id: &str,
     decision: &Decision,
-) -> Result<Result<ChangeRequestRow, AdminProblem>, PageError> {
-    let Ok(request_id) = id.parse::<i64>() else {
-        return Ok(Err(AdminProblem::NotFound));
-    };
-    let scope = current.viewer().school_scope();
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let outcome =
-        school_admin::decide_request(&mut tx, &current.actor(), &scope, request_id, decision)
-            .await
-            .map_err(internal)?;
-    if outcome.is_ok() {
-        tx.commit().await?;
-    }
-    Ok(outcome)
+) -> Outcome<ChangeRequestRow> {
+    service(call)
+        .decide(path_id("change_request", id)?, decision)
+        .await
 }
 
 pub(super) async fn submit_decision(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<DecisionInput>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let outcome = match form.decision() {
-        Some(decision) => decide(&state, &page.tenant, &current, &id, &decision).await?,
-        None => Err(AdminProblem::BadKind),
+        Some(decision) => decide(&call, &id, &decision).await,
+        None => Err(Refusal::invalid_field("decision", "请选择批准或驳回").into()),
     };
-    match outcome {
+    let refusal = match outcome {
         Ok(decided) => {
             let done = if decided.status == "approved" {
                 "approved"
             } else {
                 "refused"
             };
-            Ok(
-                Redirect::to(&page.href(&format!("change-requests/{id}?done={done}")))
-                    .into_response(),
-            )
+            let to = call.page.href(&format!("change-requests/{id}?done={done}"));
+            return Ok(Redirect::to(&to).into_response());
         }
-        Err(AdminProblem::NotFound) => {
-            audit_out_of_scope(&state, &page.tenant, &current, "change_request", &id).await;
-            Err(PageError::NotFound)
-        }
-        Err(problem) => {
-            let r = load_one(&state, &page.tenant, &current, &id)
-                .await?
-                .ok_or(PageError::NotFound)?;
-            let status = crate::web::error::refusal_status(
-                xiaobao_domain::Refusal::from(problem.clone()).class,
-            );
-            let message = if problem == AdminProblem::BadKind {
-                "请选择批准或驳回".to_string()
-            } else {
-                problem.to_string()
-            };
-            let html = render_one(
-                &page,
-                &mut session,
-                r,
-                None,
-                Some(message),
-                form.reason.unwrap_or_default(),
-            )
-            .await?;
-            Ok((status, html).into_response())
-        }
-    }
+        Err(Failure::Refused(r)) if !r.is_not_found() => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let r = match load_one(&call, &id).await {
+        Ok(r) => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let reason = form.reason.unwrap_or_default();
+    let status = refusal_status(refusal.class);
+    let html = render_one(
+        &call.page,
+        &mut session,
+        r,
+        None,
+        Some(refusal.message),
+        reason,
+    )
+    .await?;
+    Ok((status, html).into_response())
 }

@@ -25,10 +25,6 @@ use axum::routing::{get, post};
 use xiaobao_authz::Permission;
 
 use crate::web::auth::Routes;
-use crate::web::error::ApiError;
-
-/// Rows of the department's list.
-pub(super) const LIST_LIMIT: i64 = 200;
 
 pub fn routes() -> Routes {
     let decide = Permission::CHANGE_REQUESTS_DECIDE;
@@ -99,8 +95,4 @@ pub fn routes() -> Routes {
             decide,
             post(api_decide),
         )
-}
-
-pub(super) fn request_not_found() -> ApiError {
-    ApiError::NotFound("申请不存在".into())
 }

@@ -2,50 +2,21 @@
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Form, Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use xiaobao_identity::SchoolScope;
-use xiaobao_identity::orgs::{self, SchoolRow};
-use xiaobao_identity::school_admin::{self, AdminProblem, ChangeRequestRow, NewChangeRequest};
+use xiaobao_domain::Failure;
+use xiaobao_identity::orgs::SchoolRow;
+use xiaobao_identity::school_admin::{self, ChangeRequestRow, NewChangeRequest};
+use xiaobao_identity::service::schools::Profile;
 
-use crate::AppState;
-use crate::schools::{FormProblem, after_form, nature_label, request_detail, type_label};
-use crate::web::auth::Current;
+use crate::schools::{FormProblem, after_form, nature_label, request_detail, service, type_label};
+use crate::web::call::{PageCall, path_id};
 use crate::web::csrf::CsrfToken;
-use crate::web::error::{PageError, internal};
+use crate::web::error::{PageError, refusal_status};
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
 use crate::web::session::WebSession;
-use crate::web::tenant::PageTenant;
-
-/// The viewer's own school and its requests; `None` when the viewer is not a school.
-pub(super) async fn load_profile(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-) -> Result<Option<(SchoolRow, Vec<ChangeRequestRow>)>, PageError> {
-    let viewer = current.viewer();
-    if viewer.org_kind != "school" {
-        return Ok(None);
-    }
-    let own = SchoolScope::Own {
-        org_id: viewer.org_id,
-    };
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let school = orgs::get_school(&mut tx, &own, viewer.org_id)
-        .await
-        .map_err(internal)?;
-    let requests = match &school {
-        Some(_) => school_admin::list_requests(&mut tx, &own, false, 50)
-            .await
-            .map_err(internal)?,
-        None => Vec::new(),
-    };
-    tx.commit().await?;
-    Ok(school.map(|s| (s, requests)))
-}
 
 pub(super) struct Choice {
     pub(super) value: String,
@@ -106,21 +77,20 @@ pub(super) struct DoneQuery {
 }
 
 pub(super) async fn render_profile(
-    state: &AppState,
-    page: &PageTenant,
+    call: &PageCall,
     session: &mut WebSession,
-    current: &Current,
     done: bool,
     problem: FormProblem,
 ) -> Result<Html<String>, PageError> {
-    let (school, requests) = load_profile(state, &page.tenant, current)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    let mut tx = state.db.tenant_tx(&page.tenant).await?;
-    let regions = school_admin::school_regions(&mut tx)
-        .await
-        .map_err(internal)?;
-    tx.commit().await?;
+    let page = &call.page;
+    let Profile {
+        school,
+        requests,
+        regions,
+    } = match service(call).profile().await {
+        Ok(p) => p,
+        Err(f) => return Err(call.fail(f).await),
+    };
     let chosen = (problem.form == "move_region").then(|| problem.value.clone());
     let view = ProfilePage {
         layout: Layout::tenant(page, session, Section::Account, Some("学校信息")).await?,
@@ -153,22 +123,12 @@ pub(super) async fn render_profile(
 }
 
 pub(super) async fn show_profile(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let done = query.ok().and_then(|Query(q)| q.done).is_some();
-    render_profile(
-        &state,
-        &page,
-        &mut session,
-        &current,
-        done,
-        FormProblem::default(),
-    )
-    .await
+    render_profile(&call, &mut session, done, FormProblem::default()).await
 }
 
 /// A change request as a form or the API sends it.
@@ -192,7 +152,7 @@ pub(crate) struct RequestInput {
 }
 
 impl RequestInput {
-    fn to_new(&self) -> NewChangeRequest {
+    pub(super) fn to_new(&self) -> NewChangeRequest {
         NewChangeRequest {
             kind: self.kind.clone(),
             new_name: self.new_name.clone(),
@@ -212,99 +172,49 @@ impl RequestInput {
     }
 }
 
-/// Submits a request for the school `org_id` of the viewer's scope: its own (a school), or one
-/// of a central school's schools (on its behalf). Returns the new request's id.
-pub(super) async fn submit_request(
-    state: &AppState,
-    tenant: &xiaobao_db::Tenant,
-    current: &Current,
-    org_id: i64,
-    input: &RequestInput,
-) -> Result<Result<i64, AdminProblem>, PageError> {
-    let viewer = current.viewer();
-    let (scope, actor, on_behalf) = if org_id == viewer.org_id {
-        (SchoolScope::Own { org_id }, current.actor(), None)
-    } else {
-        (
-            viewer.school_scope(),
-            school_admin::acting_for(&current.actor(), org_id),
-            Some(org_id),
-        )
-    };
-    // Only a central school acts for other schools; any other scope finds nothing here.
-    if on_behalf.is_some() && !matches!(scope, SchoolScope::Central { .. }) {
-        return Ok(Err(AdminProblem::NotFound));
-    }
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let outcome =
-        school_admin::request_change(&mut tx, &actor, &scope, org_id, on_behalf, &input.to_new())
-            .await
-            .map_err(internal)?;
-    if outcome.is_ok() {
-        tx.commit().await?;
-    }
-    Ok(outcome)
-}
-
 pub(super) async fn submit_own(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     form: Result<Form<RequestInput>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    if current.viewer().org_kind != "school" {
-        return Err(PageError::NotFound);
-    }
-    let org_id = current.viewer().org_id;
-    match submit_request(&state, &page.tenant, &current, org_id, &form).await? {
-        Ok(_) => Ok(Redirect::to(&page.href("school?done=1")).into_response()),
-        Err(problem) => {
-            let form_name = match form.kind.as_str() {
-                "rename" => "rename",
-                "move_region" => "move_region",
-                "deregister" => "deregister",
-                _ => "",
-            };
-            let html = render_profile(
-                &state,
-                &page,
-                &mut session,
-                &current,
-                false,
-                FormProblem {
-                    form: form_name,
-                    message: problem.to_string(),
-                    value: form.shown_value(),
-                },
-            )
-            .await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
-        }
-    }
+    let refusal = match service(&call).request_own(&form.to_new()).await {
+        Ok(_) => return Ok(Redirect::to(&call.page.href("school?done=1")).into_response()),
+        Err(Failure::Refused(r)) if !r.is_not_found() => r,
+        Err(f) => return Err(call.fail(f).await),
+    };
+    let form_name = match form.kind.as_str() {
+        "rename" => "rename",
+        "move_region" => "move_region",
+        "deregister" => "deregister",
+        _ => "",
+    };
+    let problem = FormProblem {
+        form: form_name,
+        message: refusal.message.clone(),
+        value: form.shown_value(),
+    };
+    let html = render_profile(&call, &mut session, false, problem).await?;
+    Ok((refusal_status(refusal.class), html).into_response())
 }
 
 pub(super) async fn submit_on_behalf(
-    State(state): State<AppState>,
-    page: PageTenant,
+    call: PageCall,
     mut session: WebSession,
-    current: Current,
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<RequestInput>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let outcome = match id.parse::<i64>() {
-        Ok(org_id) => submit_request(&state, &page.tenant, &current, org_id, &form)
-            .await?
+    let outcome = match path_id("organisation", &id) {
+        Ok(org_id) => service(&call)
+            .request_change(org_id, &form.to_new())
+            .await
             .map(|_| "requested"),
-        Err(_) => Err(AdminProblem::NotFound),
+        Err(f) => Err(f),
     };
     after_form(
-        &state,
-        &page,
+        &call,
         &mut session,
-        &current,
         &id,
         outcome,
         "request",

@@ -1,0 +1,497 @@
+//! The schools context's actions for one caller: the list and one school of the caller's
+//! scope, a department's management (contact mobile, password reset, central schools), and
+//! the change requests of schools and their decision. Every method opens the tenant
+//! transaction, applies the caller's region scope in SQL, does the work with its audit
+//! entries (and the SMS of a reset), commits only when it succeeded, and answers
+//! [`Outcome`]. A miss names what was asked for, so the edge audits it once.
+
+use xiaobao_domain::{Failure, Outcome, Refusal};
+use xiaobao_notify::{Notification, Template as Message};
+
+use super::SetPasswordLink;
+use crate::codes::Codes;
+use crate::orgs::{self, SchoolFilter, SchoolRow};
+use crate::school_admin::{
+    self, AdminProblem, CentralSchoolRow, ChangeRequestRow, Decision, NewChangeRequest,
+    RegionCount, RegionOption,
+};
+use crate::{Caller, SchoolScope};
+
+/// The statuses a school list filters by, with their labels.
+pub const STATUSES: [(&str, &str); 4] = [
+    ("active", "已通过审核"),
+    ("pending", "待审核"),
+    ("deregistered", "已注销"),
+    ("refused", "未通过审核"),
+];
+
+/// Rows of one page of the list, unless asked for otherwise.
+pub const PER_PAGE: i64 = 20;
+/// The largest page.
+pub const MAX_PER_PAGE: i64 = 100;
+/// Change requests listed at most.
+pub const REQUEST_LIMIT: i64 = 200;
+
+/// The list's filters as asked for.
+#[derive(Debug, Default, Clone)]
+pub struct SchoolQuery {
+    pub region_code: Option<String>,
+    pub status: Option<String>,
+    pub name: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// The list's filters after checking them against the caller's scope.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub region_code: Option<String>,
+    pub status: Option<String>,
+    pub name: Option<String>,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// What a list page shows around its rows (the API asks for none of it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListExtras {
+    /// The subtree's regions and the counts per region and status.
+    pub counts: bool,
+    /// The number of pending change requests (for a department that decides them).
+    pub pending_requests: bool,
+}
+
+/// One page of the list with everything the page shows around it.
+#[derive(Debug)]
+pub struct Listing {
+    pub filters: Filters,
+    pub rows: Vec<SchoolRow>,
+    pub total: i64,
+    /// The regions of the caller's subtree (Region scope only).
+    pub regions: Vec<RegionOption>,
+    pub region_counts: Vec<RegionCount>,
+    pub status_counts: Vec<(String, i64)>,
+    pub pending_requests: usize,
+}
+
+/// What a school's page shows beside the school.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetailWants {
+    /// The central schools of the scope (to assign the school to one).
+    pub central_schools: bool,
+    /// The regions a school may move to (a central school asking on the school's behalf).
+    pub move_regions: bool,
+}
+
+/// Beside the school on its page.
+#[derive(Debug, Default)]
+pub struct Detail {
+    pub central_schools: Vec<CentralSchoolRow>,
+    /// The schools assigned to it, when it is a central school.
+    pub assigned: Vec<SchoolRow>,
+    pub move_regions: Vec<RegionOption>,
+    /// Its latest change requests.
+    pub requests: Vec<ChangeRequestRow>,
+}
+
+/// A school's own record: the school, its requests and the regions it may move to.
+#[derive(Debug)]
+pub struct Profile {
+    pub school: SchoolRow,
+    pub requests: Vec<ChangeRequestRow>,
+    pub regions: Vec<RegionOption>,
+}
+
+/// The schools context for one caller (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Schools {
+    caller: Caller,
+}
+
+fn flat<T>(o: school_admin::Outcome<T>) -> Outcome<T> {
+    o?.map_err(Failure::from)
+}
+
+fn clean(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// A request outside the scope (or of none at all).
+fn request_missing(id: impl std::fmt::Display) -> Failure {
+    Refusal::not_found("申请不存在")
+        .about("change_request", id)
+        .into()
+}
+
+/// Checks the filters: a region outside the caller's subtree or an unknown status is the
+/// field's problem.
+pub fn check_filters(
+    q: SchoolQuery,
+    regions: &[RegionOption],
+    scope: &SchoolScope,
+) -> Result<Filters, Refusal> {
+    let region_code = clean(q.region_code);
+    if let Some(code) = &region_code
+        && matches!(scope, SchoolScope::Region { .. })
+        && !regions.iter().any(|r| &r.region_code == code)
+    {
+        return Err(Refusal::invalid_field(
+            "region_code",
+            "所选区域不在管辖范围内",
+        ));
+    }
+    let status = clean(q.status);
+    if let Some(s) = &status
+        && !STATUSES.iter().any(|(code, _)| code == s)
+    {
+        return Err(Refusal::invalid_field(
+            "status",
+            "学校状态应为 active、pending、deregistered 或 refused",
+        ));
+    }
+    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
+    Ok(Filters {
+        region_code,
+        status,
+        name: clean(q.name).map(|n| n.chars().take(50).collect()),
+        page: q.page.unwrap_or(1).max(1),
+        per_page,
+    })
+}
+
+impl Schools {
+    #[must_use]
+    pub fn new(caller: Caller) -> Self {
+        Self { caller }
+    }
+
+    fn scope(&self) -> SchoolScope {
+        self.caller.viewer.school_scope()
+    }
+
+    /// One page of the schools of the caller's scope.
+    pub async fn listing(&self, query: SchoolQuery, extras: ListExtras) -> Outcome<Listing> {
+        let scope = self.scope();
+        let mut tx = self.caller.tx().await?;
+        // The subtree's regions fill the page's region filter and check a requested region;
+        // an API call without a region filter needs neither (one query fewer on the hot path).
+        let need_regions = extras.counts
+            || query
+                .region_code
+                .as_deref()
+                .is_some_and(|c| !c.trim().is_empty());
+        let regions = match &scope {
+            SchoolScope::Region { path_prefix } if need_regions => {
+                school_admin::subtree_regions(&mut tx, path_prefix).await?
+            }
+            _ => Vec::new(),
+        };
+        let filters = check_filters(query, &regions, &scope)?;
+        let (rows, total) = orgs::list_schools(
+            &mut tx,
+            &scope,
+            &SchoolFilter {
+                region_code: filters.region_code.clone(),
+                status: filters.status.clone(),
+                name: filters.name.clone(),
+                limit: filters.per_page,
+                offset: (filters.page - 1).saturating_mul(filters.per_page),
+            },
+        )
+        .await?;
+        let mut listing = Listing {
+            filters,
+            rows,
+            total,
+            regions,
+            region_counts: Vec::new(),
+            status_counts: Vec::new(),
+            pending_requests: 0,
+        };
+        if extras.counts {
+            let root = listing
+                .filters
+                .region_code
+                .clone()
+                .unwrap_or_else(|| self.caller.viewer.region_code.clone());
+            if matches!(scope, SchoolScope::Region { .. }) {
+                listing.region_counts = school_admin::region_counts(&mut tx, &scope, &root).await?;
+            }
+            listing.status_counts = school_admin::status_counts(&mut tx, &scope).await?;
+        }
+        if extras.pending_requests {
+            listing.pending_requests = school_admin::list_requests(&mut tx, &scope, true, 500)
+                .await?
+                .len();
+        }
+        tx.commit().await?;
+        Ok(listing)
+    }
+
+    /// The school `org_id` of the caller's scope. A central school reading one of its
+    /// schools leaves `school.viewed_on_behalf`.
+    pub async fn school(&self, org_id: i64) -> Outcome<SchoolRow> {
+        let viewer = &self.caller.viewer;
+        let scope = self.scope();
+        let mut tx = self.caller.tx().await?;
+        let row = orgs::get_school(&mut tx, &scope, org_id).await?;
+        if row.is_some() && matches!(scope, SchoolScope::Central { .. }) && org_id != viewer.org_id
+        {
+            xiaobao_audit::record(
+                &mut tx,
+                &self.caller.actor_for(org_id),
+                xiaobao_audit::Entry::new("school.viewed_on_behalf", "organisation", Some(org_id)),
+            )
+            .await
+            .map_err(Failure::internal)?;
+        }
+        tx.commit().await?;
+        row.ok_or_else(|| Refusal::out_of_scope("organisation", org_id).into())
+    }
+
+    /// What the school's page shows beside it.
+    pub async fn detail(&self, school: &SchoolRow, wants: DetailWants) -> Outcome<Detail> {
+        let scope = self.scope();
+        let mut tx = self.caller.tx().await?;
+        let mut detail = Detail::default();
+        if wants.central_schools {
+            detail.central_schools = school_admin::central_schools(&mut tx, &scope).await?;
+        }
+        if school.is_central {
+            detail.assigned =
+                school_admin::assigned_schools(&mut tx, &scope, school.org_id).await?;
+        }
+        if wants.move_regions {
+            detail.move_regions = school_admin::school_regions(&mut tx).await?;
+        }
+        let own = SchoolScope::Own {
+            org_id: school.org_id,
+        };
+        detail.requests = school_admin::list_requests(&mut tx, &own, false, 50).await?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    /// Changes the contact mobile of a school of the scope.
+    pub async fn change_mobile(&self, org_id: i64, mobile: &str) -> Outcome<()> {
+        let mut tx = self.caller.tx().await?;
+        flat(
+            school_admin::change_contact_mobile(
+                &mut tx,
+                &self.caller.actor,
+                &self.scope(),
+                org_id,
+                mobile,
+            )
+            .await,
+        )
+        .map_err(|f| f.about("organisation", org_id))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Resets the school's password and queues the set-password link by SMS, together.
+    pub async fn reset_password(
+        &self,
+        org_id: i64,
+        codes: &Codes,
+        link: &SetPasswordLink,
+    ) -> Outcome<()> {
+        let mut tx = self.caller.tx().await?;
+        let reset = flat(
+            school_admin::reset_password(
+                &mut tx,
+                &self.caller.actor,
+                &self.scope(),
+                codes,
+                link.ttl,
+                org_id,
+            )
+            .await,
+        )
+        .map_err(|f| f.about("organisation", org_id))?;
+        let url = format!("{}?token={}", link.activate_url, reset.token);
+        xiaobao_notify::queue(
+            &mut tx,
+            &Notification::sms(
+                reset.contact_mobile.clone(),
+                Message::AccountOpened {
+                    org_name: reset.school_name.clone(),
+                    login_name: reset.login_name.clone(),
+                    set_password_url: url,
+                },
+            ),
+        )
+        .await
+        .map_err(Failure::internal)?;
+        tx.commit().await?;
+        tracing::info!(tenant.slug = %self.caller.tenant.slug, org.id = org_id, "school password reset");
+        Ok(())
+    }
+
+    /// Marks (`true`) or unmarks a school of the scope as a central school.
+    pub async fn set_central(&self, org_id: i64, central: bool) -> Outcome<bool> {
+        let mut tx = self.caller.tx().await?;
+        flat(
+            school_admin::set_central(&mut tx, &self.caller.actor, &self.scope(), org_id, central)
+                .await,
+        )
+        .map_err(|f| f.about("organisation", org_id))?;
+        tx.commit().await?;
+        Ok(central)
+    }
+
+    /// Assigns a school of the scope to a central school (`None`: to none).
+    pub async fn assign(&self, org_id: i64, central_id: Option<i64>) -> Outcome<()> {
+        let mut tx = self.caller.tx().await?;
+        flat(
+            school_admin::assign_central(
+                &mut tx,
+                &self.caller.actor,
+                &self.scope(),
+                org_id,
+                central_id,
+            )
+            .await,
+        )
+        .map_err(|f| f.about("organisation", org_id))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The central schools of the scope.
+    pub async fn central_schools(&self) -> Outcome<Vec<CentralSchoolRow>> {
+        let mut tx = self.caller.tx().await?;
+        let rows = school_admin::central_schools(&mut tx, &self.scope()).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// The central schools of the scope, each with its schools.
+    pub async fn centrals_with_schools(&self) -> Outcome<Vec<(CentralSchoolRow, Vec<SchoolRow>)>> {
+        let scope = self.scope();
+        let mut tx = self.caller.tx().await?;
+        let centrals = school_admin::central_schools(&mut tx, &scope).await?;
+        let mut rows = Vec::with_capacity(centrals.len());
+        for c in centrals {
+            let schools = school_admin::assigned_schools(&mut tx, &scope, c.org_id).await?;
+            rows.push((c, schools));
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// The schools assigned to the caller (a central school; any other has none).
+    pub async fn assigned(&self) -> Outcome<Vec<SchoolRow>> {
+        let scope = self.scope();
+        if !matches!(scope, SchoolScope::Central { .. }) {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.caller.tx().await?;
+        let rows =
+            school_admin::assigned_schools(&mut tx, &scope, self.caller.viewer.org_id).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// The caller's own school (a school account), its requests and the regions it may move
+    /// to; not found for any other account.
+    pub async fn profile(&self) -> Outcome<Profile> {
+        let viewer = &self.caller.viewer;
+        let missing = || Failure::from(AdminProblem::NotFound);
+        if viewer.org_kind != "school" {
+            return Err(missing());
+        }
+        let own = SchoolScope::Own {
+            org_id: viewer.org_id,
+        };
+        let mut tx = self.caller.tx().await?;
+        let Some(school) = orgs::get_school(&mut tx, &own, viewer.org_id).await? else {
+            return Err(missing());
+        };
+        let requests = school_admin::list_requests(&mut tx, &own, false, 50).await?;
+        let regions = school_admin::school_regions(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Profile {
+            school,
+            requests,
+            regions,
+        })
+    }
+
+    /// Submits a request for the caller's own school (a school account; not found for any
+    /// other).
+    pub async fn request_own(&self, input: &NewChangeRequest) -> Outcome<ChangeRequestRow> {
+        if self.caller.viewer.org_kind != "school" {
+            return Err(AdminProblem::NotFound.into());
+        }
+        self.request_change(self.caller.viewer.org_id, input).await
+    }
+
+    /// Submits a request for the school `org_id`: the caller's own (a school), or one of a
+    /// central school's schools (on its behalf). Answers the new request.
+    pub async fn request_change(
+        &self,
+        org_id: i64,
+        input: &NewChangeRequest,
+    ) -> Outcome<ChangeRequestRow> {
+        let viewer = &self.caller.viewer;
+        let (scope, on_behalf) = if org_id == viewer.org_id {
+            (SchoolScope::Own { org_id }, None)
+        } else {
+            (viewer.school_scope(), Some(org_id))
+        };
+        // Only a central school acts for other schools; any other scope finds nothing here.
+        if on_behalf.is_some() && !matches!(scope, SchoolScope::Central { .. }) {
+            return Err(Failure::from(AdminProblem::NotFound).about("organisation", org_id));
+        }
+        let actor = self.caller.actor_for(org_id);
+        let mut tx = self.caller.tx().await?;
+        let id = flat(
+            school_admin::request_change(&mut tx, &actor, &scope, org_id, on_behalf, input).await,
+        )
+        .map_err(|f| f.about("organisation", org_id))?;
+        let row = school_admin::get_request(&mut tx, &scope, id)
+            .await?
+            .ok_or_else(|| request_missing(id))?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// The change requests of the scope, newest first (only pending ones when asked).
+    pub async fn requests(&self, pending_only: bool) -> Outcome<Vec<ChangeRequestRow>> {
+        let mut tx = self.caller.tx().await?;
+        let rows = school_admin::list_requests(&mut tx, &self.scope(), pending_only, REQUEST_LIMIT)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// One change request of the scope.
+    pub async fn request(&self, id: i64) -> Outcome<ChangeRequestRow> {
+        let mut tx = self.caller.tx().await?;
+        let row = school_admin::get_request(&mut tx, &self.scope(), id).await?;
+        tx.commit().await?;
+        row.ok_or_else(|| request_missing(id))
+    }
+
+    /// Approves (the change is applied) or refuses a pending request of the scope.
+    pub async fn decide(&self, id: i64, decision: &Decision) -> Outcome<ChangeRequestRow> {
+        let mut tx = self.caller.tx().await?;
+        let row = match school_admin::decide_request(
+            &mut tx,
+            &self.caller.actor,
+            &self.scope(),
+            id,
+            decision,
+        )
+        .await?
+        {
+            Ok(row) => row,
+            Err(AdminProblem::NotFound) => return Err(request_missing(id)),
+            Err(p) => return Err(p.into()),
+        };
+        tx.commit().await?;
+        Ok(row)
+    }
+}
