@@ -453,14 +453,3 @@ pub async fn contact_of(
             .await?,
     )
 }
-
-/// Whether `code` is a region a school registers in (a county or a city's 市直).
-pub async fn is_school_region(conn: &mut PgConnection, code: &str) -> Result<bool, IdentityError> {
-    Ok(sqlx::query_scalar(
-        "select exists (select 1 from regions where region_code = $1 \
-         and level in ('county', 'direct'))",
-    )
-    .bind(code)
-    .fetch_one(conn)
-    .await?)
-}

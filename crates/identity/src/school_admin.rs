@@ -820,7 +820,11 @@ async fn name_taken(
     .await?)
 }
 
-async fn school_region_exists(conn: &mut PgConnection, code: &str) -> Result<bool, IdentityError> {
+/// Whether `code` is a region a school may be in (a county or a city's 市直).
+pub(crate) async fn school_region_exists(
+    conn: &mut PgConnection,
+    code: &str,
+) -> Result<bool, IdentityError> {
     Ok(sqlx::query_scalar(
         "select exists (select 1 from regions where region_code = $1 \
          and level in ('county', 'direct'))",

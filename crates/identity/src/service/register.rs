@@ -139,7 +139,7 @@ impl Registrations {
     ) -> Outcome<Clashes> {
         let mut tx = self.guest.tx().await?;
         let region_invalid = match region_code {
-            Some(code) => !registration::is_school_region(&mut tx, code).await?,
+            Some(code) => !crate::school_admin::school_region_exists(&mut tx, code).await?,
             None => false,
         };
         let (name_taken, mobile_taken) = registration::taken(&mut tx, name, mobile).await?;
@@ -167,7 +167,7 @@ impl Registrations {
         let stored = documents
             .put_stream(tenant.tenant_id, kind, &upload.file_name, body)
             .await
-            .map_err(|e| on_qualification(e))?;
+            .map_err(on_qualification)?;
         let mut tx = self.guest.tx().await?;
         let registered = registration::register(&mut tx, &self.guest.actor, reg)
             .await?
