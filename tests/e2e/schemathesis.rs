@@ -33,7 +33,7 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
                       response_schema_conformance";
 
 /// Test cases per operation and phase, unless `XIAOBAO_SCHEMATHESIS_EXAMPLES` says otherwise.
-const EXAMPLES: u32 = 8;
+const EXAMPLES: u32 = 5;
 const SEED: u64 = 20_252_026;
 
 /// The schemathesis executable: `XIAOBAO_TEST_SCHEMATHESIS` (written into var/test/env.sh by
@@ -177,11 +177,18 @@ fn config(base: &str, run: &Run<'_>, seeded: &Seeded, examples: u32, seed: u64) 
     let mut toml = String::new();
     let _ = writeln!(toml, "base-url = {}", toml_str(base));
     let _ = writeln!(toml, "seed = {seed}");
+    // One worker: schemathesis's generation is not safe across threads on every Python
+    // (concurrent workers have failed inside Hypothesis with an AST recursion error).
     let _ = writeln!(toml, "workers = 1");
     let _ = writeln!(toml, "request-timeout = 30");
     let _ = writeln!(toml, "[generation]");
     let _ = writeln!(toml, "max-examples = {examples}");
     let _ = writeln!(toml, "database = \"none\"");
+    // The coverage phase also sends every operation the methods it does not have; the 405s
+    // say nothing of the document (no check of this test looks at them), and cost a quarter
+    // of the run.
+    let _ = writeln!(toml, "[phases.coverage]");
+    let _ = writeln!(toml, "unexpected-methods = []");
     let _ = writeln!(toml, "[headers]");
     if let Some(s) = run.session {
         let _ = writeln!(toml, "Cookie = {}", toml_str(&s.cookie));
