@@ -9,7 +9,9 @@
 #   * SMTP: aiosmtpd on 127.0.0.1:59025, storing every message in the Maildir var/test/smtp/maildir;
 #   * WebDriver: Debian's chromedriver on 127.0.0.1:59515, driving Debian's /usr/bin/chromium
 #     (fonts-noto-cjk for Chinese glyphs).
-# moto and aiosmtpd come from PyPI into the virtualenv var/test/py (made once, then reused).
+# moto and aiosmtpd come from PyPI into the virtualenv var/test/py (made once, then reused),
+# with schemathesis, which the e2e test `schemathesis` runs against the API
+# (XIAOBAO_TEST_SCHEMATHESIS in env.sh).
 # Each of these is reused when it already answers on its port; one that `up` starts runs in
 # its own session (setsid) with NAME.pid and NAME.log in var/test/NAME.
 #
@@ -222,9 +224,20 @@ have_cjk_fonts() {
 }
 
 py_venv_ok() { "$PY_DIR/bin/python" -c '' 2>/dev/null; }
-py_packages_ok() { "$PY_DIR/bin/python" -c 'import moto.server, aiosmtpd.main' 2>/dev/null; }
+# The pinned versions; a venv holding another schemathesis is brought to these.
+PY_PACKAGES=('moto[server]==5.2.5' 'aiosmtpd==1.4.6' 'schemathesis==4.32.5')
+py_packages_ok() {
+  "$PY_DIR/bin/python" - 2>/dev/null <<'PY'
+import importlib.metadata
+import aiosmtpd.main
+import moto.server
+import schemathesis
+assert importlib.metadata.version("schemathesis") == "4.32.5"
+PY
+}
 
-# The virtualenv var/test/py with moto[server] and aiosmtpd: made once, then reused.
+# The virtualenv var/test/py with moto[server], aiosmtpd and schemathesis: made once, then
+# reused.
 ensure_py_venv() {
   if ! py_venv_ok; then
     if [[ -e $PY_DIR ]]; then
@@ -240,10 +253,11 @@ ensure_py_venv() {
   if py_packages_ok; then
     return 0
   fi
-  log "Python venv: pip install moto[server]==5.2.5 aiosmtpd==1.4.6 (first run only; about a minute)"
-  "$PY_DIR/bin/python" -m pip install -q --disable-pip-version-check 'moto[server]==5.2.5' 'aiosmtpd==1.4.6' >&2 ||
-    die "pip install 'moto[server]' aiosmtpd into ${PY_DIR#"$ROOT"/} failed"
-  py_packages_ok || die "moto.server or aiosmtpd still do not import in ${PY_DIR#"$ROOT"/}"
+  log "Python venv: pip install ${PY_PACKAGES[*]} (first run only; about a minute)"
+  "$PY_DIR/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}" >&2 ||
+    die "pip install ${PY_PACKAGES[*]} into ${PY_DIR#"$ROOT"/} failed"
+  py_packages_ok ||
+    die "moto.server, aiosmtpd or schemathesis still do not import in ${PY_DIR#"$ROOT"/}"
 }
 
 # bg_pid NAME DIR MARKER — prints the pid in DIR/NAME.pid if that process is alive and its
@@ -430,6 +444,7 @@ up() {
     printf "export XIAOBAO_TEST_SMTP_MAILDIR='%s'\n" "$SMTP_MAILDIR"
     printf "export XIAOBAO_TEST_WEBDRIVER_URL='http://127.0.0.1:%s'\n" "$WEBDRIVER_PORT"
     printf "export XIAOBAO_TEST_CHROMIUM='%s'\n" "$CHROMIUM_BIN"
+    printf "export XIAOBAO_TEST_SCHEMATHESIS='%s'\n" "$PY_DIR/bin/schemathesis"
   } >"$tmp"
   mv -f "$tmp" "$ENV_FILE"
   log "settings written to ${ENV_FILE#"$ROOT"/}"

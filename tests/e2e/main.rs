@@ -28,6 +28,7 @@ mod onboarding_web;
 mod pages;
 mod platform_identity;
 mod registration;
+mod schemathesis;
 mod schools;
 mod sessions;
 mod tenancy;

@@ -166,13 +166,19 @@ impl TotalsBy {
 }
 
 /// One line of premium totals.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = PremiumTotalLine)]
 pub struct TotalLine {
+    /// The group's key: a school's organisation id, a region code, a company id, `all` (the
+    /// whole programme), or `total` on a product's total.
     pub key: String,
+    /// The group's name (`合计` on a total).
     pub label: String,
     pub product_code: String,
+    /// Submitted enrolments counted.
     pub enrolments: i64,
     pub headcount: i64,
+    /// Premium in fen (分).
     pub premium_fen: i64,
 }
 

@@ -89,9 +89,88 @@ use crate::web::tenant::ApiTenant;
         crate::enrolment::underwriting::api_received,
         crate::enrolment::underwriting::api_issued
     ),
-    components(schemas(ErrorBody, TenantView, RegionView, RulesView, DueView))
+    components(schemas(ErrorBody, TenantView, RegionView, RulesView, DueView)),
+    modifiers(&EdgeAnswers)
 )]
 struct ApiDoc;
+
+/// The answers the edge gives before any handler runs, added (as `ErrorBody`) to every
+/// operation that does not declare the status itself:
+///
+/// - a guarded route (`crate::route_table`): 401 `unauthenticated` without a session of the
+///   programme, 403 `forbidden` when no role of the account may, or `password_change_required`;
+/// - an unsafe method: 403 `csrf_failed` from the CSRF check (`web::csrf`);
+/// - a request body: 413 `payload_too_large` past the route's limit (`web::middleware`), 422
+///   `invalid_input` when it cannot be read (`web::error::bad_json`).
+struct EdgeAnswers;
+
+impl utoipa::Modify for EdgeAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use axum::http::Method;
+        let guarded = crate::route_table();
+        for (path, item) in &mut doc.paths.paths {
+            let operations = [
+                (Method::GET, item.get.as_mut()),
+                (Method::PUT, item.put.as_mut()),
+                (Method::POST, item.post.as_mut()),
+                (Method::DELETE, item.delete.as_mut()),
+                (Method::PATCH, item.patch.as_mut()),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let is_guarded = guarded
+                    .iter()
+                    .any(|r| r.method == method && r.path == path.as_str());
+                let checked = method != Method::GET;
+                if is_guarded {
+                    edge_answer(operation, "401", "未登录或会话已失效（unauthenticated）");
+                }
+                let refused = match (is_guarded, checked) {
+                    (true, true) => Some(
+                        "当前账号无权进行此操作（forbidden）、须先修改密码\
+                         （password_change_required），或未通过 CSRF 校验（csrf_failed）",
+                    ),
+                    (true, false) => Some(
+                        "当前账号无权进行此操作（forbidden）或须先修改密码\
+                         （password_change_required）",
+                    ),
+                    (false, true) => Some(
+                        "未通过 CSRF 校验（csrf_failed）：带会话 Cookie 的请求须带 X-CSRF-Token",
+                    ),
+                    (false, false) => None,
+                };
+                if let Some(description) = refused {
+                    edge_answer(operation, "403", description);
+                }
+                if operation.request_body.is_some() {
+                    edge_answer(operation, "413", "请求内容过大（payload_too_large）");
+                    edge_answer(operation, "422", "请求内容无法读取或有误（invalid_input）");
+                }
+            }
+        }
+    }
+}
+
+/// Declares `status` with `ErrorBody`, unless the operation declares it already.
+fn edge_answer(operation: &mut utoipa::openapi::path::Operation, status: &str, description: &str) {
+    use utoipa::openapi::{Content, Ref, ResponseBuilder};
+    operation
+        .responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build()
+                .into()
+        });
+}
 
 /// The OpenAPI document, pretty-printed (snapshot-tested).
 pub fn openapi_json() -> String {
@@ -116,7 +195,7 @@ pub fn router() -> Router<AppState> {
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
-    responses((status = 200, description = "OpenAPI 3 document")))]
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -26,6 +26,19 @@ pub(crate) struct RosterRejected {
     problems: Vec<xiaobao_roster::RowProblem>,
 }
 
+/// The 422 answer of a roster upload: the rejected roster with its problems, or the error of
+/// input that was not a roster at all (no file, no headcount, a body that is not multipart).
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[expect(
+    dead_code,
+    reason = "describes the answer in the OpenAPI document only"
+)]
+pub(crate) enum RosterRefused {
+    Rejected(RosterRejected),
+    Invalid(crate::web::error::ErrorBody),
+}
+
 /// A school's enrolment in the current year: per product its enrolments, the insurers to
 /// choose from and the deadlines.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/enrolment/schools/{org_id}", tag = "enrolment",
@@ -80,7 +93,7 @@ pub(crate) async fn api_save_draft(
         (status = 403, body = crate::web::error::ErrorBody), (status = 404, body = crate::web::error::ErrorBody), (status = 409, body = crate::web::error::ErrorBody),
         (status = 413, body = crate::web::error::ErrorBody, description = "文件过大或结构超出限制"),
         (status = 429, body = crate::web::error::ErrorBody, description = "上传过于频繁"),
-        (status = 422, body = RosterRejected,
+        (status = 422, body = RosterRefused,
             description = "未接受：error（code invalid_rows）、roster_id 与 problems；其他错误为 ErrorBody")))]
 pub(crate) async fn api_upload_roster(
     call: ApiCall,

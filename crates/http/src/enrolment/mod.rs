@@ -27,8 +27,8 @@ pub(crate) mod review;
 pub(crate) mod underwriting;
 pub(crate) mod years;
 
-use axum::extract::Path;
-use axum::http::{Method, StatusCode};
+use axum::extract::{OriginalUri, Path};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use xiaobao_authz::Permission;
@@ -206,9 +206,11 @@ fn group_code(g: InsuredGroup) -> &'static str {
         ("group" = String, Path, description = "student、staff 或 intern（可带 .xlsx）")),
     responses((status = 200, description = "花名册模板（XLSX）",
             content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        (status = 403, body = crate::web::error::ErrorBody), (status = 404, description = "模板不存在")))]
+        (status = 403, body = crate::web::error::ErrorBody),
+        (status = 404, body = crate::web::error::ErrorBody, description = "模板不存在")))]
 pub(crate) async fn template_download(
     _current: Current,
+    OriginalUri(uri): OriginalUri,
     Path((_slug, group)): Path<(String, String)>,
 ) -> Response {
     match group_of(&group) {
@@ -216,6 +218,10 @@ pub(crate) async fn template_download(
             xiaobao_roster::roster_template(g),
             &xiaobao_roster::template_file_name(g),
         ),
-        None => (StatusCode::NOT_FOUND, "模板不存在").into_response(),
+        // The API's JSON error under `/api/`, the not-found page elsewhere.
+        None if uri.path().starts_with("/api/") => {
+            crate::web::error::ApiError::NotFound("模板不存在".into()).into_response()
+        }
+        None => crate::web::error::PageError::NotFound.into_response(),
     }
 }

@@ -40,11 +40,9 @@ pub(super) struct PremiumsView {
     /// `county`, `city`, `insurer`, `school` or `programme`.
     #[schema(value_type = String)]
     by: TotalsBy,
-    /// Lines with `key`, `label`, `product_code`, `enrolments`, `headcount`, `premium_fen`.
-    #[schema(value_type = Vec<Object>)]
+    /// One line per group (region, insurer or school) and product.
     lines: Vec<TotalLine>,
     /// The total per product.
-    #[schema(value_type = Vec<Object>)]
     totals: Vec<TotalLine>,
 }
 

@@ -53,7 +53,6 @@ pub(super) async fn load_requests(
 pub(super) struct RequestView {
     /// The request's fields.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     row: RequestRow,
     /// Kind, in Chinese.
     kind_label: &'static str,

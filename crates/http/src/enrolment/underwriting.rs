@@ -144,7 +144,6 @@ fn filter(q: &FilterQuery) -> ListFilter {
 struct EnrolmentView {
     /// The enrolment's fields.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     row: EnrolmentRow,
     /// Status, in Chinese.
     status_label: &'static str,

@@ -388,6 +388,19 @@ pub(crate) struct ProblemsBody {
     problems: Vec<ProblemLine>,
 }
 
+/// The 422 answer of an import: the file's problems, or the error of input that was not a
+/// file to import at all.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[expect(
+    dead_code,
+    reason = "describes the answer in the OpenAPI document only"
+)]
+pub(crate) enum ImportRefused {
+    Problems(ProblemsBody),
+    Invalid(crate::web::error::ErrorBody),
+}
+
 async fn api_import(
     state: AppState,
     tenant: ApiTenant,
@@ -427,7 +440,7 @@ async fn api_import(
 #[utoipa::path(post, path = "/api/v1/t/{slug}/onboarding/schools", tag = "identity",
     params(("slug" = String, Path, description = "租户标识")),
     request_body(content_type = "multipart/form-data", description = "字段 file：XLSX 或 CSV（UTF-8 / GB18030）"),
-    responses((status = 201, body = ImportView), (status = 422, body = ProblemsBody)))]
+    responses((status = 201, body = ImportView), (status = 422, body = ImportRefused)))]
 pub(crate) async fn api_import_schools(
     State(state): State<AppState>,
     tenant: ApiTenant,
@@ -441,7 +454,7 @@ pub(crate) async fn api_import_schools(
 #[utoipa::path(post, path = "/api/v1/t/{slug}/onboarding/departments", tag = "identity",
     params(("slug" = String, Path, description = "租户标识")),
     request_body(content_type = "multipart/form-data", description = "字段 file：XLSX 或 CSV"),
-    responses((status = 201, body = ImportView), (status = 422, body = ProblemsBody)))]
+    responses((status = 201, body = ImportView), (status = 422, body = ImportRefused)))]
 pub(crate) async fn api_import_departments(
     State(state): State<AppState>,
     tenant: ApiTenant,

@@ -17,7 +17,10 @@ use xiaobao_db::DbError;
 use xiaobao_domain::{Failure, Refusal, RefusalClass};
 
 /// The JSON body of every API error.
+// `deny_unknown_fields` makes the schema `additionalProperties: false`: an answer that adds
+// to it (a roster's or a file's problems) is told apart from it in a `oneOf`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
