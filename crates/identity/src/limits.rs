@@ -112,6 +112,15 @@ impl RateLimiter {
     }
 }
 
+/// "请 N 分钟后再试" for a refusal by a rate limit.
+#[must_use]
+pub fn retry_message(what: &str, retry_after_secs: u64) -> String {
+    format!(
+        "{what}过于频繁，请 {} 分钟后再试",
+        retry_after_secs.div_ceil(60).max(1)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,13 +141,4 @@ mod tests {
         ));
         assert_eq!(l.hit("b", limit).await.expect("hit"), Verdict::Allowed);
     }
-}
-
-/// "请 N 分钟后再试" for a refusal by a rate limit.
-#[must_use]
-pub fn retry_message(what: &str, retry_after_secs: u64) -> String {
-    format!(
-        "{what}过于频繁，请 {} 分钟后再试",
-        retry_after_secs.div_ceil(60).max(1)
-    )
 }

@@ -52,7 +52,7 @@ fn refused(org_id: i64, p: DecideProblem) -> Failure {
 }
 
 /// A refusal reason, trimmed; refused on `reason` when missing, too short or too long.
-pub fn check_reason(reason: &str) -> Result<String, Refusal> {
+pub fn check_reason(reason: &str) -> Outcome<String> {
     let reason = reason.trim();
     let problem = if reason.is_empty() {
         "请填写退回原因"
@@ -63,7 +63,7 @@ pub fn check_reason(reason: &str) -> Result<String, Refusal> {
     } else {
         return Ok(reason.to_string());
     };
-    Err(Refusal::invalid_field("reason", problem))
+    Err(Refusal::invalid_field("reason", problem).into())
 }
 
 impl Reviews {

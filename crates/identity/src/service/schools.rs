@@ -129,16 +129,13 @@ pub fn check_filters(
     q: SchoolQuery,
     regions: &[RegionOption],
     scope: &SchoolScope,
-) -> Result<Filters, Refusal> {
+) -> Outcome<Filters> {
     let region_code = clean(q.region_code);
     if let Some(code) = &region_code
         && matches!(scope, SchoolScope::Region { .. })
         && !regions.iter().any(|r| &r.region_code == code)
     {
-        return Err(Refusal::invalid_field(
-            "region_code",
-            "所选区域不在管辖范围内",
-        ));
+        return Err(Refusal::invalid_field("region_code", "所选区域不在管辖范围内").into());
     }
     let status = clean(q.status);
     if let Some(s) = &status
@@ -147,7 +144,8 @@ pub fn check_filters(
         return Err(Refusal::invalid_field(
             "status",
             "学校状态应为 active、pending、deregistered 或 refused",
-        ));
+        )
+        .into());
     }
     let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
     Ok(Filters {
