@@ -8,7 +8,8 @@
 #
 # Installs sqlx-cli into var/tools (infra/sqlx/install-cli.sh) and makes the checker database
 # anew (infra/sqlx/prepare-db.sh; its variables apply). Compiles the workspace with
-# `cargo check --all-targets` against that database.
+# `cargo check --workspace --all-targets` against that database (`--workspace` for cargo too:
+# the workspace's default-members would leave the other crates' tests out).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -26,4 +27,4 @@ esac
 
 bin="$(infra/sqlx/install-cli.sh)"
 url="$(infra/sqlx/prepare-db.sh)"
-PATH="$bin:$PATH" DATABASE_URL="$url" cargo sqlx prepare "${check[@]}" --workspace -- --all-targets
+PATH="$bin:$PATH" DATABASE_URL="$url" cargo sqlx prepare "${check[@]}" --workspace -- --workspace --all-targets
