@@ -254,7 +254,7 @@ pub async fn verify_with_anchor(
     let mut rows = sqlx::query_as!(
         ChainRow,
         "select chain_seq as \"chain_seq!\", audit_log_id, \
-                case when isfinite(occurred_at) then occurred_at end as occurred_at, \
+                case when isfinite(occurred_at) then occurred_at end as \"occurred_at?\", \
                 actor, action, entity, entity_id, detail::text as \"detail!\", actor_account_id, \
                 actor_org_id, on_behalf_of_org_id, ip, user_agent, prev_hash as \"prev_hash!\", \
                 row_hash as \"row_hash!\" \

@@ -50,11 +50,11 @@ pub async fn list(
            c.school_org_id, s.name as school_name, c.line, \
            case when c.school_region_path like $1 || '%' then \
              (select r.name from roster_rows r where r.roster_id = c.roster_id \
-              and r.id_hash = c.id_hash limit 1) end as name, \
+              and r.id_hash = c.id_hash limit 1) end as \"name?\", \
            c.other_school_org_id, o.name as other_school_name, \
            case when c.other_region_path like $1 || '%' then \
              (select r.name from roster_rows r where r.roster_id = c.other_roster_id \
-              and r.id_hash = c.id_hash limit 1) end as other_name, \
+              and r.id_hash = c.id_hash limit 1) end as \"other_name?\", \
            c.status, c.resolution, c.created_at, c.resolved_at \
          from roster_conflicts c \
          join organisations s on s.org_id = c.school_org_id \

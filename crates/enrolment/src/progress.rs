@@ -127,7 +127,7 @@ pub async fn not_submitted(
     Ok(sqlx::query_as!(
         PendingSchool,
         "select o.org_id, o.name, r.name as region_name, o.contact_name, o.contact_mobile, \
-         e.status, ro.reopened_until \
+         e.status as \"status?\", ro.reopened_until as \"reopened_until?\" \
          from organisations o join regions r on r.region_code = o.region_code \
          left join enrolments e on e.school_org_id = o.org_id and e.academic_year = $2 \
            and e.product_code = $3 and e.seq = 1 \
@@ -278,7 +278,7 @@ pub async fn send_reminders(
              returning school_org_id, \
                (select name from organisations where org_id = school_org_id) as \"name!\", \
                (select contact_mobile from organisations where org_id = school_org_id) \
-                 as contact_mobile",
+                 as \"contact_mobile?\"",
             year,
             product.code,
             i32::try_from(days).unwrap_or(0),

@@ -137,10 +137,12 @@ macro_rules! enrolment_rows {
             "select e.enrolment_id, e.academic_year, e.school_org_id, \
              o.name as school_name, e.product_code, e.seq, e.company_id, e.company_name, \
              e.headcount, e.rate_fen, e.premium_fen, e.cover_start, e.status, e.roster_id, \
-             (select r.row_count from rosters r where r.roster_id = e.roster_id) as roster_rows, \
+             (select r.row_count from rosters r where r.roster_id = e.roster_id) \
+               as \"roster_rows?\", \
              e.submitted_at, e.submitted_on_behalf, e.received_at, \
              (select q.request_id from enrolment_requests q where q.enrolment_id = e.enrolment_id \
-              and q.status = 'pending' order by q.request_id limit 1) as pending_request_id \
+              and q.status = 'pending' order by q.request_id limit 1) \
+               as \"pending_request_id?\" \
              from enrolments e join organisations o on o.org_id = e.school_org_id "
                 + $tail
             $(, $arg)*
