@@ -53,6 +53,10 @@ infra/test/services.sh up
 # shellcheck source=/dev/null
 source var/test/env.sh
 
+STEP="checking that .sqlx/ matches the checked SQL queries (infra/test/check-sqlx.sh)"
+infra/test/check-sqlx.sh
+CHECKS=$((CHECKS + 1))
+
 STEP="running cargo test --workspace --all-targets"
 mkdir -p var/test
 rm -f var/test/cargo-test.log

@@ -140,21 +140,21 @@ pub async fn record(
     let action = entry.action.clone();
     let entity = entry.entity.clone();
     let entity_id = entry.entity_id.clone();
-    let id: i64 = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "insert into audit_log (actor, action, entity, entity_id, detail, actor_account_id, \
          actor_org_id, on_behalf_of_org_id, ip, user_agent) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning audit_log_id",
+        actor.label,
+        action,
+        entity,
+        entity_id,
+        entry.into_json(),
+        actor.account_id,
+        actor.org_id,
+        actor.on_behalf_of_org_id,
+        actor.ip,
+        truncate(actor.user_agent.as_deref(), 300),
     )
-    .bind(&actor.label)
-    .bind(&action)
-    .bind(&entity)
-    .bind(&entity_id)
-    .bind(entry.into_json())
-    .bind(actor.account_id)
-    .bind(actor.org_id)
-    .bind(actor.on_behalf_of_org_id)
-    .bind(&actor.ip)
-    .bind(truncate(actor.user_agent.as_deref(), 300))
     .fetch_one(conn)
     .await?;
     Ok(id)

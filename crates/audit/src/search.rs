@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 
 use crate::AuditError;
 
@@ -96,45 +96,33 @@ pub async fn search(
     conn: &mut PgConnection,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRow>, AuditError> {
-    let mut q: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+    // Every filter is a parameter, `null` when not given: one statement for every combination.
+    let rows = sqlx::query_as!(
+        AuditRow,
         "select chain_seq, occurred_at, actor, actor_account_id, actor_org_id, \
          on_behalf_of_org_id, action, entity, entity_id, detail, ip, user_agent \
-         from audit_log where true",
-    );
-    if let Some(from) = filter.from {
-        q.push(" and occurred_at >= ").push_bind(from);
-    }
-    if let Some(to) = filter.to {
-        q.push(" and occurred_at < ").push_bind(to);
-    }
-    if let Some(account) = filter.actor_account_id {
-        q.push(" and actor_account_id = ").push_bind(account);
-    }
-    if let Some(prefix) = given(&filter.action_prefix) {
-        q.push(" and starts_with(action, ")
-            .push_bind(prefix.to_string())
-            .push(")");
-    }
-    if let Some(entity) = given(&filter.entity) {
-        q.push(" and entity = ").push_bind(entity.to_string());
-    }
-    if let Some(entity_id) = given(&filter.entity_id) {
-        q.push(" and entity_id = ").push_bind(entity_id.to_string());
-    }
-    if let Some(text) = given(&filter.text) {
-        let pattern = xiaobao_db::like_contains(text);
-        q.push(" and (actor ilike ")
-            .push_bind(pattern.clone())
-            .push(" or entity_id ilike ")
-            .push_bind(pattern)
-            .push(")");
-    }
-    if let Some(before) = filter.before_seq {
-        q.push(" and chain_seq < ").push_bind(before);
-    }
-    q.push(" order by chain_seq desc limit ")
-        .push_bind(filter.effective_limit());
-    let rows = q.build_query_as::<AuditRow>().fetch_all(conn).await?;
+         from audit_log \
+         where ($1::timestamptz is null or occurred_at >= $1) \
+           and ($2::timestamptz is null or occurred_at < $2) \
+           and ($3::bigint is null or actor_account_id = $3) \
+           and ($4::text is null or starts_with(action, $4)) \
+           and ($5::text is null or entity = $5) \
+           and ($6::text is null or entity_id = $6) \
+           and ($7::text is null or actor ilike $7 or entity_id ilike $7) \
+           and ($8::bigint is null or chain_seq < $8) \
+         order by chain_seq desc limit $9",
+        filter.from,
+        filter.to,
+        filter.actor_account_id,
+        given(&filter.action_prefix),
+        given(&filter.entity),
+        given(&filter.entity_id),
+        given(&filter.text).map(xiaobao_db::like_contains),
+        filter.before_seq,
+        filter.effective_limit(),
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(rows)
 }
 

@@ -120,7 +120,6 @@ impl VerifyReport {
 }
 
 /// The columns a row's hash covers, as read for verification.
-#[derive(sqlx::FromRow)]
 struct ChainRow {
     chain_seq: i64,
     audit_log_id: i64,
@@ -246,22 +245,24 @@ pub async fn verify_with_anchor(
     conn: &mut PgConnection,
     anchor: Option<&xiaobao_db::anchor::Anchor>,
 ) -> Result<VerifyReport, AuditError> {
-    let head: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("select seq, last_hash from audit_chain_head where only_row")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let head = sqlx::query!("select seq, last_hash from audit_chain_head where only_row")
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|h| (h.seq, h.last_hash));
     let head_seq = head.as_ref().map(|(seq, _)| *seq);
 
-    let mut rows = sqlx::query_as::<_, ChainRow>(
-        "select chain_seq, audit_log_id, \
-                case when isfinite(occurred_at) then occurred_at end as occurred_at, \
-                actor, action, entity, entity_id, detail::text as detail, actor_account_id, \
-                actor_org_id, on_behalf_of_org_id, ip, user_agent, prev_hash, row_hash \
+    let mut rows = sqlx::query_as!(
+        ChainRow,
+        "select chain_seq as \"chain_seq!\", audit_log_id, \
+                case when isfinite(occurred_at) then occurred_at end as \"occurred_at?\", \
+                actor, action, entity, entity_id, detail::text as \"detail!\", actor_account_id, \
+                actor_org_id, on_behalf_of_org_id, ip, user_agent, prev_hash as \"prev_hash!\", \
+                row_hash as \"row_hash!\" \
            from audit_log \
           where $1::bigint is null or chain_seq <= $1 \
           order by chain_seq",
+        head_seq,
     )
-    .bind(head_seq)
     .fetch(&mut *conn);
 
     let mut checked: i64 = 0;

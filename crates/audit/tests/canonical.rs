@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use xiaobao_audit::{Actor, CanonicalFields, Entry, canonical, chain_hash, format_occurred_at};
 use xiaobao_test_support::TestApp;
 
-#[derive(sqlx::FromRow)]
 struct Row {
     chain_seq: i64,
     audit_log_id: i64,
@@ -72,22 +71,24 @@ async fn rust_canonical_text_and_hash_match_the_database() {
         "2025-12-31 23:59:59.999999+08",
         "2026-02-28 16:00:00.5-05",
     ] {
-        sqlx::query(
+        sqlx::query!(
             "insert into audit_log (occurred_at, actor, action, entity, entity_id, detail) \
-             values ($1::timestamptz, 'cli:王五', 'rules.change', 'programme_rules', '2025-2026', \
+             values ($1::text::timestamptz, 'cli:王五', 'rules.change', 'programme_rules', '2025-2026', \
                      '{\"z\": 1, \"a\": [\"年\", {\"k\": \"\\u00e9x\"}], \"long_key_first\": 0.1}')",
+            at,
         )
-        .bind(at)
         .execute(&mut *tx)
         .await
         .unwrap();
     }
 
-    let rows: Vec<Row> = sqlx::query_as(
-        "select chain_seq, audit_log_id, occurred_at, actor, action, entity, entity_id, \
-                detail::text as detail, actor_account_id, actor_org_id, on_behalf_of_org_id, ip, \
-                user_agent, prev_hash, row_hash, audit_log_canonical(a) as sql_canonical, \
-                to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as sql_time \
+    let rows: Vec<Row> = sqlx::query_as!(
+        Row,
+        "select chain_seq as \"chain_seq!\", audit_log_id, occurred_at, actor, action, entity, \
+                entity_id, detail::text as \"detail!\", actor_account_id, actor_org_id, \
+                on_behalf_of_org_id, ip, user_agent, prev_hash as \"prev_hash!\", \
+                row_hash as \"row_hash!\", audit_log_canonical(a) as \"sql_canonical!\", \
+                to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as \"sql_time!\" \
            from audit_log a order by chain_seq",
     )
     .fetch_all(&mut *tx)

@@ -22,59 +22,21 @@ use crate::tenant_tx::quote_ident;
 use crate::{DbResult, Tenant};
 
 /// The schema, tables and function of the anchor on one cluster (idempotent).
-const INSTALL: &str = r"
-create schema if not exists audit_anchor;
-revoke all on schema audit_anchor from public;
-create table if not exists audit_anchor.keys (
-    schema_name text primary key,
-    key bytea not null check (length(key) = 32),
-    created_at timestamptz not null default now()
-);
-create table if not exists audit_anchor.anchors (
-    schema_name text primary key,
-    start_seq bigint not null,
-    seq bigint not null,
-    mac bytea not null,
-    updated_at timestamptz not null default now()
-);
-revoke all on audit_anchor.keys, audit_anchor.anchors from public;
-";
+const INSTALL: &str = include_str!("../sql/audit_anchor_install.sql");
 
 /// The trigger function (created or replaced at every install).
-const ADVANCE: &str = r"
-create or replace function audit_anchor.advance() returns trigger
-language plpgsql security definer set search_path = pg_catalog as $$
-declare
-    k bytea;
-begin
-    select key into k from audit_anchor.keys where schema_name = TG_TABLE_SCHEMA;
-    if k is null then
-        return null;
-    end if;
-    update audit_anchor.anchors
-       set seq = new.chain_seq,
-           mac = sha256(k || sha256(k || mac || new.row_hash)),
-           updated_at = now()
-     where schema_name = TG_TABLE_SCHEMA and seq + 1 = new.chain_seq;
-    if not found and exists (select 1 from audit_anchor.anchors
-                              where schema_name = TG_TABLE_SCHEMA) then
-        raise exception 'the audit anchor of % is out of step with its chain', TG_TABLE_SCHEMA;
-    end if;
-    return null;
-end
-$$;
-revoke all on function audit_anchor.advance() from public;
-";
+const ADVANCE: &str = include_str!("../sql/audit_anchor_advance.sql");
 
 /// Creates the anchor objects on the tenant's cluster and lets the tenant's role fire the
 /// trigger function (and nothing else there). Run before the tenant's migrations.
 pub(crate) async fn install(pool: &PgPool, tenant: &Tenant) -> DbResult<()> {
     let mut conn = pool.acquire().await?;
     // Two provisioners at once must not race on `create … if not exists`.
-    sqlx::query("select pg_advisory_lock(hashtext('xiaobao-audit-anchor'))")
-        .execute(&mut *conn)
+    sqlx::query!("select pg_advisory_lock(hashtext('xiaobao-audit-anchor'))")
+        .fetch_one(&mut *conn)
         .await?;
     let result = async {
+        // Runtime SQL: multi-statement DDL, and grants naming the tenant's role.
         conn.execute(INSTALL).await?;
         conn.execute(ADVANCE).await?;
         let role = quote_ident(&tenant.db_role);
@@ -89,8 +51,8 @@ pub(crate) async fn install(pool: &PgPool, tenant: &Tenant) -> DbResult<()> {
         Ok::<_, crate::DbError>(())
     }
     .await;
-    sqlx::query("select pg_advisory_unlock(hashtext('xiaobao-audit-anchor'))")
-        .execute(&mut *conn)
+    sqlx::query!("select pg_advisory_unlock(hashtext('xiaobao-audit-anchor'))")
+        .fetch_one(&mut *conn)
         .await?;
     result
 }
@@ -102,6 +64,7 @@ pub(crate) async fn anchor(pool: &PgPool, tenant: &Tenant) -> DbResult<()> {
     let schema = quote_ident(&tenant.schema_name);
     // The head is read as the tenant and kept locked, so no row is appended until the anchor
     // exists; the anchor tables are written as the service's own role.
+    // Runtime SQL (this statement and the next): they name the tenant's role and schema.
     tx.execute(format!("set local role {}", quote_ident(&tenant.db_role)).as_str())
         .await?;
     let head: Option<(i64, Vec<u8>)> = sqlx::query_as(&format!(
@@ -114,23 +77,23 @@ pub(crate) async fn anchor(pool: &PgPool, tenant: &Tenant) -> DbResult<()> {
         return Ok(());
     };
     let key: [u8; 32] = rand::random();
-    sqlx::query(
+    sqlx::query!(
         "insert into audit_anchor.keys (schema_name, key) values ($1, $2) \
          on conflict (schema_name) do nothing",
+        tenant.schema_name,
+        key.as_slice(),
     )
-    .bind(&tenant.schema_name)
-    .bind(key.as_slice())
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into audit_anchor.anchors (schema_name, start_seq, seq, mac) \
          select $1, $2, $2, sha256(k.key || sha256(k.key || $3::bytea)) \
          from audit_anchor.keys k where k.schema_name = $1 \
          on conflict (schema_name) do nothing",
+        tenant.schema_name,
+        seq,
+        last_hash,
     )
-    .bind(&tenant.schema_name)
-    .bind(seq)
-    .bind(&last_hash)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -181,26 +144,21 @@ impl Anchor {
 /// The anchor of a tenant, read with the service's own role; `None` when it has none.
 pub async fn read(db: &crate::Db, tenant: &Tenant) -> DbResult<Option<Anchor>> {
     let pool = db.clusters.get(&tenant.cluster)?;
-    let exists: bool = sqlx::query_scalar(
+    let exists = sqlx::query_scalar!(
         "select exists (select 1 from pg_tables where schemaname = 'audit_anchor' \
-         and tablename = 'anchors')",
+         and tablename = 'anchors') as \"exists!\""
     )
     .fetch_one(pool)
     .await?;
     if !exists {
         return Ok(None);
     }
-    let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Anchor,
         "select a.start_seq, a.seq, a.mac, k.key from audit_anchor.anchors a \
          join audit_anchor.keys k using (schema_name) where a.schema_name = $1",
+        tenant.schema_name,
     )
-    .bind(&tenant.schema_name)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(start_seq, seq, mac, key)| Anchor {
-        start_seq,
-        seq,
-        mac,
-        key,
-    }))
+    .await?)
 }

@@ -35,21 +35,30 @@ async fn store(
     let mut years = Vec::new();
     for year in calendar.known_years() {
         let (off, work) = calendar.year_days(year);
-        let sql = if replace {
-            "insert into control.holiday_calendars (year, off_days, work_days, source) \
-             values ($1, $2, $3, $4) on conflict (year) do update set off_days = excluded.off_days, \
-             work_days = excluded.work_days, source = excluded.source, updated_at = now()"
-        } else {
-            "insert into control.holiday_calendars (year, off_days, work_days, source) \
-             values ($1, $2, $3, $4) on conflict (year) do nothing"
-        };
-        sqlx::query(sql)
-            .bind(year)
-            .bind(off)
-            .bind(work)
-            .bind(source)
+        if replace {
+            sqlx::query!(
+                "insert into control.holiday_calendars (year, off_days, work_days, source) \
+                 values ($1, $2, $3, $4) on conflict (year) do update set off_days = excluded.off_days, \
+                 work_days = excluded.work_days, source = excluded.source, updated_at = now()",
+                year,
+                &off,
+                &work,
+                source,
+            )
             .execute(pool)
             .await?;
+        } else {
+            sqlx::query!(
+                "insert into control.holiday_calendars (year, off_days, work_days, source) \
+                 values ($1, $2, $3, $4) on conflict (year) do nothing",
+                year,
+                &off,
+                &work,
+                source,
+            )
+            .execute(pool)
+            .await?;
+        }
         years.push(year);
     }
     Ok(years)
@@ -57,11 +66,14 @@ async fn store(
 
 /// Loads every stored year into one calendar.
 pub async fn load_calendar(pool: &PgPool) -> DbResult<WorkCalendar> {
-    let rows: Vec<(i32, Vec<NaiveDate>, Vec<NaiveDate>)> = sqlx::query_as(
+    let rows: Vec<(i32, Vec<NaiveDate>, Vec<NaiveDate>)> = sqlx::query!(
         "select year, off_days, work_days from control.holiday_calendars order by year",
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.year, r.off_days, r.work_days))
+    .collect();
     WorkCalendar::from_years(rows)
         .map_err(|e| DbError::Invalid(format!("数据库中的节假日日历无效：{e}")))
 }

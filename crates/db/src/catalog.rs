@@ -3,8 +3,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::Executor;
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::{Executor, Row};
 
 use crate::DbResult;
 
@@ -57,6 +57,7 @@ pub(crate) async fn migrate_control(pool: &PgPool) -> DbResult<()> {
     // Serialise concurrent starts; the migrator's own lock comes after the schema exists.
     conn.execute("select pg_advisory_lock(7261001)").await?;
     let result = async {
+        // Runtime SQL: DDL, and the session setting the migrator runs under.
         conn.execute(
             "create schema if not exists control; revoke all on schema control from public; \
              set search_path to control",
@@ -72,29 +73,47 @@ pub(crate) async fn migrate_control(pool: &PgPool) -> DbResult<()> {
 }
 
 pub(crate) async fn fetch_tenants(executor: impl sqlx::PgExecutor<'_>) -> DbResult<Vec<Tenant>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as!(
+        TenantRow,
         "select tenant_id, slug, name_zh, root_region_code, schema_name, db_role, cluster, \
          status, created_at, updated_at, archived_at from control.tenants order by tenant_id",
     )
     .fetch_all(executor)
     .await?;
-    rows.iter().map(tenant_from_row).collect()
+    Ok(rows.into_iter().map(Tenant::from).collect())
 }
 
-pub(crate) fn tenant_from_row(row: &sqlx::postgres::PgRow) -> DbResult<Tenant> {
-    Ok(Tenant {
-        tenant_id: row.try_get("tenant_id")?,
-        slug: row.try_get("slug")?,
-        name_zh: row.try_get("name_zh")?,
-        root_region_code: row.try_get("root_region_code")?,
-        schema_name: row.try_get("schema_name")?,
-        db_role: row.try_get("db_role")?,
-        cluster: row.try_get("cluster")?,
-        status: TenantStatus::parse(row.try_get::<&str, _>("status")?),
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        archived_at: row.try_get("archived_at")?,
-    })
+/// A `control.tenants` row as selected; [`Tenant`] once its status is parsed.
+pub(crate) struct TenantRow {
+    pub(crate) tenant_id: i64,
+    pub(crate) slug: String,
+    pub(crate) name_zh: String,
+    pub(crate) root_region_code: String,
+    pub(crate) schema_name: String,
+    pub(crate) db_role: String,
+    pub(crate) cluster: String,
+    pub(crate) status: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) archived_at: Option<DateTime<Utc>>,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(row: TenantRow) -> Self {
+        Self {
+            tenant_id: row.tenant_id,
+            slug: row.slug,
+            name_zh: row.name_zh,
+            root_region_code: row.root_region_code,
+            schema_name: row.schema_name,
+            db_role: row.db_role,
+            cluster: row.cluster,
+            status: TenantStatus::parse(&row.status),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            archived_at: row.archived_at,
+        }
+    }
 }
 
 impl Catalog {

@@ -124,7 +124,7 @@ impl Db {
     /// Pings every cluster (for `/readyz`).
     pub async fn ping(&self) -> DbResult<()> {
         for pool in self.clusters.pools() {
-            sqlx::query("select 1").execute(pool).await?;
+            sqlx::query!("select 1 as one").fetch_one(pool).await?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
-use sqlx::{Connection, Executor, PgConnection, Row};
+use sqlx::{Connection, Executor, PgConnection};
 
-use crate::catalog::{fetch_tenants, tenant_from_row};
+use crate::catalog::{TenantRow, fetch_tenants};
 use crate::seed::RegionSeed;
 use crate::tenant_tx::quote_ident;
 use crate::{Db, DbError, DbResult, Tenant, TenantStatus};
@@ -129,15 +129,15 @@ impl<'a> Provisioner<'a> {
         let main = self.db.clusters.main();
         let schema = format!("t_{}", new.slug);
         let role = format!("{}_t_{}", self.role_prefix, new.slug);
-        let existing = sqlx::query(
+        let existing = sqlx::query_as!(
+            TenantRow,
             "select tenant_id, slug, name_zh, root_region_code, schema_name, db_role, cluster, \
              status, created_at, updated_at, archived_at from control.tenants where slug = $1",
+            new.slug,
         )
-        .bind(&new.slug)
         .fetch_optional(main)
         .await?
-        .map(|row| tenant_from_row(&row))
-        .transpose()?;
+        .map(Tenant::from);
         let tenant = match existing {
             Some(t) if t.status == TenantStatus::Archived => {
                 return Err(DbError::ArchivedTenant(t.slug));
@@ -156,34 +156,33 @@ impl<'a> Provisioner<'a> {
             }
             // A half-made tenant (a previous attempt stopped midway) is finished below.
             Some(t) => t,
-            None => {
-                let row = sqlx::query(
-                    "insert into control.tenants \
+            None => sqlx::query_as!(
+                TenantRow,
+                "insert into control.tenants \
                      (slug, name_zh, root_region_code, schema_name, db_role, cluster, demo) \
                      values ($1, $2, $3, $4, $5, $6, $7) \
                      returning tenant_id, slug, name_zh, root_region_code, schema_name, db_role, \
                      cluster, status, created_at, updated_at, archived_at",
-                )
-                .bind(&new.slug)
-                .bind(new.name_zh.trim())
-                .bind(&new.root_region_code)
-                .bind(&schema)
-                .bind(&role)
-                .bind(&new.cluster)
-                .bind(demo)
-                .fetch_one(main)
-                .await?;
-                tenant_from_row(&row)?
-            }
+                new.slug,
+                new.name_zh.trim(),
+                new.root_region_code,
+                schema,
+                role,
+                new.cluster,
+                demo,
+            )
+            .fetch_one(main)
+            .await?
+            .into(),
         };
 
         self.create_role_and_schema(&tenant).await?;
         self.migrate_tenant(&tenant).await?;
         self.seed(&tenant, regions, rules).await?;
-        sqlx::query(
+        sqlx::query!(
             "update control.tenants set status = 'active', updated_at = now() where tenant_id = $1",
+            tenant.tenant_id,
         )
-        .bind(tenant.tenant_id)
         .execute(main)
         .await?;
         tracing::info!(tenant.slug = %tenant.slug, tenant.cluster = %tenant.cluster, "tenant provisioned");
@@ -193,26 +192,31 @@ impl<'a> Provisioner<'a> {
     async fn create_role_and_schema(&self, tenant: &Tenant) -> DbResult<()> {
         let pool = self.db.clusters.get(&tenant.cluster)?;
         let mut conn = pool.acquire().await?;
-        let role_exists: bool =
-            sqlx::query_scalar("select exists (select 1 from pg_roles where rolname = $1)")
-                .bind(&tenant.db_role)
-                .fetch_one(&mut *conn)
-                .await?;
+        let role_exists = sqlx::query_scalar!(
+            r#"select exists (select 1 from pg_roles where rolname = $1) as "exists!""#,
+            tenant.db_role,
+        )
+        .fetch_one(&mut *conn)
+        .await?;
         let role = quote_ident(&tenant.db_role);
         let schema = quote_ident(&tenant.schema_name);
         if !role_exists {
+            // DDL naming a role: identifiers cannot be bound.
             conn.execute(format!("create role {role} nologin noinherit").as_str())
                 .await?;
         }
-        let superuser: bool =
-            sqlx::query_scalar("select rolsuper from pg_roles where rolname = current_user")
-                .fetch_one(&mut *conn)
-                .await?;
+        let superuser = sqlx::query_scalar!(
+            r#"select rolsuper as "rolsuper!" from pg_roles where rolname = current_user"#
+        )
+        .fetch_one(&mut *conn)
+        .await?;
         if !superuser {
             // The service's login role must be a member to `SET ROLE` to the tenant.
+            // Runtime SQL: a GRANT names a role, which cannot be bound.
             conn.execute(format!("grant {role} to current_user").as_str())
                 .await?;
         }
+        // Runtime SQL: DDL naming the schema and role.
         conn.execute(
             format!(
                 "create schema if not exists {schema} authorization {role}; \
@@ -232,6 +236,7 @@ impl<'a> Provisioner<'a> {
         crate::anchor::install(pool, tenant).await?;
         // A detached connection: its session settings die with it, never reaching the pool.
         let mut conn: PgConnection = pool.acquire().await?.detach();
+        // Runtime SQL: `SET` names the role and schema.
         conn.execute(
             format!(
                 "set role {}; set search_path to {}",
@@ -317,8 +322,8 @@ impl<'a> Provisioner<'a> {
         }
         // When it was archived is a recorded fact: the database's time, as for every
         // `created_at`.
-        let stamp: String = sqlx::query_scalar(
-            "select to_char(clock_timestamp() at time zone 'UTC', 'YYYYMMDDHH24MISS')",
+        let stamp = sqlx::query_scalar!(
+            r#"select to_char(clock_timestamp() at time zone 'UTC', 'YYYYMMDDHH24MISS') as "stamp!""#
         )
         .fetch_one(main)
         .await?;
@@ -326,6 +331,7 @@ impl<'a> Provisioner<'a> {
         let pool = self.db.clusters.get(&tenant.cluster)?;
         let mut conn = pool.acquire().await?;
         let mut tx = conn.begin().await?;
+        // Runtime SQL: DDL naming the schemas.
         tx.execute(
             format!(
                 "alter schema {} rename to {}",
@@ -337,12 +343,12 @@ impl<'a> Provisioner<'a> {
         .await?;
         // On the main cluster the rename and the catalog change commit together. On another
         // cluster the rename commits only once the catalog row no longer points at the old name.
-        let update = sqlx::query(
+        let update = sqlx::query_scalar!(
             "update control.tenants set status = 'archived', schema_name = $2, \
              archived_at = now(), updated_at = now() where tenant_id = $1 returning tenant_id",
-        )
-        .bind(tenant.tenant_id)
-        .bind(&new_schema);
+            tenant.tenant_id,
+            new_schema,
+        );
         let updated = if tenant.cluster == xiaobao_config::MAIN_CLUSTER {
             update.fetch_optional(&mut *tx).await?
         } else {
@@ -359,34 +365,37 @@ impl<'a> Provisioner<'a> {
 }
 
 async fn applied_count(conn: &mut PgConnection) -> DbResult<usize> {
-    let exists: bool = sqlx::query_scalar(
+    let exists = sqlx::query_scalar!(
         "select exists (select 1 from information_schema.tables \
-         where table_schema = current_schema() and table_name = '_sqlx_migrations')",
+         where table_schema = current_schema() and table_name = '_sqlx_migrations') as \"exists!\""
     )
     .fetch_one(&mut *conn)
     .await?;
     if !exists {
         return Ok(0);
     }
-    let row = sqlx::query("select count(*) as n from _sqlx_migrations where success")
+    let n = sqlx::query_scalar!(r#"select count(*) as "n!" from _sqlx_migrations where success"#)
         .fetch_one(&mut *conn)
         .await?;
-    let n: i64 = row.try_get("n")?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
 async fn lock_slug(conn: &mut PgConnection, slug: &str) -> DbResult<()> {
-    sqlx::query("select pg_advisory_lock(hashtext('xiaobao-provision:' || $1))")
-        .bind(slug)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "select pg_advisory_lock(hashtext('xiaobao-provision:' || $1))",
+        slug
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(())
 }
 
 async fn unlock_slug(conn: &mut PgConnection, slug: &str) -> DbResult<()> {
-    sqlx::query("select pg_advisory_unlock(hashtext('xiaobao-provision:' || $1))")
-        .bind(slug)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "select pg_advisory_unlock(hashtext('xiaobao-provision:' || $1))",
+        slug
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(())
 }

@@ -26,17 +26,17 @@ pub async fn insert_missing(conn: &mut PgConnection, regions: &[RegionSeed]) -> 
         let levels: Vec<&str> = chunk.iter().map(|r| r.level.as_str()).collect();
         let paths: Vec<&str> = chunk.iter().map(|r| r.path.as_str()).collect();
         let orders: Vec<i32> = chunk.iter().map(|r| r.sort_order).collect();
-        let result = sqlx::query(
+        let result = sqlx::query!(
             "insert into regions (region_code, name, parent_code, level, path, sort_order) \
              select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[]) \
              on conflict (region_code) do nothing",
+            codes as _,
+            names as _,
+            parents as _,
+            levels as _,
+            paths as _,
+            &orders,
         )
-        .bind(codes)
-        .bind(names)
-        .bind(parents)
-        .bind(levels)
-        .bind(paths)
-        .bind(orders)
         .execute(&mut *conn)
         .await?;
         inserted += result.rows_affected();
@@ -45,28 +45,31 @@ pub async fn insert_missing(conn: &mut PgConnection, regions: &[RegionSeed]) -> 
 }
 
 pub async fn get(conn: &mut PgConnection, code: &str) -> DbResult<Option<Region>> {
-    Ok(sqlx::query_as::<_, Region>(
+    Ok(sqlx::query_as!(
+        Region,
         "select region_code, name, parent_code, level, path from regions where region_code = $1",
+        code,
     )
-    .bind(code)
     .fetch_optional(conn)
     .await?)
 }
 
 /// The direct children of a region, in display order.
 pub async fn children(conn: &mut PgConnection, code: &str) -> DbResult<Vec<Region>> {
-    Ok(sqlx::query_as::<_, Region>(
+    Ok(sqlx::query_as!(
+        Region,
         "select region_code, name, parent_code, level, path from regions \
          where parent_code = $1 order by sort_order, region_code",
+        code,
     )
-    .bind(code)
     .fetch_all(conn)
     .await?)
 }
 
 /// The tenant's top region (no parent).
 pub async fn root(conn: &mut PgConnection) -> DbResult<Option<Region>> {
-    Ok(sqlx::query_as::<_, Region>(
+    Ok(sqlx::query_as!(
+        Region,
         "select region_code, name, parent_code, level, path from regions \
          where parent_code is null order by region_code limit 1",
     )
@@ -75,7 +78,9 @@ pub async fn root(conn: &mut PgConnection) -> DbResult<Option<Region>> {
 }
 
 pub async fn count(conn: &mut PgConnection) -> DbResult<i64> {
-    Ok(sqlx::query_scalar("select count(*) from regions")
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar!(r#"select count(*) as "count!" from regions"#)
+            .fetch_one(conn)
+            .await?,
+    )
 }

@@ -22,29 +22,31 @@ pub async fn current(
     conn: &mut PgConnection,
     academic_year: &str,
 ) -> DbResult<Option<RulesVersion>> {
-    Ok(sqlx::query_as::<_, RulesVersion>(
+    Ok(sqlx::query_as!(
+        RulesVersion,
         "select academic_year, version, document, changed_by, change_reason, created_at \
          from programme_rules where academic_year = $1 order by version desc limit 1",
+        academic_year,
     )
-    .bind(academic_year)
     .fetch_optional(conn)
     .await?)
 }
 
 /// Every version for an academic year, newest first.
 pub async fn history(conn: &mut PgConnection, academic_year: &str) -> DbResult<Vec<RulesVersion>> {
-    Ok(sqlx::query_as::<_, RulesVersion>(
+    Ok(sqlx::query_as!(
+        RulesVersion,
         "select academic_year, version, document, changed_by, change_reason, created_at \
          from programme_rules where academic_year = $1 order by version desc",
+        academic_year,
     )
-    .bind(academic_year)
     .fetch_all(conn)
     .await?)
 }
 
 /// Academic years that have rules, newest first.
 pub async fn years(conn: &mut PgConnection) -> DbResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "select distinct academic_year from programme_rules order by academic_year desc",
     )
     .fetch_all(conn)
@@ -61,39 +63,42 @@ pub async fn save_version(
     reason: &str,
 ) -> DbResult<i32> {
     // Serialise concurrent writers of the same year; the unique key backs this up.
-    sqlx::query("select pg_advisory_xact_lock(hashtext('xiaobao-rules:' || $1))")
-        .bind(academic_year)
-        .execute(&mut *conn)
-        .await?;
-    let previous: Option<i32> =
-        sqlx::query_scalar("select max(version) from programme_rules where academic_year = $1")
-            .bind(academic_year)
-            .fetch_one(&mut *conn)
-            .await?;
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtext('xiaobao-rules:' || $1))",
+        academic_year
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let previous = sqlx::query_scalar!(
+        "select max(version) from programme_rules where academic_year = $1",
+        academic_year
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let version = previous.unwrap_or(0) + 1;
-    sqlx::query(
+    sqlx::query!(
         "insert into programme_rules (academic_year, version, document, changed_by, change_reason) \
          values ($1, $2, $3, $4, $5)",
+        academic_year,
+        version,
+        document,
+        changed_by,
+        reason,
     )
-    .bind(academic_year)
-    .bind(version)
-    .bind(document)
-    .bind(changed_by)
-    .bind(reason)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into audit_log (actor, action, entity, entity_id, detail) \
          values ($1, 'rules.change', 'programme_rules', $2, $3)",
+        changed_by,
+        format!("{academic_year}#{version}"),
+        serde_json::json!({
+            "academic_year": academic_year,
+            "version": version,
+            "previous_version": previous,
+            "reason": reason,
+        }),
     )
-    .bind(changed_by)
-    .bind(format!("{academic_year}#{version}"))
-    .bind(serde_json::json!({
-        "academic_year": academic_year,
-        "version": version,
-        "previous_version": previous,
-        "reason": reason,
-    }))
     .execute(&mut *conn)
     .await?;
     Ok(version)

@@ -44,16 +44,17 @@ pub async fn list(
     academic_year: &str,
     limit: i64,
 ) -> Result<Vec<ConflictRow>, EnrolmentError> {
-    let rows = sqlx::query_as::<_, ConflictRow>(
+    let rows = sqlx::query_as!(
+        ConflictRow,
         "select c.conflict_id, c.academic_year, c.product_code, c.id_masked, \
            c.school_org_id, s.name as school_name, c.line, \
            case when c.school_region_path like $1 || '%' then \
              (select r.name from roster_rows r where r.roster_id = c.roster_id \
-              and r.id_hash = c.id_hash limit 1) end as name, \
+              and r.id_hash = c.id_hash limit 1) end as \"name?\", \
            c.other_school_org_id, o.name as other_school_name, \
            case when c.other_region_path like $1 || '%' then \
              (select r.name from roster_rows r where r.roster_id = c.other_roster_id \
-              and r.id_hash = c.id_hash limit 1) end as other_name, \
+              and r.id_hash = c.id_hash limit 1) end as \"other_name?\", \
            c.status, c.resolution, c.created_at, c.resolved_at \
          from roster_conflicts c \
          join organisations s on s.org_id = c.school_org_id \
@@ -62,10 +63,10 @@ pub async fn list(
            and (c.school_region_path like $1 || '%' or c.other_region_path like $1 || '%') \
          order by c.status = 'resolved', c.created_at desc, c.conflict_id desc \
          limit $3",
+        path_prefix,
+        academic_year,
+        limit,
     )
-    .bind(path_prefix)
-    .bind(academic_year)
-    .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows)
@@ -84,13 +85,13 @@ pub async fn resolve(
     if !(2..=500).contains(&chars) {
         return Ok(Err(Problem::BadReason));
     }
-    let status: Option<String> = sqlx::query_scalar(
+    let status: Option<String> = sqlx::query_scalar!(
         "select status from roster_conflicts where conflict_id = $1 \
          and (school_region_path like $2 || '%' or other_region_path like $2 || '%') \
          for update",
+        conflict_id,
+        path_prefix,
     )
-    .bind(conflict_id)
-    .bind(path_prefix)
     .fetch_optional(&mut *conn)
     .await?;
     match status.as_deref() {
@@ -98,13 +99,13 @@ pub async fn resolve(
         Some("resolved") => return Ok(Err(Problem::AlreadyDecided)),
         Some(_) => {}
     }
-    sqlx::query(
+    sqlx::query!(
         "update roster_conflicts set status = 'resolved', resolution = $2, resolved_by = $3, \
          resolved_at = now() where conflict_id = $1",
+        conflict_id,
+        resolution,
+        actor.account_id,
     )
-    .bind(conflict_id)
-    .bind(resolution)
-    .bind(actor.account_id)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(

@@ -244,16 +244,16 @@ pub async fn reject(
     actor: &Actor,
 ) -> Result<RosterResult, EnrolmentError> {
     let json = serde_json::to_value(&problems).unwrap_or(serde_json::Value::Null);
-    let roster_id: i64 = sqlx::query_scalar(
+    let roster_id: i64 = sqlx::query_scalar!(
         "insert into rosters (enrolment_id, document_id, status, row_count, problems, \
          uploaded_by, uploaded_on_behalf) values ($1, $2, 'rejected', 0, $3, $4, $5) \
          returning roster_id",
+        target.enrolment.enrolment_id,
+        document_id,
+        json,
+        actor.account_id,
+        actor.on_behalf_of_org_id.is_some(),
     )
-    .bind(target.enrolment.enrolment_id)
-    .bind(document_id)
-    .bind(json)
-    .bind(actor.account_id)
-    .bind(actor.on_behalf_of_org_id.is_some())
     .fetch_one(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -298,15 +298,18 @@ pub async fn accept(
         ));
     }
     // One uploader per year and product at a time, so two schools cannot both insure an ID.
-    sqlx::query("select pg_advisory_xact_lock(hashtext('xiaobao-roster:' || $1 || ':' || $2))")
-        .bind(&e.academic_year)
-        .bind(&e.product_code)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtext('xiaobao-roster:' || $1 || ':' || $2))",
+        e.academic_year,
+        e.product_code,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     // First the rows anywhere with one of the hashes (one index probe per hash, in hash
     // order), then only those few against the enrolments: a plan that starts from the
     // enrolments of the year would probe every roster of the product once per hash.
-    let hits: Vec<Hit> = sqlx::query_as(
+    let hits: Vec<Hit> = sqlx::query_as!(
+        Hit,
         "with found as materialized ( \
            select r.id_hash, r.roster_id, r.name \
            from generate_series(0, length($1::bytea) / 16 - 1) as i \
@@ -315,11 +318,11 @@ pub async fn accept(
          select f.id_hash, f.name, f.roster_id, e.school_org_id, e.region_path \
          from found f join enrolments e on e.roster_id = f.roster_id \
          where e.academic_year = $2 and e.product_code = $3 and e.school_org_id <> $4",
+        sealed.hashes,
+        e.academic_year,
+        e.product_code,
+        e.school_org_id,
     )
-    .bind(&sealed.hashes)
-    .bind(&e.academic_year)
-    .bind(&e.product_code)
-    .bind(e.school_org_id)
     .fetch_all(&mut *conn)
     .await?;
     // An ID insured elsewhere is named to the uploader only with the same name: then the
@@ -352,16 +355,16 @@ pub async fn accept(
     } else {
         "accepted"
     };
-    let roster_id: i64 = sqlx::query_scalar(
+    let roster_id: i64 = sqlx::query_scalar!(
         "insert into rosters (enrolment_id, document_id, status, row_count, uploaded_by, \
          uploaded_on_behalf) values ($1, $2, $3, $4, $5, $6) returning roster_id",
+        e.enrolment_id,
+        document_id,
+        status,
+        i32::try_from(sealed.rows).unwrap_or(i32::MAX),
+        actor.account_id,
+        actor.on_behalf_of_org_id.is_some(),
     )
-    .bind(e.enrolment_id)
-    .bind(document_id)
-    .bind(status)
-    .bind(i32::try_from(sealed.rows).unwrap_or(i32::MAX))
-    .bind(actor.account_id)
-    .bind(actor.on_behalf_of_org_id.is_some())
     .fetch_one(&mut *conn)
     .await?;
     copy_rows(conn, roster_id, sealed).await?;
@@ -369,13 +372,13 @@ pub async fn accept(
         record_conflicts(conn, target, roster_id, sealed, &conflicts, actor).await?;
     }
     if !target.pending {
-        sqlx::query(
+        sqlx::query!(
             "update enrolments set roster_id = $2, headcount = $3, updated_at = now() \
              where enrolment_id = $1",
+            e.enrolment_id,
+            roster_id,
+            i32::try_from(sealed.rows).unwrap_or(i32::MAX),
         )
-        .bind(e.enrolment_id)
-        .bind(roster_id)
-        .bind(i32::try_from(sealed.rows).unwrap_or(i32::MAX))
         .execute(&mut *conn)
         .await?;
     }
@@ -404,7 +407,6 @@ pub async fn accept(
 }
 
 /// A row of another school's roster in force with one of the uploaded hashes.
-#[derive(sqlx::FromRow)]
 struct Hit {
     id_hash: Vec<u8>,
     name: String,
@@ -469,7 +471,7 @@ async fn record_conflicts(
         other_schools.push(hit.school_org_id);
         other_paths.push(&hit.region_path);
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into roster_conflicts (academic_year, product_code, id_hash, id_masked, \
            roster_id, line, school_org_id, school_region_path, other_roster_id, \
            other_school_org_id, other_region_path, uploaded_by) \
@@ -477,19 +479,19 @@ async fn record_conflicts(
            (select en.region_path from enrolments en where en.enrolment_id = $5), r, o, p, $6 \
          from unnest($7::bytea[], $8::text[], $9::int[], $10::bigint[], $11::bigint[], \
            $12::text[]) as t(h, m, l, r, o, p)",
+        e.academic_year,
+        e.product_code,
+        roster_id,
+        e.school_org_id,
+        e.enrolment_id,
+        actor.account_id,
+        &hashes,
+        &masked as _,
+        &lines,
+        &other_rosters,
+        &other_schools,
+        &other_paths as _,
     )
-    .bind(&e.academic_year)
-    .bind(&e.product_code)
-    .bind(roster_id)
-    .bind(e.school_org_id)
-    .bind(e.enrolment_id)
-    .bind(actor.account_id)
-    .bind(&hashes)
-    .bind(&masked)
-    .bind(&lines)
-    .bind(&other_rosters)
-    .bind(&other_schools)
-    .bind(&other_paths)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -503,23 +505,23 @@ async fn record_conflicts(
     let Some(account_id) = actor.account_id else {
         return Ok(());
     };
-    let recent: i64 = sqlx::query_scalar(
-        "select count(*) from roster_conflicts \
+    let recent: i64 = sqlx::query_scalar!(
+        "select count(*) as \"count!\" from roster_conflicts \
          where uploaded_by = $1 and created_at > now() - interval '1 day'",
+        account_id,
     )
-    .bind(account_id)
     .fetch_one(&mut *conn)
     .await?;
     if recent < CONFLICT_ALERT_THRESHOLD {
         return Ok(());
     }
-    let first_today = sqlx::query(
+    let first_today = sqlx::query!(
         "insert into roster_conflict_alerts (account_id, alert_day, conflicts) \
          values ($1, (now() at time zone 'Asia/Shanghai')::date, $2) \
          on conflict do nothing",
+        account_id,
+        i32::try_from(recent).unwrap_or(i32::MAX),
     )
-    .bind(account_id)
-    .bind(i32::try_from(recent).unwrap_or(i32::MAX))
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -534,8 +536,8 @@ async fn record_conflicts(
             .detail("conflicts_24h", recent),
     )
     .await?;
-    let mobiles: Vec<String> = sqlx::query_scalar(
-        "select o.contact_mobile from organisations o \
+    let mobiles: Vec<String> = sqlx::query_scalar!(
+        "select o.contact_mobile as \"contact_mobile!\" from organisations o \
          where o.kind = 'authority' and o.contact_mobile is not null",
     )
     .fetch_all(&mut *conn)
@@ -565,6 +567,7 @@ async fn copy_rows(
     /// The binary `COPY` signature, flags and header extension length.
     const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
     const CHUNK: usize = 1 << 20;
+    // Runtime SQL: COPY, which the query macros do not take.
     let mut copy = conn
         .copy_in_raw(
             "copy roster_rows (roster_id, row_no, line, name, gender, class_name, id_sealed, \
@@ -617,43 +620,36 @@ pub async fn roster(
     scope: &EnrolmentScope,
     roster_id: i64,
 ) -> Result<Option<RosterRecord>, EnrolmentError> {
-    let sql = format!(
+    let a = scope.args();
+    let row = sqlx::query!(
         "select r.roster_id, r.enrolment_id, r.status, r.row_count, r.problems, r.document_id, \
          r.created_at from rosters r join enrolments e on e.enrolment_id = r.enrolment_id \
-         join organisations o on o.org_id = e.school_org_id where r.roster_id = $1 and {}",
-        scope.condition(2)
-    );
-    #[allow(clippy::type_complexity)]
-    let row: Option<(
-        i64,
-        i64,
-        String,
-        i32,
-        Option<serde_json::Value>,
-        i64,
-        chrono::DateTime<chrono::Utc>,
-    )> = scope
-        .bind(sqlx::query_as(&sql).bind(roster_id))
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(
-        |(roster_id, enrolment_id, status, row_count, problems, document_id, created_at)| {
-            RosterRecord {
-                roster_id,
-                enrolment_id,
-                status,
-                row_count,
-                problems: problems
-                    .and_then(|p| serde_json::from_value::<Vec<ProblemJson>>(p).ok())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| problem(p.line, p.column.as_deref(), p.reason))
-                    .collect(),
-                document_id,
-                created_at,
-            }
-        },
-    ))
+         join organisations o on o.org_id = e.school_org_id where r.roster_id = $5 \
+         and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
+         and ($4::bigint is null or e.company_id = $4)",
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        a.company_id,
+        roster_id,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| RosterRecord {
+        roster_id: r.roster_id,
+        enrolment_id: r.enrolment_id,
+        status: r.status,
+        row_count: r.row_count,
+        problems: r
+            .problems
+            .and_then(|p| serde_json::from_value::<Vec<ProblemJson>>(p).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| problem(p.line, p.column.as_deref(), p.reason))
+            .collect(),
+        document_id: r.document_id,
+        created_at: r.created_at,
+    }))
 }
 
 #[derive(serde::Deserialize)]

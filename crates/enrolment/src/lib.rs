@@ -6,8 +6,9 @@
 //! company, download rosters and owe endorsements (批单).
 //!
 //! Functions take the caller's tenant transaction, so a change, its audit entry and its
-//! notifications commit together. Every read applies the caller's [`EnrolmentScope`] in SQL;
-//! a row outside it reads as absent ([`Problem::NotFound`], answered with 404).
+//! notifications commit together. Every read applies the caller's [`EnrolmentScope`] in SQL, as
+//! the parameters of one static condition ([`ScopeArgs`]); a row outside it reads as absent
+//! ([`Problem::NotFound`], answered with 404).
 
 pub mod conflicts;
 pub mod ingest;
@@ -19,9 +20,8 @@ pub mod underwriting;
 pub mod years;
 
 use serde::Serialize;
-use sqlx::postgres::PgArguments;
 use xiaobao_domain::{Failure, Refusal, RefusalClass, Role};
-use xiaobao_identity::{SchoolScope, ScopeParam, Viewer};
+use xiaobao_identity::{SchoolScope, Viewer};
 
 pub use service::{Enrolments, RosterUpload};
 pub use xiaobao_roster::{IdSealer, RowProblem};
@@ -261,48 +261,56 @@ impl EnrolmentScope {
         self.company_id.is_some()
     }
 
-    /// The SQL condition on `organisations o` and `enrolments e`, using `$n` and `$n+1`
-    /// (bind with [`EnrolmentScope::bind`]).
-    pub fn condition(&self, n: usize) -> String {
-        format!(
-            "{} and (${}::bigint is null or e.company_id = ${})",
-            self.schools.condition(n),
-            n + 1,
-            n + 1
-        )
-    }
-
-    /// Binds the two parameters of [`EnrolmentScope::condition`].
-    pub fn bind<'q, O>(&self, q: QueryAs<'q, O>) -> QueryAs<'q, O> {
-        let q = match self.schools.param() {
-            ScopeParam::Text(t) => q.bind(t),
-            ScopeParam::Id(id) => q.bind(id),
-        };
-        q.bind(self.company_id)
-    }
-
-    /// [`EnrolmentScope::bind`] for a query without a row type.
-    pub fn bind_plain<'q>(&self, q: Query<'q>) -> Query<'q> {
-        let q = match self.schools.param() {
-            ScopeParam::Text(t) => q.bind(t),
-            ScopeParam::Id(id) => q.bind(id),
-        };
-        q.bind(self.company_id)
-    }
-
-    /// [`EnrolmentScope::bind`] for a scalar query.
-    pub fn bind_scalar<'q, O>(&self, q: QueryScalar<'q, O>) -> QueryScalar<'q, O> {
-        let q = match self.schools.param() {
-            ScopeParam::Text(t) => q.bind(t),
-            ScopeParam::Id(id) => q.bind(id),
-        };
-        q.bind(self.company_id)
+    /// The parameters of the scope's SQL condition (see [`ScopeArgs`]).
+    pub fn args(&self) -> ScopeArgs {
+        ScopeArgs {
+            company_id: self.company_id,
+            ..ScopeArgs::schools(&self.schools)
+        }
     }
 }
 
-pub type QueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, PgArguments>;
-pub type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
-pub type QueryScalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, PgArguments>;
+/// A scope as the parameters of one static SQL condition, so every kind of scope runs the same
+/// checked statement. On `organisations o` (and `enrolments e`), with the parameters in this
+/// order at `$a`…`$d`:
+///
+/// ```sql
+/// (o.region_path like $a || '%' or o.org_id = $b or o.central_school_id = $c)
+///   and ($d::bigint is null or e.company_id = $d)
+/// ```
+///
+/// A parameter that is `null` makes its comparison `null`, so only the scope's own arm can hold:
+/// a region scope sets only `region_prefix`, a central school `org_id` and `central_school_id`,
+/// a school `org_id`, and [`SchoolScope::None`] nothing, which matches no row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeArgs {
+    pub region_prefix: Option<String>,
+    pub org_id: Option<i64>,
+    pub central_school_id: Option<i64>,
+    pub company_id: Option<i64>,
+}
+
+impl ScopeArgs {
+    /// The parameters of a [`SchoolScope`] (`company_id` unset).
+    pub fn schools(scope: &SchoolScope) -> Self {
+        match scope {
+            SchoolScope::Region { path_prefix } => Self {
+                region_prefix: Some(path_prefix.clone()),
+                ..Self::default()
+            },
+            SchoolScope::Central { org_id } => Self {
+                org_id: Some(*org_id),
+                central_school_id: Some(*org_id),
+                ..Self::default()
+            },
+            SchoolScope::Own { org_id } => Self {
+                org_id: Some(*org_id),
+                ..Self::default()
+            },
+            SchoolScope::None => Self::default(),
+        }
+    }
+}
 
 /// The status a school sees per product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -59,7 +59,8 @@ pub async fn by_region(
     // the child region a row lies in (the code after the parent's in its region path; the
     // parent's own code for rows placed at the parent itself, which only a county that has no
     // children lists).
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        RegionProgress,
         "with parent as (select path from regions where region_code = $1), \
          children as ( \
            select r.region_code, r.name, r.sort_order from regions r where r.parent_code = $1 \
@@ -84,17 +85,18 @@ pub async fn by_region(
              and e.status <> 'draft' \
              and (e.region_path = p.path or e.region_path like p.path || '.%') \
            group by 1) \
-         select c.region_code, c.name as region_name, coalesce(s.n, 0) as schools, \
-           coalesce(e.n, 0) as submitted, coalesce(e.headcount, 0)::bigint as headcount, \
-           coalesce(e.premium_fen, 0)::bigint as premium_fen \
+         select c.region_code as \"region_code!\", c.name as \"region_name!\", \
+           coalesce(s.n, 0) as \"schools!\", coalesce(e.n, 0) as \"submitted!\", \
+           coalesce(e.headcount, 0)::bigint as \"headcount!\", \
+           coalesce(e.premium_fen, 0)::bigint as \"premium_fen!\" \
          from children c left join s on s.code = c.region_code \
            left join e on e.code = c.region_code \
          order by c.sort_order, c.region_code",
+        region_code,
+        year,
+        product,
+        &types,
     )
-    .bind(region_code)
-    .bind(year)
-    .bind(product)
-    .bind(&types)
     .fetch_all(conn)
     .await?)
 }
@@ -122,9 +124,10 @@ pub async fn not_submitted(
     limit: i64,
 ) -> Result<Vec<PendingSchool>, EnrolmentError> {
     let types = eligible_types(rules, product);
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        PendingSchool,
         "select o.org_id, o.name, r.name as region_name, o.contact_name, o.contact_mobile, \
-         e.status, ro.reopened_until \
+         e.status as \"status?\", ro.reopened_until as \"reopened_until?\" \
          from organisations o join regions r on r.region_code = o.region_code \
          left join enrolments e on e.school_org_id = o.org_id and e.academic_year = $2 \
            and e.product_code = $3 and e.seq = 1 \
@@ -132,12 +135,12 @@ pub async fn not_submitted(
          where o.kind = 'school' and o.status = 'active' and o.school_type = any($4) \
            and o.region_path like $1 || '%' and (e.status is null or e.status = 'draft') \
          order by o.region_path, o.name limit $5",
+        region_path,
+        year,
+        product,
+        &types,
+        limit,
     )
-    .bind(region_path)
-    .bind(year)
-    .bind(product)
-    .bind(&types)
-    .bind(limit)
     .fetch_all(conn)
     .await?)
 }
@@ -197,38 +200,50 @@ pub async fn premium_totals(
     by: TotalsBy,
 ) -> Result<Vec<TotalLine>, EnrolmentError> {
     // The key per row; the label once per group (a region's name is looked up per group, not
-    // per enrolment).
-    let (key, row_label, group_label) = match by {
-        TotalsBy::School => ("o.org_id::text", "o.name", "g.l"),
-        TotalsBy::County => (
+    // per enrolment). One statement per grouping, each checked.
+    macro_rules! totals {
+        ($key:literal, $row_label:literal, $group_label:literal) => {
+            sqlx::query_as!(
+                TotalLine,
+                "select g.k as \"key!\", coalesce("
+                    + $group_label
+                    + ", g.k) as \"label!\", g.product_code as \"product_code!\", \
+                     g.enrolments as \"enrolments!\", g.headcount as \"headcount!\", \
+                     g.premium_fen as \"premium_fen!\" from ( \
+                       select "
+                    + $key
+                    + " as k, min("
+                    + $row_label
+                    + ") as l, e.product_code, count(*) as enrolments, \
+                         coalesce(sum(e.headcount), 0)::bigint as headcount, \
+                         coalesce(sum(e.premium_fen), 0)::bigint as premium_fen \
+                       from enrolments e join organisations o on o.org_id = e.school_org_id \
+                       where e.academic_year = $1 and e.status <> 'draft' \
+                         and e.region_path like $2 || '%' \
+                       group by 1, e.product_code) g \
+                     order by g.k, g.product_code",
+                year,
+                region_path,
+            )
+            .fetch_all(conn)
+            .await?
+        };
+    }
+    Ok(match by {
+        TotalsBy::School => totals!("o.org_id::text", "o.name", "g.l"),
+        TotalsBy::County => totals!(
             "coalesce(nullif(split_part(e.region_path, '.', 3), ''), split_part(e.region_path, '.', 2))",
             "null::text",
-            "(select name from regions where region_code = g.k)",
+            "(select name from regions where region_code = g.k)"
         ),
-        TotalsBy::City => (
+        TotalsBy::City => totals!(
             "coalesce(nullif(split_part(e.region_path, '.', 2), ''), split_part(e.region_path, '.', 1))",
             "null::text",
-            "(select name from regions where region_code = g.k)",
+            "(select name from regions where region_code = g.k)"
         ),
-        TotalsBy::Insurer => ("e.company_id::text", "e.company_name", "g.l"),
-        TotalsBy::Programme => ("'all'", "'全项目'", "g.l"),
-    };
-    let sql = format!(
-        "select g.k as key, coalesce({group_label}, g.k) as label, g.product_code, g.enrolments, \
-         g.headcount, g.premium_fen from ( \
-           select {key} as k, min({row_label}) as l, e.product_code, count(*) as enrolments, \
-             coalesce(sum(e.headcount), 0)::bigint as headcount, \
-             coalesce(sum(e.premium_fen), 0)::bigint as premium_fen \
-           from enrolments e join organisations o on o.org_id = e.school_org_id \
-           where e.academic_year = $1 and e.status <> 'draft' and e.region_path like $2 || '%' \
-           group by 1, e.product_code) g \
-         order by g.k, g.product_code"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(year)
-        .bind(region_path)
-        .fetch_all(conn)
-        .await?)
+        TotalsBy::Insurer => totals!("e.company_id::text", "e.company_name", "g.l"),
+        TotalsBy::Programme => totals!("'all'", "'全项目'", "g.l"),
+    })
 }
 
 /// Sends the reminders due on `today`: for each product and each `reminder_days_before` that
@@ -258,7 +273,7 @@ pub async fn send_reminders(
             .iter()
             .map(|t| t.code().to_string())
             .collect();
-        let due: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        let due = sqlx::query!(
             "insert into enrolment_reminders (academic_year, school_org_id, product_code, days_before) \
              select $1, o.org_id, $2, $3 from organisations o \
              left join enrolments e on e.school_org_id = o.org_id and e.academic_year = $1 \
@@ -267,17 +282,20 @@ pub async fn send_reminders(
                and (e.status is null or e.status = 'draft') \
              on conflict do nothing \
              returning school_org_id, \
-               (select name from organisations where org_id = school_org_id), \
-               (select contact_mobile from organisations where org_id = school_org_id)",
+               (select name from organisations where org_id = school_org_id) as \"name!\", \
+               (select contact_mobile from organisations where org_id = school_org_id) \
+                 as \"contact_mobile?\"",
+            year,
+            product.code,
+            i32::try_from(days).unwrap_or(0),
+            &types,
         )
-        .bind(year)
-        .bind(&product.code)
-        .bind(i32::try_from(days).unwrap_or(0))
-        .bind(&types)
         .fetch_all(&mut *conn)
         .await?;
-        for (_, name, mobile) in due {
-            let Some(mobile) = mobile else { continue };
+        for row in due {
+            let (name, Some(mobile)) = (row.name, row.contact_mobile) else {
+                continue;
+            };
             xiaobao_notify::queue(
                 conn,
                 &Notification::sms(

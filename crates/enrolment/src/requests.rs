@@ -14,7 +14,7 @@ use xiaobao_identity::SchoolScope;
 
 use crate::school::{self, EnrolmentRow};
 use crate::years;
-use crate::{EnrolmentError, EnrolmentScope, Outcome, Problem, reason_ok};
+use crate::{EnrolmentError, EnrolmentScope, Outcome, Problem, ScopeArgs, reason_ok};
 
 /// A request as lists and pages show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -69,13 +69,32 @@ impl RequestRow {
     }
 }
 
-const REQUEST_SELECT: &str = "select q.request_id, q.kind, q.enrolment_id, q.school_org_id, \
-    o.name as school_name, e.academic_year, e.product_code, e.headcount, e.company_name, \
-    q.new_headcount, q.new_company_id, q.new_company_name, q.new_roster_id, q.reason, q.reviewer, \
-    q.status, q.requested_at, q.requested_on_behalf, q.decided_at, q.decision_reason, \
-    q.premium_change_fen, q.created_enrolment_id \
-    from enrolment_requests q join enrolments e on e.enrolment_id = q.enrolment_id \
-    join organisations o on o.org_id = q.school_org_id";
+/// `sqlx::query_as!` of [`RequestRow`]s in a scope: their select list over
+/// `enrolment_requests q join enrolments e join organisations o`, the scope's condition on
+/// `$1`…`$4` (bind [`ScopeArgs`]), then `$tail` (a string literal) and the other arguments.
+macro_rules! scoped_requests {
+    ($scope:expr, $tail:literal $(, $arg:expr)* $(,)?) => {{
+        let a: ScopeArgs = $scope;
+        sqlx::query_as!(
+            RequestRow,
+            "select q.request_id, q.kind, q.enrolment_id, q.school_org_id, \
+         o.name as school_name, e.academic_year, e.product_code, e.headcount, e.company_name, \
+         q.new_headcount, q.new_company_id, q.new_company_name, q.new_roster_id, q.reason, \
+         q.reviewer, q.status, q.requested_at, q.requested_on_behalf, q.decided_at, \
+         q.decision_reason, q.premium_change_fen, q.created_enrolment_id \
+         from enrolment_requests q join enrolments e on e.enrolment_id = q.enrolment_id \
+         join organisations o on o.org_id = q.school_org_id "
+                + "where (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
+         and ($4::bigint is null or e.company_id = $4) "
+                + $tail,
+            a.region_prefix,
+            a.org_id,
+            a.central_school_id,
+            a.company_id
+            $(, $arg)*
+        )
+    }};
+}
 
 /// What a school asks to change.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -151,12 +170,12 @@ pub async fn request_modification(
     }
     let mut roster_rows = None;
     if let Some(roster_id) = input.new_roster_id {
-        let rows: Option<i32> = sqlx::query_scalar(
+        let rows: Option<i32> = sqlx::query_scalar!(
             "select row_count from rosters where roster_id = $1 and enrolment_id = $2 \
              and status = 'pending'",
+            roster_id,
+            enrolment_id,
         )
-        .bind(roster_id)
-        .bind(enrolment_id)
         .fetch_optional(&mut *conn)
         .await?;
         match rows {
@@ -197,25 +216,25 @@ pub async fn request_modification(
         None => Fen::ZERO,
     };
     let reviewer = rules.enrolment().modification_reviewer;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sqlx::query_scalar!(
         "insert into enrolment_requests (kind, enrolment_id, school_org_id, region_path, \
          new_headcount, new_company_id, new_company_name, new_roster_id, reason, reviewer, \
          requested_by, requested_on_behalf, premium_change_fen) \
          values ('modify', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          returning request_id",
+        enrolment_id,
+        row.school_org_id,
+        info.region_path,
+        new_headcount,
+        input.new_company_id,
+        new_company_name,
+        input.new_roster_id,
+        reason,
+        reviewer.code(),
+        actor.account_id,
+        actor.on_behalf_of_org_id.is_some(),
+        change.0,
     )
-    .bind(enrolment_id)
-    .bind(row.school_org_id)
-    .bind(&info.region_path)
-    .bind(new_headcount)
-    .bind(input.new_company_id)
-    .bind(&new_company_name)
-    .bind(input.new_roster_id)
-    .bind(&reason)
-    .bind(reviewer.code())
-    .bind(actor.account_id)
-    .bind(actor.on_behalf_of_org_id.is_some())
-    .bind(change.0)
     .fetch_one(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -261,13 +280,13 @@ pub async fn request_second_insurer(
     if row.company_id == Some(company_id) {
         return Ok(Err(Problem::SameInsurer));
     }
-    let second: bool = sqlx::query_scalar(
+    let second = sqlx::query_scalar!(
         "select exists (select 1 from enrolments where academic_year = $1 \
-         and school_org_id = $2 and product_code = $3 and seq = 2)",
+         and school_org_id = $2 and product_code = $3 and seq = 2) as \"exists!\"",
+        row.academic_year,
+        row.school_org_id,
+        row.product_code,
     )
-    .bind(&row.academic_year)
-    .bind(row.school_org_id)
-    .bind(&row.product_code)
     .fetch_one(&mut *conn)
     .await?;
     if second {
@@ -277,20 +296,20 @@ pub async fn request_second_insurer(
     let Some(company) = admitted.into_iter().find(|c| c.company_id == company_id) else {
         return Ok(Err(Problem::InsurerNotAdmitted));
     };
-    let inserted: Option<i64> = sqlx::query_scalar(
+    let inserted: Option<i64> = sqlx::query_scalar!(
         "insert into enrolment_requests (kind, enrolment_id, school_org_id, region_path, \
          new_company_id, new_company_name, reason, reviewer, requested_by, requested_on_behalf) \
          values ('second_insurer', $1, $2, $3, $4, $5, $6, 'department', $7, $8) \
          on conflict do nothing returning request_id",
+        enrolment_id,
+        row.school_org_id,
+        info.region_path,
+        company.company_id,
+        company.name,
+        reason,
+        actor.account_id,
+        actor.on_behalf_of_org_id.is_some(),
     )
-    .bind(enrolment_id)
-    .bind(row.school_org_id)
-    .bind(&info.region_path)
-    .bind(company.company_id)
-    .bind(&company.name)
-    .bind(&reason)
-    .bind(actor.account_id)
-    .bind(actor.on_behalf_of_org_id.is_some())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = inserted else {
@@ -318,14 +337,11 @@ pub async fn get(
     scope: &EnrolmentScope,
     request_id: i64,
 ) -> Result<Option<RequestRow>, EnrolmentError> {
-    let sql = format!(
-        "{REQUEST_SELECT} where q.request_id = $1 and {}",
-        scope.condition(2)
-    );
-    Ok(scope
-        .bind(sqlx::query_as::<_, RequestRow>(&sql).bind(request_id))
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        scoped_requests!(scope.args(), "and q.request_id = $5", request_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Requests in scope, newest first. `reviewer` narrows to what a department (or insurer)
@@ -337,18 +353,16 @@ pub async fn list(
     status: Option<&str>,
     limit: i64,
 ) -> Result<Vec<RequestRow>, EnrolmentError> {
-    let sql = format!(
-        "{REQUEST_SELECT} where {} and ($3::text is null or q.reviewer = $3) \
-         and ($4::text is null or q.status = $4) order by q.requested_at desc limit $5",
-        scope.condition(1)
-    );
-    Ok(scope
-        .bind(sqlx::query_as::<_, RequestRow>(&sql))
-        .bind(reviewer.map(ModificationReviewer::code))
-        .bind(status)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?)
+    Ok(scoped_requests!(
+        scope.args(),
+        "and ($5::text is null or q.reviewer = $5) \
+         and ($6::text is null or q.status = $6) order by q.requested_at desc limit $7",
+        reviewer.map(ModificationReviewer::code),
+        status,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// The decision on a request.
@@ -375,14 +389,13 @@ pub async fn decide(
     now: DateTime<Utc>,
     actor: &Actor,
 ) -> Outcome<RequestRow> {
-    let sql = format!(
-        "{REQUEST_SELECT} where q.request_id = $1 and {} for update of q, e",
-        scope.condition(2)
-    );
-    let Some(req) = scope
-        .bind(sqlx::query_as::<_, RequestRow>(&sql).bind(request_id))
-        .fetch_optional(&mut *conn)
-        .await?
+    let Some(req) = scoped_requests!(
+        scope.args(),
+        "and q.request_id = $5 for update of q, e",
+        request_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(Err(Problem::NotFound));
     };
@@ -408,20 +421,22 @@ pub async fn decide(
         let Some(reason) = decision_reason else {
             return Ok(Err(Problem::RefusalReasonMissing));
         };
-        sqlx::query(
+        sqlx::query!(
             "update enrolment_requests set status = 'refused', decided_by = $2, \
              decided_at = now(), decision_reason = $3 where request_id = $1",
+            request_id,
+            actor.account_id,
+            reason,
         )
-        .bind(request_id)
-        .bind(actor.account_id)
-        .bind(&reason)
         .execute(&mut *conn)
         .await?;
         if let Some(roster_id) = req.new_roster_id {
-            sqlx::query("update rosters set status = 'discarded' where roster_id = $1")
-                .bind(roster_id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query!(
+                "update rosters set status = 'discarded' where roster_id = $1",
+                roster_id
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         xiaobao_audit::record(
             conn,
@@ -437,26 +452,26 @@ pub async fn decide(
         return Ok(get(conn, scope, request_id).await?.ok_or(Problem::NotFound));
     }
     if req.kind == "second_insurer" {
-        let created: i64 = sqlx::query_scalar(
+        let created: i64 = sqlx::query_scalar!(
             "insert into enrolments (academic_year, school_org_id, product_code, seq, \
              region_path, company_id, company_name) \
              select academic_year, school_org_id, product_code, 2, region_path, $2, $3 \
              from enrolments where enrolment_id = $1 returning enrolment_id",
+            req.enrolment_id,
+            req.new_company_id,
+            req.new_company_name,
         )
-        .bind(req.enrolment_id)
-        .bind(req.new_company_id)
-        .bind(&req.new_company_name)
         .fetch_one(&mut *conn)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "update enrolment_requests set status = 'approved', decided_by = $2, \
              decided_at = now(), decision_reason = $3, created_enrolment_id = $4 \
              where request_id = $1",
+            request_id,
+            actor.account_id,
+            decision_reason,
+            created,
         )
-        .bind(request_id)
-        .bind(actor.account_id)
-        .bind(&decision_reason)
-        .bind(created)
         .execute(&mut *conn)
         .await?;
         xiaobao_audit::record(
@@ -510,54 +525,56 @@ pub async fn decide(
     let new_company_name = req.new_company_name.clone().or(row.company_name.clone());
     let new_roster_id = req.new_roster_id.or(row.roster_id);
     if let Some(roster_id) = req.new_roster_id {
-        sqlx::query("update rosters set status = 'accepted' where roster_id = $1")
-            .bind(roster_id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "update rosters set status = 'accepted' where roster_id = $1",
+            roster_id
+        )
+        .execute(&mut *conn)
+        .await?;
     }
-    sqlx::query(
+    sqlx::query!(
         "update enrolments set headcount = $2, company_id = $3, company_name = $4, \
          roster_id = $5, premium_fen = greatest(0, premium_fen + $6), updated_at = now() \
          where enrolment_id = $1",
+        req.enrolment_id,
+        new_headcount,
+        new_company_id,
+        new_company_name,
+        new_roster_id,
+        change.0,
     )
-    .bind(req.enrolment_id)
-    .bind(new_headcount)
-    .bind(new_company_id)
-    .bind(&new_company_name)
-    .bind(new_roster_id)
-    .bind(change.0)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "update enrolment_requests set status = 'approved', decided_by = $2, decided_at = now(), \
          decision_reason = $3, premium_change_fen = $4 where request_id = $1",
+        request_id,
+        actor.account_id,
+        decision_reason,
+        change.0,
     )
-    .bind(request_id)
-    .bind(actor.account_id)
-    .bind(&decision_reason)
-    .bind(change.0)
     .execute(&mut *conn)
     .await?;
     let due = rules.endorsement_due(now, calendar);
-    let endorsement_id: i64 = sqlx::query_scalar(
+    let endorsement_id: i64 = sqlx::query_scalar!(
         "insert into endorsements (enrolment_id, request_id, company_id, company_name, \
          region_path, old_headcount, new_headcount, old_company_id, new_company_id, \
          old_roster_id, new_roster_id, premium_change_fen, due_at) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning endorsement_id",
+        req.enrolment_id,
+        request_id,
+        new_company_id,
+        new_company_name,
+        info.region_path,
+        row.headcount,
+        new_headcount,
+        row.company_id,
+        new_company_id,
+        row.roster_id,
+        new_roster_id,
+        change.0,
+        due.at,
     )
-    .bind(req.enrolment_id)
-    .bind(request_id)
-    .bind(new_company_id)
-    .bind(&new_company_name)
-    .bind(&info.region_path)
-    .bind(row.headcount)
-    .bind(new_headcount)
-    .bind(row.company_id)
-    .bind(new_company_id)
-    .bind(row.roster_id)
-    .bind(new_roster_id)
-    .bind(change.0)
-    .bind(due.at)
     .fetch_one(&mut *conn)
     .await?;
     xiaobao_audit::record(

@@ -11,7 +11,9 @@ use xiaobao_domain::{
 use xiaobao_identity::SchoolScope;
 
 use crate::years::{self, CompanyRef};
-use crate::{EnrolmentError, EnrolmentScope, EnrolmentStatus, Outcome, Problem, reason_ok};
+use crate::{
+    EnrolmentError, EnrolmentScope, EnrolmentStatus, Outcome, Problem, ScopeArgs, reason_ok,
+};
 
 /// A school as enrolment needs it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -31,7 +33,6 @@ pub struct SchoolInfo {
     pub status: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct SchoolRaw {
     org_id: i64,
     name: String,
@@ -49,18 +50,21 @@ pub async fn school(
     scope: &SchoolScope,
     org_id: i64,
 ) -> Result<Option<SchoolInfo>, EnrolmentError> {
-    let sql = format!(
+    let a = ScopeArgs::schools(scope);
+    let Some(raw) = sqlx::query_as!(
+        SchoolRaw,
         "select o.org_id, o.name, o.nature, o.school_type, o.region_code, r.name as region_name, \
          o.region_path, o.status from organisations o join regions r on r.region_code = o.region_code \
-         where o.kind = 'school' and o.org_id = $1 and {}",
-        scope.condition(2)
-    );
-    let q = sqlx::query_as::<_, SchoolRaw>(&sql).bind(org_id);
-    let q = match scope.param() {
-        xiaobao_identity::ScopeParam::Text(t) => q.bind(t),
-        xiaobao_identity::ScopeParam::Id(id) => q.bind(id),
-    };
-    let Some(raw) = q.fetch_optional(conn).await? else {
+         where o.kind = 'school' and o.org_id = $4 \
+         and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)",
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        org_id,
+    )
+    .fetch_optional(conn)
+    .await?
+    else {
         return Ok(None);
     };
     let nature = raw
@@ -123,15 +127,29 @@ impl EnrolmentRow {
     }
 }
 
-/// The select list of [`EnrolmentRow`] over `enrolments e join organisations o`.
-pub(crate) const ROW_SELECT: &str = "select e.enrolment_id, e.academic_year, e.school_org_id, \
-    o.name as school_name, e.product_code, e.seq, e.company_id, e.company_name, e.headcount, \
-    e.rate_fen, e.premium_fen, e.cover_start, e.status, e.roster_id, \
-    (select r.row_count from rosters r where r.roster_id = e.roster_id) as roster_rows, \
-    e.submitted_at, e.submitted_on_behalf, e.received_at, \
-    (select q.request_id from enrolment_requests q where q.enrolment_id = e.enrolment_id \
-     and q.status = 'pending' order by q.request_id limit 1) as pending_request_id \
-    from enrolments e join organisations o on o.org_id = e.school_org_id";
+/// `sqlx::query_as!` of [`EnrolmentRow`]s: their select list over `enrolments e join
+/// organisations o`, then `$tail` (a string literal: the `where` clause and what follows) and
+/// the arguments.
+macro_rules! enrolment_rows {
+    ($tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            $crate::school::EnrolmentRow,
+            "select e.enrolment_id, e.academic_year, e.school_org_id, \
+             o.name as school_name, e.product_code, e.seq, e.company_id, e.company_name, \
+             e.headcount, e.rate_fen, e.premium_fen, e.cover_start, e.status, e.roster_id, \
+             (select r.row_count from rosters r where r.roster_id = e.roster_id) \
+               as \"roster_rows?\", \
+             e.submitted_at, e.submitted_on_behalf, e.received_at, \
+             (select q.request_id from enrolment_requests q where q.enrolment_id = e.enrolment_id \
+              and q.status = 'pending' order by q.request_id limit 1) \
+               as \"pending_request_id?\" \
+             from enrolments e join organisations o on o.org_id = e.school_org_id "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+pub(crate) use enrolment_rows;
 
 /// One enrolment in scope.
 pub async fn enrolment(
@@ -139,14 +157,19 @@ pub async fn enrolment(
     scope: &EnrolmentScope,
     enrolment_id: i64,
 ) -> Result<Option<EnrolmentRow>, EnrolmentError> {
-    let sql = format!(
-        "{ROW_SELECT} where e.enrolment_id = $1 and {}",
-        scope.condition(2)
-    );
-    Ok(scope
-        .bind(sqlx::query_as::<_, EnrolmentRow>(&sql).bind(enrolment_id))
-        .fetch_optional(conn)
-        .await?)
+    let a = scope.args();
+    Ok(enrolment_rows!(
+        "where e.enrolment_id = $5 \
+         and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
+         and ($4::bigint is null or e.company_id = $4)",
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        a.company_id,
+        enrolment_id,
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// A product on the school's page.
@@ -192,12 +215,12 @@ pub async fn window(
 ) -> Result<(bool, NaiveDate, Option<NaiveDate>), EnrolmentError> {
     let ay = rules.academic_year();
     let deadline = rules.deadline(Deadline::SchoolEnrolment, ay);
-    let reopened: Option<NaiveDate> = sqlx::query_scalar(
+    let reopened: Option<NaiveDate> = sqlx::query_scalar!(
         "select reopened_until from enrolment_reopenings \
          where academic_year = $1 and school_org_id = $2",
+        year,
+        school_org_id,
     )
-    .bind(year)
-    .bind(school_org_id)
     .fetch_optional(conn)
     .await?;
     let open = today <= deadline || reopened.is_some_and(|r| today <= r);
@@ -221,12 +244,12 @@ pub async fn overview(
     }
     let (open, deadline, reopened_until) = window(conn, rules, year, org_id, today).await?;
     let insurers = years::admitted_for(conn, year, &school.region_path).await?;
-    let rows: Vec<EnrolmentRow> = sqlx::query_as(&format!(
-        "{ROW_SELECT} where e.school_org_id = $1 and e.academic_year = $2 \
-         order by e.product_code, e.seq"
-    ))
-    .bind(org_id)
-    .bind(year)
+    let rows: Vec<EnrolmentRow> = enrolment_rows!(
+        "where e.school_org_id = $1 and e.academic_year = $2 \
+         order by e.product_code, e.seq",
+        org_id,
+        year,
+    )
     .fetch_all(&mut *conn)
     .await?;
     let products = rules
@@ -297,23 +320,23 @@ pub(crate) async fn ensure_enrolment(
     if school.status != "active" {
         return Ok(Err(Problem::SchoolNotActive));
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into enrolments (academic_year, school_org_id, product_code, seq, region_path) \
          values ($1, $2, $3, 1, $4) on conflict do nothing",
+        year,
+        school.org_id,
+        product_code,
+        school.region_path,
     )
-    .bind(year)
-    .bind(school.org_id)
-    .bind(product_code)
-    .bind(&school.region_path)
     .execute(&mut *conn)
     .await?;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sqlx::query_scalar!(
         "select enrolment_id from enrolments where academic_year = $1 and school_org_id = $2 \
          and product_code = $3 and seq = 1",
+        year,
+        school.org_id,
+        product_code,
     )
-    .bind(year)
-    .bind(school.org_id)
-    .bind(product_code)
     .fetch_one(&mut *conn)
     .await?;
     Ok(Ok(id))
@@ -325,14 +348,20 @@ pub(crate) async fn lock(
     scope: &EnrolmentScope,
     enrolment_id: i64,
 ) -> Result<Option<EnrolmentRow>, EnrolmentError> {
-    let sql = format!(
-        "{ROW_SELECT} where e.enrolment_id = $1 and {} for update of e",
-        scope.condition(2)
-    );
-    Ok(scope
-        .bind(sqlx::query_as::<_, EnrolmentRow>(&sql).bind(enrolment_id))
-        .fetch_optional(conn)
-        .await?)
+    let a = scope.args();
+    Ok(enrolment_rows!(
+        "where e.enrolment_id = $5 \
+         and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
+         and ($4::bigint is null or e.company_id = $4) \
+         for update of e",
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        a.company_id,
+        enrolment_id,
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Creates (if needed) and updates the draft of a product: headcount, insurer, early cover
@@ -359,14 +388,14 @@ pub async fn save_draft(
             Err(p) => return Ok(Err(p)),
         }
     } else {
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<i64> = sqlx::query_scalar!(
             "select enrolment_id from enrolments where academic_year = $1 and school_org_id = $2 \
              and product_code = $3 and seq = $4",
+            year,
+            org_id,
+            product_code,
+            seq,
         )
-        .bind(year)
-        .bind(org_id)
-        .bind(product_code)
-        .bind(seq)
         .fetch_optional(&mut *conn)
         .await?;
         match id {
@@ -410,16 +439,16 @@ pub async fn save_draft(
             return Ok(Err(Problem::BadCoverStart));
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "update enrolments set headcount = coalesce($2, headcount), \
          company_id = coalesce($3, company_id), company_name = $4, \
          cover_start = coalesce($5, cover_start), updated_at = now() where enrolment_id = $1",
+        id,
+        input.headcount.map(|h| h as i32),
+        input.company_id,
+        company_name,
+        input.cover_start,
     )
-    .bind(id)
-    .bind(input.headcount.map(|h| h as i32))
-    .bind(input.company_id)
-    .bind(&company_name)
-    .bind(input.cover_start)
     .execute(&mut *conn)
     .await?;
     let mut entry = Entry::new("enrolment.draft_saved", "enrolment", Some(id))
@@ -494,16 +523,16 @@ pub async fn submit(
     let Some(premium) = rate.checked_mul(i64::from(headcount)) else {
         return Ok(Err(Problem::BadHeadcount));
     };
-    sqlx::query(
+    sqlx::query!(
         "update enrolments set status = 'submitted', rate_fen = $2, premium_fen = $3, \
          submitted_at = now(), submitted_by = $4, submitted_on_behalf = $5, updated_at = now() \
          where enrolment_id = $1",
+        enrolment_id,
+        rate.0,
+        premium.0,
+        actor.account_id,
+        actor.on_behalf_of_org_id.is_some(),
     )
-    .bind(enrolment_id)
-    .bind(rate.0)
-    .bind(premium.0)
-    .bind(actor.account_id)
-    .bind(actor.on_behalf_of_org_id.is_some())
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -547,18 +576,18 @@ pub async fn reopen(
     if until < today || until > ay.last_day() {
         return Ok(Err(Problem::BadReopenDate));
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into enrolment_reopenings \
          (academic_year, school_org_id, reopened_until, reason, reopened_by) \
          values ($1, $2, $3, $4, $5) on conflict (academic_year, school_org_id) do update \
          set reopened_until = excluded.reopened_until, reason = excluded.reason, \
          reopened_by = excluded.reopened_by, reopened_at = now()",
+        year,
+        org_id,
+        until,
+        reason,
+        actor.account_id,
     )
-    .bind(year)
-    .bind(org_id)
-    .bind(until)
-    .bind(&reason)
-    .bind(actor.account_id)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(

@@ -10,7 +10,7 @@ use xiaobao_audit::{Actor, Entry};
 use xiaobao_domain::{Gender, InsuredGroup, ProgrammeRules};
 use xiaobao_roster::{ExportRow, IdSealer};
 
-use crate::school::{self, EnrolmentRow, ROW_SELECT};
+use crate::school::{self, EnrolmentRow, enrolment_rows};
 use crate::{EnrolmentError, EnrolmentScope, Outcome, Problem};
 
 /// Filters of the enrolment list.
@@ -31,29 +31,32 @@ pub async fn list(
     filter: &ListFilter,
     limit: i64,
 ) -> Result<Vec<EnrolmentRow>, EnrolmentError> {
-    let sql = format!(
-        "{ROW_SELECT} where {} and e.status <> 'draft' \
-         and ($3::text is null or e.academic_year = $3) \
-         and ($4::text is null or e.region_path like \
-              (select path from regions where region_code = $4) || '%') \
-         and ($5::text is null or e.status = $5) \
-         and ($6::text is null or e.product_code = $6) \
-         order by e.region_path, o.name, e.product_code, e.seq limit $7",
-        scope.condition(1)
-    );
-    Ok(scope
-        .bind(sqlx::query_as::<_, EnrolmentRow>(&sql))
-        .bind(&filter.academic_year)
-        .bind(&filter.region)
-        .bind(&filter.status)
-        .bind(&filter.product)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?)
+    let a = scope.args();
+    Ok(enrolment_rows!(
+        "where (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
+         and ($4::bigint is null or e.company_id = $4) \
+         and e.status <> 'draft' \
+         and ($5::text is null or e.academic_year = $5) \
+         and ($6::text is null or e.region_path like \
+              (select path from regions where region_code = $6) || '%') \
+         and ($7::text is null or e.status = $7) \
+         and ($8::text is null or e.product_code = $8) \
+         order by e.region_path, o.name, e.product_code, e.seq limit $9",
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        a.company_id,
+        filter.academic_year,
+        filter.region,
+        filter.status,
+        filter.product,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// A stored roster row, ID still sealed.
-#[derive(sqlx::FromRow)]
 struct StoredRow {
     name: String,
     gender: String,
@@ -100,11 +103,12 @@ pub async fn roster_export(
     let product_name = rules
         .product(&row.product_code)
         .map_or(row.product_code.clone(), |p| p.name.clone());
-    let stored: Vec<StoredRow> = sqlx::query_as(
+    let stored: Vec<StoredRow> = sqlx::query_as!(
+        StoredRow,
         "select name, gender, class_name, id_sealed, id_masked, student_no, post, note \
          from roster_rows where roster_id = $1 order by row_no",
+        roster_id,
     )
-    .bind(roster_id)
     .fetch_all(&mut *conn)
     .await?;
     let mut rows = Vec::with_capacity(stored.len());
@@ -184,12 +188,12 @@ pub async fn mark_received(
         "underwritten" => return Ok(Err(Problem::AlreadyReceived)),
         _ => {}
     }
-    sqlx::query(
+    sqlx::query!(
         "update enrolments set status = 'underwritten', received_at = now(), received_by = $2, \
          updated_at = now() where enrolment_id = $1",
+        enrolment_id,
+        actor.account_id,
     )
-    .bind(enrolment_id)
-    .bind(actor.account_id)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -224,28 +228,32 @@ pub struct EndorsementRow {
     pub issued_at: Option<DateTime<Utc>>,
 }
 
-const ENDORSEMENT_SELECT: &str = "select d.endorsement_id, d.enrolment_id, d.request_id, \
-    o.name as school_name, e.product_code, d.company_name, d.old_headcount, d.new_headcount, \
-    d.premium_change_fen, d.status, d.due_at, d.created_at, d.issued_at \
-    from endorsements d join enrolments e on e.enrolment_id = d.enrolment_id \
-    join organisations o on o.org_id = e.school_org_id";
-
 /// Endorsements in scope (an insurer: those its company owes), pending first.
 pub async fn endorsements(
     conn: &mut PgConnection,
     scope: &EnrolmentScope,
     limit: i64,
 ) -> Result<Vec<EndorsementRow>, EnrolmentError> {
-    let sql = format!(
-        "{ENDORSEMENT_SELECT} where {} and ($2::bigint is null or d.company_id = $2) \
-         order by d.status = 'issued', d.due_at limit $3",
-        scope.condition(1)
-    );
-    Ok(scope
-        .bind(sqlx::query_as::<_, EndorsementRow>(&sql))
-        .bind(limit)
-        .fetch_all(conn)
-        .await?)
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        EndorsementRow,
+        "select d.endorsement_id, d.enrolment_id, d.request_id, \
+         o.name as school_name, e.product_code, d.company_name, d.old_headcount, d.new_headcount, \
+         d.premium_change_fen, d.status, d.due_at, d.created_at, d.issued_at \
+         from endorsements d join enrolments e on e.enrolment_id = d.enrolment_id \
+         join organisations o on o.org_id = e.school_org_id \
+         where (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
+         and ($4::bigint is null or e.company_id = $4) \
+         and ($4::bigint is null or d.company_id = $4) \
+         order by d.status = 'issued', d.due_at limit $5",
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        a.company_id,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// The insurer marks an endorsement issued.
@@ -255,29 +263,34 @@ pub async fn issue_endorsement(
     endorsement_id: i64,
     actor: &Actor,
 ) -> Outcome<()> {
-    let sql = format!(
+    let a = scope.args();
+    let status: Option<String> = sqlx::query_scalar!(
         "select d.status from endorsements d join enrolments e on e.enrolment_id = d.enrolment_id \
          join organisations o on o.org_id = e.school_org_id \
-         where d.endorsement_id = $1 and {} and ($3::bigint is null or d.company_id = $3) \
+         where d.endorsement_id = $5 \
+         and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
+         and ($4::bigint is null or e.company_id = $4) \
+         and ($4::bigint is null or d.company_id = $4) \
          for update of d",
-        scope.condition(2)
-    );
-    let status: Option<String> = scope
-        .bind_scalar(sqlx::query_scalar(&sql).bind(endorsement_id))
-        .bind(scope.company_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        a.company_id,
+        endorsement_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     match status.as_deref() {
         None => return Ok(Err(Problem::NotFound)),
         Some("issued") => return Ok(Err(Problem::AlreadyIssued)),
         Some(_) => {}
     }
-    sqlx::query(
+    sqlx::query!(
         "update endorsements set status = 'issued', issued_at = now(), issued_by = $2 \
          where endorsement_id = $1",
+        endorsement_id,
+        actor.account_id,
     )
-    .bind(endorsement_id)
-    .bind(actor.account_id)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(

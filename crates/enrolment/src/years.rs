@@ -104,11 +104,12 @@ pub async fn view(conn: &mut PgConnection, year: &str) -> Result<Option<YearView
 
 /// The opened year, if any.
 pub async fn get(conn: &mut PgConnection, year: &str) -> Result<Option<YearRow>, EnrolmentError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        YearRow,
         "select academic_year, rules_version, opened_by, opened_at from academic_years \
          where academic_year = $1",
+        year,
     )
-    .bind(year)
     .fetch_optional(conn)
     .await?)
 }
@@ -121,7 +122,7 @@ pub async fn current(
 ) -> Result<Option<String>, EnrolmentError> {
     let containing = AcademicYear::containing_date(today).to_string();
     let years: Vec<String> =
-        sqlx::query_scalar("select academic_year from academic_years order by academic_year desc")
+        sqlx::query_scalar!("select academic_year from academic_years order by academic_year desc")
             .fetch_all(conn)
             .await?;
     Ok(years
@@ -136,12 +137,13 @@ pub async fn admissions(
     conn: &mut PgConnection,
     year: &str,
 ) -> Result<Vec<Admission>, EnrolmentError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Admission,
         "select a.company_id, a.company_name, a.region_code, r.name as region_name \
          from admitted_insurers a join regions r on r.region_code = a.region_code \
          where a.academic_year = $1 order by a.company_name, a.region_path",
+        year,
     )
-    .bind(year)
     .fetch_all(conn)
     .await?)
 }
@@ -152,19 +154,16 @@ pub async fn admitted_for(
     year: &str,
     school_path: &str,
 ) -> Result<Vec<CompanyRef>, EnrolmentError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "select distinct company_id, company_name from admitted_insurers \
+    Ok(sqlx::query_as!(
+        CompanyRef,
+        "select distinct company_id, company_name as name from admitted_insurers \
          where academic_year = $1 and ($2 || '.') like region_path || '.%' \
          order by company_name",
+        year,
+        school_path,
     )
-    .bind(year)
-    .bind(school_path)
     .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(company_id, name)| CompanyRef { company_id, name })
-        .collect())
+    .await?)
 }
 
 /// Opens `year` from the rules in force: records the rules version and the admissions, from
@@ -180,10 +179,12 @@ pub async fn open(
     let Some((version, rules)) = rules_for(conn, year).await? else {
         return Ok(Err(Problem::NoRules(year.to_string())));
     };
-    sqlx::query("select pg_advisory_xact_lock(hashtext('xiaobao-year:' || $1))")
-        .bind(year)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtext('xiaobao-year:' || $1))",
+        year
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     if get(conn, year).await?.is_some() {
         return Ok(Err(Problem::YearAlreadyOpen(year.to_string())));
     }
@@ -191,26 +192,27 @@ pub async fn open(
         Ok(a) => a,
         Err(p) => return Ok(Err(p)),
     };
-    let row: YearRow = sqlx::query_as(
+    let row = sqlx::query_as!(
+        YearRow,
         "insert into academic_years (academic_year, rules_version, opened_by) \
          values ($1, $2, $3) returning academic_year, rules_version, opened_by, opened_at",
+        year,
+        version,
+        actor.label,
     )
-    .bind(year)
-    .bind(version)
-    .bind(&actor.label)
     .fetch_one(&mut *conn)
     .await?;
     for (company, region_code) in &admissions {
-        sqlx::query(
+        sqlx::query!(
             "insert into admitted_insurers \
              (academic_year, company_id, company_name, region_code, region_path) \
              select $1, $2, $3, r.region_code, r.path from regions r where r.region_code = $4 \
              on conflict do nothing",
+            year,
+            company.company_id,
+            company.name,
+            region_code,
         )
-        .bind(year)
-        .bind(company.company_id)
-        .bind(&company.name)
-        .bind(region_code)
         .execute(&mut *conn)
         .await?;
     }
@@ -238,8 +240,9 @@ async fn planned_admissions(
 ) -> Outcome<Vec<(CompanyRef, String)>> {
     let listed = &rules.enrolment().insurers;
     if listed.is_empty() {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "select distinct company_id, coalesce(company_name, name), region_code \
+        let rows = sqlx::query!(
+            "select distinct company_id as \"company_id!\", \
+             coalesce(company_name, name) as \"name!\", region_code \
              from organisations where kind = 'insurer_branch' and status = 'active' \
              and company_id is not null",
         )
@@ -247,7 +250,13 @@ async fn planned_admissions(
         .await?;
         return Ok(Ok(rows
             .into_iter()
-            .map(|(company_id, name, region)| (CompanyRef { company_id, name }, region))
+            .map(|r| {
+                let company = CompanyRef {
+                    company_id: r.company_id,
+                    name: r.name,
+                };
+                (company, r.region_code)
+            })
             .collect()));
     }
     let mut out = Vec::new();
@@ -256,11 +265,12 @@ async fn planned_admissions(
             return Ok(Err(Problem::UnknownCompany(insurer.company.clone())));
         };
         for code in &insurer.regions {
-            let exists: bool =
-                sqlx::query_scalar("select exists (select 1 from regions where region_code = $1)")
-                    .bind(code)
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let exists = sqlx::query_scalar!(
+                "select exists (select 1 from regions where region_code = $1) as \"exists!\"",
+                code
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             if !exists {
                 return Ok(Err(Problem::UnknownRegion(code.clone())));
             }

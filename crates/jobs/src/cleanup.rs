@@ -33,11 +33,11 @@ impl JobHandler for CleanupJobs {
     async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
         let retain_ms = i64::try_from(self.retain.as_millis()).unwrap_or(i64::MAX);
         let mut tx = ctx.db.tenant_tx(&ctx.tenant).await?;
-        let deleted = sqlx::query(
+        let deleted = sqlx::query!(
             "delete from jobs where status = 'done' \
-             and finished_at < now() - $1 * interval '1 millisecond'",
+             and finished_at < now() - $1::bigint * interval '1 millisecond'",
+            retain_ms,
         )
-        .bind(retain_ms)
         .execute(&mut *tx)
         .await?
         .rows_affected();

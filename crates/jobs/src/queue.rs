@@ -114,17 +114,17 @@ pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> DbResult<Option<Jo
             "任务最大尝试次数须在 1–100 之间（收到 {max}）"
         )));
     }
-    let id = sqlx::query_scalar::<_, JobId>(
+    let id = sqlx::query_scalar!(
         "insert into jobs (kind, payload, run_at, dedupe_key, max_attempts) \
          values ($1, $2, coalesce($3, now()), $4, $5) \
          on conflict (dedupe_key) do nothing \
-         returning job_id",
+         returning job_id as \"job_id: JobId\"",
+        job.kind,
+        job.payload,
+        job.run_at,
+        job.dedupe_key,
+        job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
     )
-    .bind(&job.kind)
-    .bind(&job.payload)
-    .bind(job.run_at)
-    .bind(&job.dedupe_key)
-    .bind(job.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))
     .fetch_optional(conn)
     .await?;
     Ok(id)
@@ -149,7 +149,6 @@ pub struct JobRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(sqlx::FromRow)]
 struct RawJobRow {
     job_id: JobId,
     kind: String,
@@ -191,9 +190,6 @@ impl TryFrom<RawJobRow> for JobRow {
     }
 }
 
-const JOB_COLUMNS: &str = "job_id, kind, payload, dedupe_key, status, attempts, max_attempts, \
-     run_at, locked_by, locked_until, last_error, created_at, updated_at, finished_at";
-
 /// Jobs of the tenant, most recently changed first; `status` narrows the list (e.g. the dead
 /// jobs an administrator should look at). `limit` is clamped to 1–1000.
 pub async fn list_jobs(
@@ -201,13 +197,16 @@ pub async fn list_jobs(
     status: Option<JobStatus>,
     limit: i64,
 ) -> DbResult<Vec<JobRow>> {
-    let rows = sqlx::query_as::<_, RawJobRow>(&format!(
-        "select {JOB_COLUMNS} from jobs \
+    let rows = sqlx::query_as!(
+        RawJobRow,
+        "select job_id as \"job_id: JobId\", kind, payload, dedupe_key, status, attempts, \
+         max_attempts, run_at, locked_by, locked_until, last_error, created_at, updated_at, \
+         finished_at from jobs \
          where ($1::text is null or status = $1) \
-         order by updated_at desc, job_id desc limit $2"
-    ))
-    .bind(status.map(JobStatus::as_str))
-    .bind(limit.clamp(1, 1000))
+         order by updated_at desc, job_id desc limit $2",
+        status.map(JobStatus::as_str),
+        limit.clamp(1, 1000),
+    )
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(JobRow::try_from).collect()
@@ -215,10 +214,13 @@ pub async fn list_jobs(
 
 /// One job by id.
 pub async fn get_job(conn: &mut PgConnection, job_id: JobId) -> DbResult<Option<JobRow>> {
-    let row = sqlx::query_as::<_, RawJobRow>(&format!(
-        "select {JOB_COLUMNS} from jobs where job_id = $1"
-    ))
-    .bind(job_id)
+    let row = sqlx::query_as!(
+        RawJobRow,
+        "select job_id as \"job_id: JobId\", kind, payload, dedupe_key, status, attempts, \
+         max_attempts, run_at, locked_by, locked_until, last_error, created_at, updated_at, \
+         finished_at from jobs where job_id = $1",
+        job_id.0,
+    )
     .fetch_optional(conn)
     .await?;
     row.map(JobRow::try_from).transpose()
@@ -228,11 +230,11 @@ pub async fn get_job(conn: &mut PgConnection, job_id: JobId) -> DbResult<Option<
 /// when the job does not exist or is not dead. `last_error` is kept until the next attempt.
 #[tracing::instrument(skip_all, fields(job.id = %job_id))]
 pub async fn retry_dead(conn: &mut PgConnection, job_id: JobId) -> DbResult<bool> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "update jobs set status = 'queued', attempts = 0, run_at = now(), finished_at = null, \
          updated_at = now() where job_id = $1 and status = 'dead'",
+        job_id.0,
     )
-    .bind(job_id)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -240,16 +242,18 @@ pub async fn retry_dead(conn: &mut PgConnection, job_id: JobId) -> DbResult<bool
         return Ok(false);
     }
     // Wake the workers on commit, as the insert trigger does for new jobs.
-    sqlx::query("select pg_notify($1, current_schema())")
-        .bind(crate::JOBS_CHANNEL)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "select pg_notify($1, current_schema())",
+        crate::JOBS_CHANNEL
+    )
+    .fetch_one(conn)
+    .await?;
     tracing::info!("dead job re-queued");
     Ok(true)
 }
 
 /// A job a worker has just claimed.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub(crate) struct Claimed {
     pub job_id: JobId,
     pub kind: String,
@@ -267,9 +271,10 @@ pub(crate) async fn claim(
     lease_ms: i64,
     kinds: &[String],
 ) -> DbResult<Option<Claimed>> {
-    Ok(sqlx::query_as::<_, Claimed>(
+    Ok(sqlx::query_as!(
+        Claimed,
         "update jobs set status = 'running', attempts = attempts + 1, locked_by = $1, \
-         locked_until = now() + $2 * interval '1 millisecond', updated_at = now() \
+         locked_until = now() + $2::bigint * interval '1 millisecond', updated_at = now() \
          where job_id = ( \
              select job_id from jobs \
              where kind = any($3) \
@@ -278,11 +283,11 @@ pub(crate) async fn claim(
              order by run_at, job_id \
              limit 1 \
              for update skip locked) \
-         returning job_id, kind, payload, attempts, max_attempts",
+         returning job_id as \"job_id: JobId\", kind, payload, attempts, max_attempts",
+        worker_id,
+        lease_ms,
+        kinds,
     )
-    .bind(worker_id)
-    .bind(lease_ms)
-    .bind(kinds)
     .fetch_optional(conn)
     .await?)
 }
@@ -290,7 +295,7 @@ pub(crate) async fn claim(
 /// Marks dead the running jobs whose lease ran out on their last allowed attempt (their
 /// worker died): they would otherwise stay `running` for ever.
 pub(crate) async fn reap_expired(conn: &mut PgConnection) -> DbResult<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update jobs set status = 'dead', locked_by = null, locked_until = null, \
          finished_at = now(), updated_at = now(), \
          last_error = '租约到期仍未完成（工作进程中断），已达最大尝试次数' \
@@ -308,15 +313,15 @@ pub(crate) async fn extend_lease(
     worker_id: &str,
     lease_ms: i64,
 ) -> DbResult<bool> {
-    let n = sqlx::query(
-        "update jobs set locked_until = now() + $4 * interval '1 millisecond', \
+    let n = sqlx::query!(
+        "update jobs set locked_until = now() + $4::bigint * interval '1 millisecond', \
          updated_at = now() \
          where job_id = $1 and status = 'running' and locked_by = $2 and attempts = $3",
+        job.job_id.0,
+        worker_id,
+        job.attempts,
+        lease_ms,
     )
-    .bind(job.job_id)
-    .bind(worker_id)
-    .bind(job.attempts)
-    .bind(lease_ms)
     .execute(conn)
     .await?
     .rows_affected();
@@ -340,33 +345,47 @@ pub(crate) async fn finish(
 ) -> DbResult<bool> {
     // `locked_by` and `attempts` fence the update: if the lease ran out and another worker
     // claimed the job, its `attempts` is higher and this update matches nothing.
-    let sql = match outcome {
+    let result = match outcome {
         Finish::Done => {
-            "update jobs set status = 'done', locked_by = null, locked_until = null, \
-             finished_at = now(), updated_at = now() \
-             where job_id = $1 and status = 'running' and locked_by = $2 and attempts = $3"
+            sqlx::query!(
+                "update jobs set status = 'done', locked_by = null, locked_until = null, \
+                 finished_at = now(), updated_at = now() \
+                 where job_id = $1 and status = 'running' and locked_by = $2 and attempts = $3",
+                job.job_id.0,
+                worker_id,
+                job.attempts,
+            )
+            .execute(conn)
+            .await?
         }
-        Finish::Retry { .. } => {
-            "update jobs set status = 'queued', locked_by = null, locked_until = null, \
-             run_at = now() + $4 * interval '1 millisecond', last_error = $5, \
-             updated_at = now() \
-             where job_id = $1 and status = 'running' and locked_by = $2 and attempts = $3"
+        Finish::Retry { delay_ms, error } => {
+            sqlx::query!(
+                "update jobs set status = 'queued', locked_by = null, locked_until = null, \
+                 run_at = now() + $4::bigint * interval '1 millisecond', last_error = $5, \
+                 updated_at = now() \
+                 where job_id = $1 and status = 'running' and locked_by = $2 and attempts = $3",
+                job.job_id.0,
+                worker_id,
+                job.attempts,
+                delay_ms,
+                error,
+            )
+            .execute(conn)
+            .await?
         }
-        Finish::Dead { .. } => {
-            "update jobs set status = 'dead', locked_by = null, locked_until = null, \
-             last_error = $4, finished_at = now(), updated_at = now() \
-             where job_id = $1 and status = 'running' and locked_by = $2 and attempts = $3"
+        Finish::Dead { error } => {
+            sqlx::query!(
+                "update jobs set status = 'dead', locked_by = null, locked_until = null, \
+                 last_error = $4, finished_at = now(), updated_at = now() \
+                 where job_id = $1 and status = 'running' and locked_by = $2 and attempts = $3",
+                job.job_id.0,
+                worker_id,
+                job.attempts,
+                error,
+            )
+            .execute(conn)
+            .await?
         }
     };
-    let mut query = sqlx::query(sql)
-        .bind(job.job_id)
-        .bind(worker_id)
-        .bind(job.attempts);
-    match outcome {
-        Finish::Done => {}
-        Finish::Retry { delay_ms, error } => query = query.bind(delay_ms).bind(error),
-        Finish::Dead { error } => query = query.bind(error),
-    }
-    let result = query.execute(conn).await?;
     Ok(result.rows_affected() == 1)
 }

@@ -176,14 +176,14 @@ pub async fn queue(
     notification: &Notification,
 ) -> Result<NotificationId, NotifyError> {
     let recipient = normalize_recipient(notification.channel, &notification.recipient)?;
-    let id = sqlx::query_scalar::<_, NotificationId>(
+    let id = sqlx::query_scalar!(
         "insert into notifications (channel, recipient, template, params) \
-         values ($1, $2, $3, $4) returning notification_id",
+         values ($1, $2, $3, $4) returning notification_id as \"notification_id: NotificationId\"",
+        notification.channel.as_str(),
+        recipient,
+        notification.template.kind(),
+        notification.template.params(),
     )
-    .bind(notification.channel.as_str())
-    .bind(&recipient)
-    .bind(notification.template.kind())
-    .bind(notification.template.params())
     .fetch_one(&mut *conn)
     .await
     .map_err(DbError::from)?;
@@ -200,7 +200,6 @@ pub async fn queue(
 }
 
 /// A stored notification, as the delivery job reads it.
-#[derive(sqlx::FromRow)]
 pub(crate) struct StoredNotification {
     pub channel: String,
     pub recipient: String,
@@ -213,11 +212,12 @@ pub(crate) async fn load(
     conn: &mut PgConnection,
     id: NotificationId,
 ) -> DbResult<Option<StoredNotification>> {
-    Ok(sqlx::query_as::<_, StoredNotification>(
+    Ok(sqlx::query_as!(
+        StoredNotification,
         "select channel, recipient, template, params, status from notifications \
          where notification_id = $1",
+        id.0,
     )
-    .bind(id)
     .fetch_optional(conn)
     .await?)
 }
@@ -230,14 +230,14 @@ pub(crate) async fn record_attempt(
     provider: &str,
 ) -> DbResult<()> {
     let detail: String = detail.chars().take(500).collect();
-    sqlx::query(
+    sqlx::query!(
         "insert into notification_attempts (notification_id, outcome, detail, provider) \
          values ($1, $2, $3, $4)",
+        id.0,
+        outcome.as_str(),
+        detail,
+        provider,
     )
-    .bind(id)
-    .bind(outcome.as_str())
-    .bind(detail)
-    .bind(provider)
     .execute(conn)
     .await?;
     Ok(())
@@ -250,12 +250,12 @@ pub(crate) async fn mark_sent(
     id: NotificationId,
     redacted_params: &serde_json::Value,
 ) -> DbResult<bool> {
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "update notifications set status = 'sent', sent_at = now(), updated_at = now(), \
          params = $2 where notification_id = $1 and status <> 'sent'",
+        id.0,
+        redacted_params,
     )
-    .bind(id)
-    .bind(redacted_params)
     .execute(conn)
     .await?
     .rows_affected();
@@ -268,13 +268,13 @@ pub(crate) async fn mark_failed_attempt(
     id: NotificationId,
     given_up: bool,
 ) -> DbResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "update notifications set updated_at = now(), \
          status = case when $2 then 'failed' else 'pending' end \
          where notification_id = $1 and status <> 'sent'",
+        id.0,
+        given_up,
     )
-    .bind(id)
-    .bind(given_up)
     .execute(conn)
     .await?;
     Ok(())
@@ -318,7 +318,6 @@ pub struct NotificationView {
     pub attempts: Vec<AttemptView>,
 }
 
-#[derive(sqlx::FromRow)]
 struct NotificationRow {
     notification_id: NotificationId,
     channel: String,
@@ -330,7 +329,6 @@ struct NotificationRow {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
 struct AttemptRow {
     notification_attempt_id: i64,
     notification_id: NotificationId,
@@ -347,27 +345,30 @@ pub async fn list_notifications(
     filter: &NotificationFilter,
     limit: i64,
 ) -> DbResult<Vec<NotificationView>> {
-    let rows = sqlx::query_as::<_, NotificationRow>(
-        "select notification_id, channel, recipient, template, status, created_at, sent_at, \
-         updated_at from notifications \
+    let rows = sqlx::query_as!(
+        NotificationRow,
+        "select notification_id as \"notification_id: NotificationId\", channel, recipient, \
+         template, status, created_at, sent_at, updated_at from notifications \
          where ($1::text is null or status = $1) \
            and ($2::text is null or channel = $2) \
            and ($3::text is null or template = $3) \
          order by created_at desc, notification_id desc limit $4",
+        filter.status.map(NotificationStatus::as_str),
+        filter.channel.map(Channel::as_str),
+        filter.template.as_deref(),
+        limit.clamp(1, 500),
     )
-    .bind(filter.status.map(NotificationStatus::as_str))
-    .bind(filter.channel.map(Channel::as_str))
-    .bind(filter.template.as_deref())
-    .bind(limit.clamp(1, 500))
     .fetch_all(&mut *conn)
     .await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.notification_id.0).collect();
-    let attempts = sqlx::query_as::<_, AttemptRow>(
-        "select notification_attempt_id, notification_id, attempted_at, outcome, detail, \
-         provider from notification_attempts where notification_id = any($1) \
+    let attempts = sqlx::query_as!(
+        AttemptRow,
+        "select notification_attempt_id, notification_id as \"notification_id: NotificationId\", \
+         attempted_at, outcome, detail, provider from notification_attempts \
+         where notification_id = any($1) \
          order by attempted_at, notification_attempt_id",
+        &ids,
     )
-    .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());

@@ -176,12 +176,13 @@ async fn a_committed_notification_arrives_over_smtp_with_its_chinese_subject_and
 
     // The set-password link is not kept once sent.
     let mut tx = app.db().tenant_tx(&alpha).await.unwrap();
-    let params: serde_json::Value =
-        sqlx::query_scalar("select params from notifications where notification_id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+    let params = sqlx::query_scalar!(
+        "select params from notifications where notification_id = $1",
+        id.0
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
     assert_eq!(params["set_password_url"], "******");
     let jobs = list_jobs(&mut tx, None, 10).await.unwrap();
     assert_eq!(jobs.len(), 1);

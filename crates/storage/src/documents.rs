@@ -92,7 +92,6 @@ impl DocumentRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct RawRow {
     document_id: i64,
     tenant_id: i64,
@@ -133,9 +132,6 @@ impl TryFrom<RawRow> for DocumentRow {
         })
     }
 }
-
-const ROW_COLUMNS: &str = "document_id, tenant_id, kind, owner_kind, owner_id, original_name, \
-     media_type, size_bytes, sha256, object_key, uploaded_by, uploaded_at";
 
 /// What [`Documents::sweep_unreferenced`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -357,10 +353,12 @@ impl Documents {
                 name: obj.original_name.clone(),
             });
         }
-        sqlx::query("select pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
-            .bind(lock_name(&obj.key))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "select pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+            lock_name(&obj.key)
+        )
+        .fetch_one(&mut *conn)
+        .await?;
         match self.store.head(&Path::from(obj.key.as_str())).await {
             Ok(m) if m.size == obj.size => {}
             Ok(_) | Err(object_store::Error::NotFound { .. }) => {
@@ -375,21 +373,23 @@ impl Documents {
             kind: meta.kind,
             limit_bytes: meta.kind.limits().max_bytes,
         })?;
-        let raw = sqlx::query_as::<_, RawRow>(&format!(
+        let raw = sqlx::query_as!(
+            RawRow,
             "insert into documents (tenant_id, kind, owner_kind, owner_id, original_name, \
              media_type, size_bytes, sha256, object_key, uploaded_by) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning {ROW_COLUMNS}"
-        ))
-        .bind(tenant.tenant_id)
-        .bind(meta.kind.as_str())
-        .bind(&meta.owner_kind)
-        .bind(&meta.owner_id)
-        .bind(&obj.original_name)
-        .bind(obj.media_type.mime())
-        .bind(size)
-        .bind(&obj.sha256)
-        .bind(&obj.key)
-        .bind(&meta.uploaded_by)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning document_id, tenant_id, kind, owner_kind, owner_id, original_name, \
+         media_type, size_bytes, sha256, object_key, uploaded_by, uploaded_at",
+            tenant.tenant_id,
+            meta.kind.as_str(),
+            meta.owner_kind,
+            meta.owner_id,
+            obj.original_name,
+            obj.media_type.mime(),
+            size,
+            obj.sha256,
+            obj.key,
+            meta.uploaded_by,
+        )
         .fetch_one(&mut *conn)
         .await?;
         raw.try_into()
@@ -519,10 +519,10 @@ impl Documents {
             return Ok(());
         }
         let mut tx = db.tenant_tx(tenant).await?;
-        let referenced: Vec<String> = sqlx::query_scalar(
+        let referenced: Vec<String> = sqlx::query_scalar!(
             "select distinct object_key from documents where object_key = any($1)",
+            &batch[..],
         )
-        .bind(&*batch)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -532,20 +532,22 @@ impl Documents {
                 continue;
             }
             let mut tx = db.tenant_tx(tenant).await?;
-            let locked: bool =
-                sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind(lock_name(&key))
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let locked = sqlx::query_scalar!(
+                r#"select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as "locked!""#,
+                lock_name(&key)
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             if !locked {
                 report.busy += 1;
                 continue;
             }
-            let now_referenced: bool =
-                sqlx::query_scalar("select exists (select 1 from documents where object_key = $1)")
-                    .bind(&key)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let now_referenced = sqlx::query_scalar!(
+                r#"select exists (select 1 from documents where object_key = $1) as "exists!""#,
+                key
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             if now_referenced {
                 report.referenced += 1;
                 continue;
@@ -579,10 +581,12 @@ pub async fn get(
     conn: &mut PgConnection,
     document_id: i64,
 ) -> Result<Option<DocumentRow>, StorageError> {
-    sqlx::query_as::<_, RawRow>(&format!(
-        "select {ROW_COLUMNS} from documents where document_id = $1"
-    ))
-    .bind(document_id)
+    sqlx::query_as!(
+        RawRow,
+        "select document_id, tenant_id, kind, owner_kind, owner_id, original_name, \
+         media_type, size_bytes, sha256, object_key, uploaded_by, uploaded_at from documents where document_id = $1",
+        document_id,
+    )
     .fetch_optional(conn)
     .await?
     .map(DocumentRow::try_from)
@@ -595,12 +599,14 @@ pub async fn list_for_owner(
     owner_kind: &str,
     owner_id: &str,
 ) -> Result<Vec<DocumentRow>, StorageError> {
-    sqlx::query_as::<_, RawRow>(&format!(
-        "select {ROW_COLUMNS} from documents where owner_kind = $1 and owner_id = $2 \
-         order by uploaded_at, document_id"
-    ))
-    .bind(owner_kind)
-    .bind(owner_id)
+    sqlx::query_as!(
+        RawRow,
+        "select document_id, tenant_id, kind, owner_kind, owner_id, original_name, \
+         media_type, size_bytes, sha256, object_key, uploaded_by, uploaded_at from documents where owner_kind = $1 and owner_id = $2 \
+         order by uploaded_at, document_id",
+        owner_kind,
+        owner_id,
+    )
     .fetch_all(conn)
     .await?
     .into_iter()

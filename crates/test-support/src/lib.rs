@@ -68,7 +68,7 @@ async fn sweep(url: &str) {
         .unwrap()
         .as_secs();
     let stale: Vec<String> =
-        sqlx::query_scalar("select datname from pg_database where datname like 'xbt\\_%'")
+        sqlx::query_scalar!("select datname from pg_database where datname like 'xbt\\_%'")
             .fetch_all(&mut conn)
             .await
             .unwrap_or_default();
@@ -79,6 +79,7 @@ async fn sweep(url: &str) {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         if now.saturating_sub(born) > 7200 {
+            // Runtime SQL: DDL naming a database.
             let _ = conn
                 .execute(format!("drop database if exists \"{name}\" with (force)").as_str())
                 .await;
@@ -88,13 +89,15 @@ async fn sweep(url: &str) {
 }
 
 async fn drop_roles(conn: &mut PgConnection, prefix: &str) {
-    let roles: Vec<String> =
-        sqlx::query_scalar("select rolname from pg_roles where rolname like $1 || '\\_%'")
-            .bind(prefix)
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap_or_default();
+    let roles: Vec<String> = sqlx::query_scalar!(
+        r#"select rolname as "rolname!" from pg_roles where rolname like $1 || '\_%'"#,
+        prefix
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
     for role in roles {
+        // Runtime SQL: DDL naming a role.
         let _ = conn
             .execute(format!("drop role if exists \"{role}\"").as_str())
             .await;
@@ -258,11 +261,13 @@ impl TestApp {
         let mut user = SignedIn::new(viewer, false);
         user.role = role;
         let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
-        user.epoch = sqlx::query_scalar("select session_epoch from accounts where account_id = $1")
-            .bind(account.account_id)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        user.epoch = sqlx::query_scalar!(
+            "select session_epoch from accounts where account_id = $1",
+            account.account_id
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let data = SessionData::new(slug, Some(user));
         let idle = std::time::Duration::from_secs(self.state.config.session.idle_timeout_mins * 60);
@@ -477,15 +482,15 @@ impl TestApp {
             .unwrap()
             .expect("year opens");
         for (company_id, name, region) in admissions {
-            sqlx::query(
+            sqlx::query!(
                 "insert into admitted_insurers (academic_year, company_id, company_name, \
                  region_code, region_path) select $1, $2, $3, region_code, path from regions \
                  where region_code = $4 on conflict do nothing",
+                year,
+                company_id,
+                name,
+                region,
             )
-            .bind(&year)
-            .bind(company_id)
-            .bind(name)
-            .bind(region)
             .execute(&mut *tx)
             .await
             .unwrap();

@@ -10,16 +10,20 @@ use xiaobao_test_support::{TestApp, TestAppOptions, cluster_a_url, cluster_b_url
 /// How many databases named `name` and roles prefixed by it the cluster at `url` holds.
 async fn leftovers(url: &str, name: &str) -> (i64, i64) {
     let mut conn = PgConnection::connect(url).await.unwrap();
-    let databases = sqlx::query_scalar("select count(*) from pg_database where datname = $1")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let roles = sqlx::query_scalar("select count(*) from pg_roles where rolname like $1 || '\\_%'")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let databases = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from pg_database where datname = $1"#,
+        name
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let roles = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from pg_roles where rolname like $1 || '\_%'"#,
+        name
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     (databases, roles)
 }
 
@@ -122,6 +126,7 @@ async fn a_forgotten_app_leaves_its_database_for_the_sweep() {
     assert_eq!(leftovers(&cluster_a_url(), &name).await.0, 1);
     // What the sweep of a later run would do after two hours.
     let mut conn = PgConnection::connect(&cluster_a_url()).await.unwrap();
+    // Runtime SQL: DDL naming a database.
     sqlx::query(&format!("drop database \"{name}\" with (force)"))
         .execute(&mut conn)
         .await

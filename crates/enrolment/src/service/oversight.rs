@@ -96,8 +96,7 @@ impl Enrolments {
             None => (viewer.region_code.clone(), viewer.region_path.clone()),
             Some(code) => {
                 let path: Option<String> =
-                    sqlx::query_scalar("select path from regions where region_code = $1")
-                        .bind(code)
+                    sqlx::query_scalar!("select path from regions where region_code = $1", code)
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(Failure::internal)?;
@@ -191,14 +190,15 @@ impl Enrolments {
     pub async fn decide(&self, request_id: i64, decision: &Decision) -> Outcome<RequestRow> {
         let miss = || Refusal::out_of_scope("enrolment_request", request_id);
         let mut tx = self.caller.tx().await?;
-        let rules = rules_of_row(
-            &mut tx,
+        let year = sqlx::query_scalar!(
             "select e.academic_year from enrolment_requests q \
              join enrolments e on e.enrolment_id = q.enrolment_id where q.request_id = $1",
             request_id,
-            miss,
         )
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Failure::internal)?;
+        let rules = rules_of_year(&mut tx, year, miss).await?;
         let row = requests::decide(
             &mut tx,
             &self.scope(),
@@ -269,13 +269,14 @@ impl Enrolments {
         let miss = || Refusal::out_of_scope("enrolment", enrolment_id);
         let mut tx = self.caller.tx().await?;
         // The rules of the enrolment's own year.
-        let rules = rules_of_row(
-            &mut tx,
+        let year = sqlx::query_scalar!(
             "select academic_year from enrolments where enrolment_id = $1",
             enrolment_id,
-            miss,
         )
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Failure::internal)?;
+        let rules = rules_of_year(&mut tx, year, miss).await?;
         let export = underwriting::roster_export(
             &mut tx,
             &self.scope(),
@@ -292,18 +293,12 @@ impl Enrolments {
     }
 }
 
-/// The rules of the academic year that `sql` (one `$1` id, one `academic_year` column) finds
-/// for `id`; refused with `miss()` when it finds no row.
-async fn rules_of_row(
+/// The rules of the academic year of a row looked up by id; refused with `miss()` when the
+/// lookup found no row.
+async fn rules_of_year(
     conn: &mut sqlx::PgConnection,
-    sql: &str,
-    id: i64,
+    year: Option<String>,
     miss: impl FnOnce() -> Refusal,
 ) -> Outcome<ProgrammeRules> {
-    let year: Option<String> = sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(Failure::internal)?;
     Enrolments::rules_of(conn, &year.ok_or_else(miss)?).await
 }

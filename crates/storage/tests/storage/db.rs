@@ -43,7 +43,7 @@ async fn env(tenants: &[&str]) -> Env {
 async fn count_rows(app: &TestApp, slug: &str) -> i64 {
     let tenant = app.db().active_tenant(slug).unwrap();
     let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
-    sqlx::query_scalar("select count(*) from documents")
+    sqlx::query_scalar!(r#"select count(*) as "count!" from documents"#)
         .fetch_one(&mut *tx)
         .await
         .unwrap()
@@ -486,7 +486,7 @@ async fn documents_are_listed_by_owner_and_rows_are_never_updated() {
     // The same bytes: one object for three rows.
     assert_eq!(rows[0].object_key, rows[1].object_key);
 
-    let err = sqlx::query("update documents set original_name = 'x.pdf'")
+    let err = sqlx::query!("update documents set original_name = 'x.pdf'")
         .execute(&mut *tx)
         .await
         .unwrap_err();
@@ -495,13 +495,13 @@ async fn documents_are_listed_by_owner_and_rows_are_never_updated() {
 
     // The database refuses a key that is not the content address of the row's hash.
     let mut tx = e.app.db().tenant_tx(&alpha).await.unwrap();
-    let err = sqlx::query(
+    let err = sqlx::query!(
         "insert into documents (tenant_id, kind, owner_kind, owner_id, original_name, media_type, \
          size_bytes, sha256, object_key, uploaded_by) values \
          ($1, 'policy', 'claim', 'c', 'a.pdf', 'application/pdf', 1, $2, 'tenants/2/x', 'me')",
+        alpha.tenant_id,
+        sha256_hex(b"a"),
     )
-    .bind(alpha.tenant_id)
-    .bind(sha256_hex(b"a"))
     .execute(&mut *tx)
     .await
     .unwrap_err();
