@@ -239,10 +239,7 @@ async fn render_school(
         }
         Err(f) => return Err(call.fail(f).await),
     };
-    let requests = match enrolments.requests_of(org_id).await {
-        Ok(r) => r,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let requests = call.take(enrolments.requests_of(org_id).await).await?;
     let (products, placed) = product_cards(call, &overview, org_id, &flash);
     let back_href = (!is_plain_school(&call.current)).then(|| call.page.href("enrolment"));
     let view = SchoolPage {
@@ -295,10 +292,7 @@ pub(super) async fn show_home(
         let org_id = call.current.viewer().org_id;
         return render_school(&call, &mut session, org_id, flash, StatusCode::OK).await;
     }
-    let list = match service(&call).schools().await {
-        Ok(l) => l,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let list = call.take(service(&call).schools().await).await?;
     let message = match &list.year {
         None => Some(
             xiaobao_enrolment::Problem::YearNotOpen(call.state.clock.academic_year().to_string())
@@ -335,10 +329,7 @@ pub(super) async fn show_school(
     Path((_, org_id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let org_id = match super::path_id("organisation", &org_id) {
-        Ok(id) => id,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let org_id = call.take(super::path_id("organisation", &org_id)).await?;
     let flash = Flash {
         done: done_label(query),
         ..Flash::default()

@@ -114,10 +114,7 @@ struct AccountPage {
 
 async fn show_account(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
     let (state, page, current) = (&call.state, &call.page, &call.current);
-    let me = match load_me(&call, state, current).await {
-        Ok(me) => me,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let me = call.take(load_me(&call, state, current).await).await?;
     let warn = chrono::Duration::days(i64::from(state.config.auth.password_warn_days));
     let expires_soon = me
         .password_expires_at

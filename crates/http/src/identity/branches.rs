@@ -300,10 +300,7 @@ async fn render_page(
         creator,
         rows,
         choices,
-    } = match service(call).overview().await {
-        Ok(o) => o,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    } = call.take(service(call).overview().await).await?;
     let created = created
         .and_then(|id| rows.iter().find(|r| r.org_id == id))
         .map(|r| {

@@ -169,10 +169,7 @@ async fn show_list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let status = list_status(query.ok().and_then(|Query(q)| q.status));
-    let rows = match reviews(&call).list(status).await {
-        Ok(rows) => rows,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let rows = call.take(reviews(&call).list(status).await).await?;
     let page = &call.page;
     let tabs = ["pending", "active", "refused"]
         .into_iter()
@@ -268,10 +265,7 @@ async fn show_one(
     Path((_, id)): Path<(String, String)>,
     query: Result<Query<DecidedQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let r = match load_one(&call, &id).await {
-        Ok(r) => r,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let r = call.take(load_one(&call, &id).await).await?;
     let decided = query
         .ok()
         .and_then(|Query(q)| q.decided)
@@ -333,10 +327,7 @@ async fn after_decision(
         Err(Failure::Refused(r)) if !r.is_not_found() => r,
         Err(f) => return Err(call.fail(f).await),
     };
-    let r = match load_one(call, id).await {
-        Ok(r) => r,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let r = call.take(load_one(call, id).await).await?;
     let status = refusal_status(refusal.class);
     let html = render_one(
         &call.state,

@@ -178,10 +178,9 @@ struct CentralPage {
 
 async fn show_central(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
     let page = &call.page;
-    let centrals = match service(&call).centrals_with_schools().await {
-        Ok(c) => c,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let centrals = call
+        .take(service(&call).centrals_with_schools().await)
+        .await?;
     let rows = centrals
         .into_iter()
         .map(|(c, schools)| CentralRow {
@@ -227,10 +226,7 @@ struct AssignedPage {
 }
 
 async fn show_assigned(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
-    let rows = match service(&call).assigned().await {
-        Ok(r) => r,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let rows = call.take(service(&call).assigned().await).await?;
     let page = &call.page;
     let active = rows.iter().filter(|r| r.status == "active").count();
     let pending = rows.iter().filter(|r| r.status == "pending").count();

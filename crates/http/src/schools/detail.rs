@@ -157,10 +157,9 @@ pub(crate) async fn render_detail(
         central_schools: central,
         move_regions: on_behalf,
     };
-    let detail = match service(call).detail(&school, wants).await {
-        Ok(d) => d,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let detail = call
+        .take(service(call).detail(&school, wants).await)
+        .await?;
     let Detail {
         central_schools: central_rows,
         assigned,
@@ -265,10 +264,7 @@ pub(super) async fn show_one(
     Path((_, id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let school = match load_school(&call, &id).await {
-        Ok(s) => s,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let school = call.take(load_school(&call, &id).await).await?;
     let done = query
         .ok()
         .and_then(|Query(q)| q.done)
@@ -295,10 +291,7 @@ pub(crate) async fn after_form(
         Err(Failure::Refused(r)) if !r.is_not_found() => r,
         Err(f) => return Err(call.fail(f).await),
     };
-    let school = match load_school(call, id).await {
-        Ok(s) => s,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let school = call.take(load_school(call, id).await).await?;
     let status = refusal_status(refusal.class);
     let problem = FormProblem {
         form,

@@ -152,6 +152,14 @@ impl ApiCall {
 }
 
 impl PageCall {
+    /// The value of an outcome, or its failure as a page error (the miss audited).
+    pub async fn take<T>(&self, outcome: Outcome<T>) -> Result<T, PageError> {
+        match outcome {
+            Ok(v) => Ok(v),
+            Err(f) => Err(self.fail(f).await),
+        }
+    }
+
     /// The page error of a failure, the miss audited (an error page with the programme's
     /// links).
     pub async fn fail(&self, f: Failure) -> PageError {

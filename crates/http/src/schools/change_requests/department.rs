@@ -68,10 +68,9 @@ pub(super) async fn show_list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let pending_only = pending_only(query);
-    let rows = match service(&call).requests(pending_only).await {
-        Ok(r) => r,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let rows = call
+        .take(service(&call).requests(pending_only).await)
+        .await?;
     let page = &call.page;
     let view = ListPage {
         layout: Layout::tenant(page, &mut session, Section::Schools, Some("变更申请")).await?,
@@ -159,10 +158,7 @@ pub(super) async fn show_one(
     Path((_, id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
-    let r = match load_one(&call, &id).await {
-        Ok(r) => r,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let r = call.take(load_one(&call, &id).await).await?;
     let done = match query.ok().and_then(|Query(q)| q.done).as_deref() {
         Some("approved") => Some("已批准，变更已生效。"),
         Some("refused") => Some("已驳回该申请，学校可在学校信息中查看驳回理由。"),
@@ -227,10 +223,7 @@ pub(super) async fn submit_decision(
         Err(Failure::Refused(r)) if !r.is_not_found() => r,
         Err(f) => return Err(call.fail(f).await),
     };
-    let r = match load_one(&call, &id).await {
-        Ok(r) => r,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    let r = call.take(load_one(&call, &id).await).await?;
     let reason = form.reason.unwrap_or_default();
     let status = refusal_status(refusal.class);
     let html = render_one(

@@ -87,10 +87,7 @@ pub(super) async fn render_profile(
         school,
         requests,
         regions,
-    } = match service(call).profile().await {
-        Ok(p) => p,
-        Err(f) => return Err(call.fail(f).await),
-    };
+    } = call.take(service(call).profile().await).await?;
     let chosen = (problem.form == "move_region").then(|| problem.value.clone());
     let view = ProfilePage {
         layout: Layout::tenant(page, session, Section::Account, Some("学校信息")).await?,
