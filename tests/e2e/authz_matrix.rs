@@ -125,12 +125,12 @@ async fn every_route_answers_every_role_as_the_policy_says() {
         sessions.push((role, spec.roles, app.sign_in("henan", &account).await));
     }
     let mut routes = xiaobao_http::route_table();
-    routes.sort_by(|a, b| (a.path, a.method.as_str()).cmp(&(b.path, b.method.as_str())));
+    routes.sort_by(|a, b| (&a.path, a.method.as_str()).cmp(&(&b.path, b.method.as_str())));
     assert!(!routes.is_empty());
     let mut table = String::new();
     let mut wrong = Vec::new();
     for route in &routes {
-        let path = concrete(route.path);
+        let path = concrete(&route.path);
         let _ = write!(
             table,
             "{:<6} {:<48} {:<36}",
@@ -163,7 +163,7 @@ async fn every_route_answers_every_role_as_the_policy_says() {
     );
     // Anonymous requests never reach a guarded handler.
     for route in &routes {
-        let path = concrete(route.path);
+        let path = concrete(&route.path);
         let r = app
             .request(
                 Request::builder()

@@ -14,6 +14,7 @@
 //! - [`calendar`]: [`WorkCalendar`] and [`DueDate`]: working days with 调休.
 //! - [`china_time`]: local dates and midnights in China time.
 //! - [`clock`]: [`Clock`], the one reader of the wall clock (settable in tests).
+//! - [`ids`]: typed ids ([`ids::EnrolmentId`], [`ids::OrgId`], …) of paths and service calls.
 //! - [`refusal`]: [`Refusal`], the one shape of an expected failure of any action.
 //! - [`rules`]: [`ProgrammeRules`], the per-tenant, per-year rules document.
 //! - [`programmes`]: the demo rules of Henan, Liupanshui and Shanghai.
@@ -44,6 +45,7 @@ pub mod academic_year;
 pub mod calendar;
 pub mod china_time;
 pub mod clock;
+pub mod ids;
 pub mod money;
 pub mod programmes;
 pub mod refusal;

@@ -1,17 +1,18 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI document generated from this code.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::routes;
 use xiaobao_domain::academic_year::AcademicYear;
 use xiaobao_domain::region::RegionCode;
 use xiaobao_domain::rules::ProgrammeRules;
 
 use crate::AppState;
+use crate::web::auth::Routes;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::tenant::ApiTenant;
 
@@ -22,77 +23,26 @@ use crate::web::tenant::ApiTenant;
         version = "1",
         description = "校方责任保险管理平台 JSON API。时间均为带 +08:00 时区的 RFC 3339。"
     ),
-    paths(
-        list_tenants,
-        get_tenant,
-        get_region,
-        list_region_children,
-        get_rules,
-        compute_working_day_due,
-        openapi_document,
-        crate::identity::login::api_login,
-        crate::identity::login::api_logout,
-        crate::identity::account::api_me,
-        crate::identity::account::api_change_password,
-        crate::identity::branches::api_list_branches,
-        crate::identity::branches::api_create_branch,
-        crate::admin::api_audit,
-        crate::admin::api_notifications,
-        crate::admin::api_jobs,
-        crate::admin::api_retry_job,
-        crate::identity::register::api_register,
-        crate::identity::register::api_activate,
-        crate::identity::review::api_list,
-        crate::identity::review::api_get,
-        crate::identity::review::api_approve,
-        crate::identity::review::api_refuse,
-        crate::identity::recovery::api_request_code,
-        crate::identity::recovery::api_reset,
-        crate::identity::recovery::api_lookup,
-        crate::identity::captcha::api_captcha,
-        crate::schools::api_list,
-        crate::schools::api_get,
-        crate::schools::api_change_mobile,
-        crate::schools::api_reset_password,
-        crate::schools::central::api_central_schools,
-        crate::schools::central::api_set_central,
-        crate::schools::central::api_assign,
-        crate::schools::central::api_assigned,
-        crate::schools::change_requests::api_profile,
-        crate::schools::change_requests::api_request,
-        crate::schools::change_requests::api_list,
-        crate::schools::change_requests::api_get,
-        crate::schools::change_requests::api_decide,
-        crate::onboarding::api_import_schools,
-        crate::onboarding::api_import_departments,
-        crate::enrolment::api::api_overview,
-        crate::enrolment::api::api_save_draft,
-        crate::enrolment::api::api_upload_roster,
-        crate::enrolment::api::api_roster,
-        crate::enrolment::api::api_submit,
-        crate::enrolment::api::api_modification,
-        crate::enrolment::api::api_second_insurer,
-        crate::enrolment::template_download,
-        crate::enrolment::years::api_years,
-        crate::enrolment::years::api_open,
-        crate::enrolment::progress::api_progress,
-        crate::enrolment::progress::api_not_submitted,
-        crate::enrolment::progress::api_reopen,
-        crate::enrolment::review::api_requests,
-        crate::enrolment::review::api_decide,
-        crate::enrolment::premiums::api_premiums,
-        crate::enrolment::conflicts::api_conflicts,
-        crate::enrolment::conflicts::api_resolve,
-        crate::enrolment::underwriting::api_list,
-        crate::enrolment::underwriting::api_endorsements,
-        crate::enrolment::underwriting::api_roster,
-        crate::enrolment::underwriting::api_received,
-        crate::enrolment::underwriting::api_issued
-    ),
-    components(schemas(ErrorBody, TenantView, RegionView, RulesView, DueView)),
-    modifiers(&EdgeAnswers)
+    components(schemas(ErrorBody, TenantView, RegionView, RulesView, DueView))
 )]
 struct ApiDoc;
+
+/// The OpenAPI document: this header, the operations of every API route as its handler
+/// declares them (`web::auth::Routes::api`), the schemas they name, and the edge's answers.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let routes = crate::all_routes().into_parts();
+    doc.paths.merge(routes.paths);
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, schema) in routes.schemas {
+        components.schemas.entry(name).or_insert(schema);
+    }
+    EdgeAnswers {
+        guarded: routes.table,
+    }
+    .apply(&mut doc);
+    doc
+}
 
 /// The answers the edge gives before any handler runs, added (as `ErrorBody`) to every
 /// operation that does not declare the status itself:
@@ -102,12 +52,14 @@ struct ApiDoc;
 /// - an unsafe method: 403 `csrf_failed` from the CSRF check (`web::csrf`);
 /// - a request body: 413 `payload_too_large` past the route's limit (`web::middleware`), 422
 ///   `invalid_input` when it cannot be read (`web::error::bad_json`).
-struct EdgeAnswers;
+struct EdgeAnswers {
+    guarded: Vec<crate::web::auth::GuardedRoute>,
+}
 
-impl utoipa::Modify for EdgeAnswers {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+impl EdgeAnswers {
+    fn apply(&self, doc: &mut utoipa::openapi::OpenApi) {
         use axum::http::Method;
-        let guarded = crate::route_table();
+        let guarded = &self.guarded;
         for (path, item) in &mut doc.paths.paths {
             let operations = [
                 (Method::GET, item.get.as_mut()),
@@ -122,7 +74,7 @@ impl utoipa::Modify for EdgeAnswers {
                 };
                 let is_guarded = guarded
                     .iter()
-                    .any(|r| r.method == method && r.path == path.as_str());
+                    .any(|r| r.method == method && r.path == *path);
                 let checked = method != Method::GET;
                 if is_guarded {
                     edge_answer(operation, "401", "未登录或会话已失效（unauthenticated）");
@@ -174,30 +126,28 @@ fn edge_answer(operation: &mut utoipa::openapi::path::Operation, status: &str, d
 
 /// The OpenAPI document, pretty-printed (snapshot-tested).
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
+    document()
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/openapi.json", get(openapi_document))
-        .route("/tenants", get(list_tenants))
-        .route("/t/{slug}", get(get_tenant))
-        .route("/t/{slug}/regions/{code}", get(get_region))
-        .route(
-            "/t/{slug}/regions/{code}/children",
-            get(list_region_children),
-        )
-        .route("/t/{slug}/rules/{academic_year}", get(get_rules))
-        .route("/t/{slug}/working-days/due", get(compute_working_day_due))
+/// The public reads: programmes, regions, rules, the working-day calculator, this document.
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .open_api(routes!(openapi_document))
+        .open_api(routes!(list_tenants))
+        .open_api(routes!(get_tenant))
+        .open_api(routes!(get_region))
+        .open_api(routes!(list_region_children))
+        .open_api(routes!(get_rules))
+        .open_api(routes!(compute_working_day_due))
 }
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(document())
 }
 
 /// A programme (tenant).

@@ -59,9 +59,10 @@ impl AppState {
 }
 
 /// Every route registered through [`auth::Routes`]: the guarded ones (each with the
-/// permission it needs) and the open ones of the same contexts.
-pub(crate) fn guarded_routes() -> auth::Routes {
+/// permission it needs), the open ones, and the API's operations.
+pub(crate) fn all_routes() -> auth::Routes {
     auth::Routes::new()
+        .merge(api::routes())
         .merge(identity::login::routes())
         .merge(identity::account::routes())
         .merge(onboarding::routes())
@@ -83,19 +84,18 @@ pub(crate) fn guarded_routes() -> auth::Routes {
 
 /// Every guarded route of the application.
 pub fn route_table() -> Vec<GuardedRoute> {
-    guarded_routes().into_parts().1
+    all_routes().into_parts().table
 }
 
 /// The whole application router with its middleware stack.
 pub fn build_router(state: AppState) -> Router {
-    let (routes, _) = guarded_routes().into_parts();
+    let routes = all_routes().into_parts().router;
     let app = Router::new()
         .merge(web::health::router())
         .merge(web::assets::router())
         .merge(home::router())
         .merge(routes)
         .merge(documents::router())
-        .nest("/api/v1", api::router())
         .fallback(web::error::not_found)
         .with_state(state.clone());
     web::middleware::wrap(app, &state)

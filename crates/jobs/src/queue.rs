@@ -17,6 +17,28 @@ impl std::fmt::Display for JobId {
     }
 }
 
+impl From<i64> for JobId {
+    fn from(raw: i64) -> Self {
+        Self(raw)
+    }
+}
+
+impl std::str::FromStr for JobId {
+    type Err = xiaobao_domain::ids::NotAnId;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        xiaobao_domain::ids::parse_key(raw).map(Self)
+    }
+}
+
+impl xiaobao_domain::ids::Id for JobId {
+    const ENTITY: &'static str = "job";
+
+    fn get(self) -> i64 {
+        self.0
+    }
+}
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

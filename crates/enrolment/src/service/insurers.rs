@@ -1,6 +1,7 @@
 //! The enrolment actions of insurer branches (the enrolments of their company in their
 //! subtree: lists, 已承保, endorsements, roster archives) and the departments' 花名册冲突.
 
+use xiaobao_domain::ids::{EndorsementId, EnrolmentId, Id, RosterConflictId};
 use xiaobao_domain::{Failure, Outcome, Refusal};
 use xiaobao_identity::SchoolScope;
 use xiaobao_roster::IdSealer;
@@ -45,7 +46,8 @@ impl Enrolments {
     }
 
     /// Marks an enrolment received (已承保).
-    pub async fn mark_received(&self, enrolment_id: i64) -> Outcome<EnrolmentRow> {
+    pub async fn mark_received(&self, enrolment_id: EnrolmentId) -> Outcome<EnrolmentRow> {
+        let enrolment_id = enrolment_id.get();
         let mut tx = self.caller.tx().await?;
         let row =
             underwriting::mark_received(&mut tx, &self.scope(), enrolment_id, &self.caller.actor)
@@ -56,7 +58,8 @@ impl Enrolments {
     }
 
     /// Marks an endorsement issued (已出具批单).
-    pub async fn issue_endorsement(&self, endorsement_id: i64) -> Outcome<()> {
+    pub async fn issue_endorsement(&self, endorsement_id: EndorsementId) -> Outcome<()> {
+        let endorsement_id = endorsement_id.get();
         let mut tx = self.caller.tx().await?;
         underwriting::issue_endorsement(&mut tx, &self.scope(), endorsement_id, &self.caller.actor)
             .await?
@@ -66,14 +69,17 @@ impl Enrolments {
     }
 
     /// The year in force and the ids of the enrolments a roster archive holds.
-    pub async fn archive_ids(&self, mut filter: ListFilter) -> Outcome<(YearRules, Vec<i64>)> {
+    pub async fn archive_ids(
+        &self,
+        mut filter: ListFilter,
+    ) -> Outcome<(YearRules, Vec<EnrolmentId>)> {
         let mut tx = self.caller.tx().await?;
         let ctx = self.year_in_force(&mut tx).await?;
         filter.academic_year = Some(ctx.year.clone());
         let ids = underwriting::list(&mut tx, &self.scope(), &filter, LIST_LIMIT)
             .await?
             .iter()
-            .map(|r| r.enrolment_id)
+            .map(|r| EnrolmentId(r.enrolment_id))
             .collect();
         tx.commit().await?;
         Ok((ctx, ids))
@@ -85,9 +91,10 @@ impl Enrolments {
         &self,
         rules: &xiaobao_domain::ProgrammeRules,
         sealer: &IdSealer,
-        enrolment_id: i64,
+        enrolment_id: EnrolmentId,
         unmasked: bool,
     ) -> Outcome<RosterExport> {
+        let enrolment_id = enrolment_id.get();
         let mut tx = self.caller.tx().await?;
         let export = underwriting::roster_export(
             &mut tx,
@@ -134,7 +141,12 @@ impl Enrolments {
     }
 
     /// Resolves a roster conflict with a note.
-    pub async fn resolve_conflict(&self, conflict_id: i64, resolution: &str) -> Outcome<()> {
+    pub async fn resolve_conflict(
+        &self,
+        conflict_id: RosterConflictId,
+        resolution: &str,
+    ) -> Outcome<()> {
+        let conflict_id = conflict_id.get();
         let miss = || Refusal::out_of_scope("roster_conflict", conflict_id);
         let region = self.conflict_region().ok_or_else(miss)?;
         let mut tx = self.caller.tx().await?;

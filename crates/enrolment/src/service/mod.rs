@@ -5,6 +5,7 @@
 //! outside the scope names what was asked for, so the edge audits it once.
 
 use std::sync::Arc;
+use xiaobao_domain::ids::{EnrolmentId, Id, OrgId, RosterId};
 
 use bytes::Bytes;
 use xiaobao_domain::{AcademicYear, Failure, Outcome, ProgrammeRules, Refusal};
@@ -97,7 +98,8 @@ impl Enrolments {
     }
 
     /// The school's page for the current year.
-    pub async fn overview(&self, org_id: i64) -> Outcome<Overview> {
+    pub async fn overview(&self, org_id: OrgId) -> Outcome<Overview> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         let Some((year, rules)) = self.current_year(&mut tx).await? else {
             return Err(self.year_not_open());
@@ -112,7 +114,8 @@ impl Enrolments {
     }
 
     /// The school's own requests, newest first (none when the school is out of scope).
-    pub async fn requests_of(&self, org_id: i64) -> Outcome<Vec<RequestRow>> {
+    pub async fn requests_of(&self, org_id: OrgId) -> Outcome<Vec<RequestRow>> {
+        let org_id = org_id.get();
         let scope = self.caller.viewer.school_scope();
         let mut tx = self.caller.tx().await?;
         if school::school(&mut tx, &scope, org_id).await?.is_none() {
@@ -150,11 +153,12 @@ impl Enrolments {
     /// Saves the draft of a product's enrolment (headcount, insurer, cover start).
     pub async fn save_draft(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         product_code: &str,
         seq: i16,
         input: &DraftInput,
     ) -> Outcome<EnrolmentRow> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         let Some((year, rules)) = self.current_year(&mut tx).await? else {
             return Err(self.year_not_open());
@@ -194,7 +198,8 @@ impl Enrolments {
     }
 
     /// Submits an enrolment.
-    pub async fn submit(&self, enrolment_id: i64) -> Outcome<EnrolmentRow> {
+    pub async fn submit(&self, enrolment_id: EnrolmentId) -> Outcome<EnrolmentRow> {
+        let enrolment_id = enrolment_id.get();
         let mut tx = self.caller.tx().await?;
         let (_, rules, actor) = self.target(&mut tx, enrolment_id).await?;
         let scope = self.caller.viewer.school_scope();
@@ -209,9 +214,10 @@ impl Enrolments {
     /// Asks to modify a submitted enrolment (headcount, insurer or roster).
     pub async fn request_modification(
         &self,
-        enrolment_id: i64,
+        enrolment_id: EnrolmentId,
         input: &ModificationInput,
     ) -> Outcome<RequestRow> {
+        let enrolment_id = enrolment_id.get();
         let mut tx = self.caller.tx().await?;
         let (_, rules, actor) = self.target(&mut tx, enrolment_id).await?;
         let scope = self.caller.viewer.school_scope();
@@ -226,10 +232,11 @@ impl Enrolments {
     /// Asks for a second insurer for the enrolment's product.
     pub async fn request_second_insurer(
         &self,
-        enrolment_id: i64,
+        enrolment_id: EnrolmentId,
         company_id: i64,
         reason: &str,
     ) -> Outcome<RequestRow> {
+        let enrolment_id = enrolment_id.get();
         let mut tx = self.caller.tx().await?;
         let (_, _, actor) = self.target(&mut tx, enrolment_id).await?;
         let scope = self.caller.viewer.school_scope();
@@ -248,15 +255,17 @@ impl Enrolments {
     }
 
     /// The school of an enrolment in scope.
-    pub async fn school_of(&self, enrolment_id: i64) -> Outcome<Option<i64>> {
+    pub async fn school_of(&self, enrolment_id: EnrolmentId) -> Outcome<Option<OrgId>> {
+        let enrolment_id = enrolment_id.get();
         let mut tx = self.caller.tx().await?;
         let row = school::enrolment(&mut tx, &self.scope(), enrolment_id).await?;
         tx.commit().await?;
-        Ok(row.map(|r| r.school_org_id))
+        Ok(row.map(|r| OrgId(r.school_org_id)))
     }
 
     /// A roster upload's result with its enrolment.
-    pub async fn roster(&self, roster_id: i64) -> Outcome<(RosterRecord, EnrolmentRow)> {
+    pub async fn roster(&self, roster_id: RosterId) -> Outcome<(RosterRecord, EnrolmentRow)> {
+        let roster_id = roster_id.get();
         let scope = self.scope();
         let mut tx = self.caller.tx().await?;
         let found = match ingest::roster(&mut tx, &scope, roster_id).await? {
@@ -276,9 +285,10 @@ impl Enrolments {
         &self,
         documents: &Arc<Documents>,
         sealer: IdSealer,
-        enrolment_id: i64,
+        enrolment_id: EnrolmentId,
         upload: RosterUpload,
     ) -> Outcome<RosterResult> {
+        let enrolment_id = enrolment_id.get();
         let today = self.caller.clock.today();
         let tenant = &self.caller.tenant;
         // 1. The target, checked; no transaction is held while the file is worked on.

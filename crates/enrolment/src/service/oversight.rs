@@ -2,6 +2,7 @@
 //! modifications): academic years, progress below a region, reopening a school, deciding
 //! requests, premium totals and the roster download of an enrolment in scope.
 
+use xiaobao_domain::ids::{EnrolmentId, EnrolmentRequestId, Id, OrgId};
 use xiaobao_domain::{Failure, ModificationReviewer, Outcome, ProgrammeRules, Refusal};
 use xiaobao_roster::IdSealer;
 
@@ -130,7 +131,8 @@ impl Enrolments {
     }
 
     /// Reopens school `org_id` in the year in force until `until` (text `YYYY-MM-DD`).
-    pub async fn reopen(&self, org_id: i64, until: &str, reason: &str) -> Outcome<()> {
+    pub async fn reopen(&self, org_id: OrgId, until: &str, reason: &str) -> Outcome<()> {
+        let org_id = org_id.get();
         let until = chrono::NaiveDate::parse_from_str(until.trim(), "%Y-%m-%d")
             .map_err(|_| Problem::BadReopenDate)?;
         let mut tx = self.caller.tx().await?;
@@ -177,7 +179,8 @@ impl Enrolments {
     }
 
     /// One request in scope.
-    pub async fn request(&self, request_id: i64) -> Outcome<RequestRow> {
+    pub async fn request(&self, request_id: EnrolmentRequestId) -> Outcome<RequestRow> {
+        let request_id = request_id.get();
         let mut tx = self.caller.tx().await?;
         let row = requests::get(&mut tx, &self.scope(), request_id)
             .await?
@@ -187,7 +190,12 @@ impl Enrolments {
     }
 
     /// Approves or refuses a request under the rules of its enrolment's year.
-    pub async fn decide(&self, request_id: i64, decision: &Decision) -> Outcome<RequestRow> {
+    pub async fn decide(
+        &self,
+        request_id: EnrolmentRequestId,
+        decision: &Decision,
+    ) -> Outcome<RequestRow> {
+        let request_id = request_id.get();
         let miss = || Refusal::out_of_scope("enrolment_request", request_id);
         let mut tx = self.caller.tx().await?;
         let year = sqlx::query_scalar!(
@@ -263,9 +271,10 @@ impl Enrolments {
     pub async fn roster_export(
         &self,
         sealer: &IdSealer,
-        enrolment_id: i64,
+        enrolment_id: EnrolmentId,
         unmasked: bool,
     ) -> Outcome<RosterExport> {
+        let enrolment_id = enrolment_id.get();
         let miss = || Refusal::out_of_scope("enrolment", enrolment_id);
         let mut tx = self.caller.tx().await?;
         // The rules of the enrolment's own year.

@@ -10,6 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
+use xiaobao_jobs::JobId;
 use xiaobao_jobs::{JobRow, JobStatus};
 
 use crate::AppState;
@@ -196,7 +197,7 @@ pub(super) async fn submit_retry(
     current: Current,
     Path((_slug, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
-    let id: i64 = id.parse().map_err(|_| PageError::NotFound)?;
+    let id: JobId = id.parse().map_err(|_| PageError::NotFound)?;
     let target = match Admin::new(caller(&state, &page.tenant, &current))
         .retry_job(id)
         .await
@@ -243,7 +244,7 @@ pub(crate) async fn api_retry_job(
         tenant: tenant.0,
         current,
     };
-    let outcome = match path_id("job", &id) {
+    let outcome = match path_id::<JobId>(&id) {
         Ok(id) => Admin::new(call.caller()).retry_job(id).await,
         Err(f) => Err(f),
     };

@@ -14,7 +14,7 @@ pub(crate) use jobs::*;
 pub(crate) use notifications::*;
 
 use axum::http::Method;
-use axum::routing::{get, post};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
 use xiaobao_domain::Failure;
 use xiaobao_identity::Caller;
@@ -26,54 +26,34 @@ use crate::web::call::{ApiCall, Called, caller, path_id};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/admin/audit",
             Permission::AUDIT_LOG_READ,
-            get(show_audit),
+            show_audit,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/admin/notifications",
             Permission::NOTIFICATIONS_READ,
-            get(show_notifications),
+            show_notifications,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/admin/jobs",
             Permission::JOBS_READ,
-            get(show_jobs),
+            show_jobs,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/admin/jobs/{id}/retry",
             Permission::JOBS_RETRY,
-            post(submit_retry),
+            submit_retry,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/audit",
-            Permission::AUDIT_LOG_READ,
-            get(api_audit),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/notifications",
-            Permission::NOTIFICATIONS_READ,
-            get(api_notifications),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/jobs",
-            Permission::JOBS_READ,
-            get(api_jobs),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/jobs/{id}/retry",
-            Permission::JOBS_RETRY,
-            post(api_retry_job),
-        )
+        .api(Permission::AUDIT_LOG_READ, routes!(api_audit))
+        .api(Permission::NOTIFICATIONS_READ, routes!(api_notifications))
+        .api(Permission::JOBS_READ, routes!(api_jobs))
+        .api(Permission::JOBS_RETRY, routes!(api_retry_job))
 }
 
 pub(super) fn given(s: &Option<String>) -> Option<&str> {

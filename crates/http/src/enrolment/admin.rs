@@ -8,11 +8,12 @@
 //! `field`.
 
 use std::sync::Arc;
+use utoipa_axum::routes;
+use xiaobao_domain::ids::EnrolmentId;
 
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{get, post};
 use xiaobao_authz::Permission;
 use xiaobao_db::Tenant;
 use xiaobao_domain::Failure;
@@ -31,108 +32,68 @@ pub fn routes() -> Routes {
     let decide = Permission::ENROLMENT_REQUESTS_DECIDE;
     let download = Permission::ROSTERS_DOWNLOAD;
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/years",
             years,
-            get(super::years::show_years),
+            super::years::show_years,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/years/{year}/open",
             years,
-            post(super::years::submit_open),
+            super::years::submit_open,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/progress",
             progress,
-            get(super::progress::show_progress),
+            super::progress::show_progress,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/schools/{org_id}/reopen",
             reopen,
-            post(super::progress::submit_reopen),
+            super::progress::submit_reopen,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/requests",
             decide,
-            get(super::review::show_requests),
+            super::review::show_requests,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/requests/{id}",
             decide,
-            get(super::review::show_request),
+            super::review::show_request,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/requests/{id}/decision",
             decide,
-            post(super::review::submit_decision),
+            super::review::submit_decision,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/premiums",
             progress,
-            get(super::premiums::show_premiums),
+            super::premiums::show_premiums,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/{enrolment_id}/roster.xlsx",
             download,
-            get(page_roster),
+            page_roster,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/years",
-            years,
-            get(super::years::api_years),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/years/{year}/open",
-            years,
-            post(super::years::api_open),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/progress",
-            progress,
-            get(super::progress::api_progress),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/progress/not-submitted",
-            progress,
-            get(super::progress::api_not_submitted),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/schools/{org_id}/reopen",
-            reopen,
-            post(super::progress::api_reopen),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/requests",
-            decide,
-            get(super::review::api_requests),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/requests/{id}/decision",
-            decide,
-            post(super::review::api_decide),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/premiums",
-            progress,
-            get(super::premiums::api_premiums),
-        )
+        .api(years, routes!(super::years::api_years))
+        .api(years, routes!(super::years::api_open))
+        .api(progress, routes!(super::progress::api_progress))
+        .api(progress, routes!(super::progress::api_not_submitted))
+        .api(reopen, routes!(super::progress::api_reopen))
+        .api(decide, routes!(super::review::api_requests))
+        .api(decide, routes!(super::review::api_decide))
+        .api(progress, routes!(super::premiums::api_premiums))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +127,7 @@ pub(crate) async fn roster_file(
     unmasked: bool,
 ) -> Result<Response, Failure> {
     let result = async {
-        let enrolment_id = path_id("enrolment", id)?;
+        let enrolment_id = path_id::<EnrolmentId>(id)?;
         let sealer = state.sealer(tenant);
         let export = enrolments(state, tenant, current)
             .roster_export(&sealer, enrolment_id, unmasked)

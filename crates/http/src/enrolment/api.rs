@@ -6,6 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use xiaobao_domain::ids::{EnrolmentId, OrgId, RosterId};
 use xiaobao_enrolment::ingest::{RosterRecord, RosterResult};
 use xiaobao_enrolment::requests::{ModificationInput, RequestRow};
 use xiaobao_enrolment::school::{EnrolmentRow, Overview};
@@ -51,7 +52,7 @@ pub(crate) async fn api_overview(
     call: ApiCall,
     Path((_slug, org_id)): Path<(String, String)>,
 ) -> Result<Json<Overview>, ApiError> {
-    let outcome = match super::path_id("organisation", &org_id) {
+    let outcome = match super::path_id::<OrgId>(&org_id) {
         Ok(org) => service(&call).overview(org).await,
         Err(f) => Err(f),
     };
@@ -75,7 +76,7 @@ pub(crate) async fn api_save_draft(
 ) -> Result<Json<EnrolmentRow>, ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
     let (input, seq) = body.input();
-    let outcome = match super::path_id("organisation", &org_id) {
+    let outcome = match super::path_id::<OrgId>(&org_id) {
         Ok(org) => service(&call).save_draft(org, &code, seq, &input).await,
         Err(f) => Err(f),
     };
@@ -101,7 +102,7 @@ pub(crate) async fn api_upload_roster(
     request: Request,
 ) -> Result<Response, ApiError> {
     let outcome = async {
-        let eid = super::path_id("enrolment", &id)?;
+        let eid = super::path_id::<EnrolmentId>(&id)?;
         forms::upload_allowed(&call.state, &call.tenant.slug, &call.current, eid).await?;
         let upload = forms::read_upload(request).await?;
         let sealer = call.state.sealer(&call.tenant);
@@ -144,7 +145,7 @@ pub(crate) async fn api_roster(
     call: ApiCall,
     Path((_slug, id)): Path<(String, String)>,
 ) -> Result<Json<RosterRecord>, ApiError> {
-    let outcome = match super::path_id("roster", &id) {
+    let outcome = match super::path_id::<RosterId>(&id) {
         Ok(rid) => service(&call).roster(rid).await.map(|(record, _)| record),
         Err(f) => Err(f),
     };
@@ -162,7 +163,7 @@ pub(crate) async fn api_submit(
     call: ApiCall,
     Path((_slug, id)): Path<(String, String)>,
 ) -> Result<Json<EnrolmentRow>, ApiError> {
-    let outcome = match super::path_id("enrolment", &id) {
+    let outcome = match super::path_id::<EnrolmentId>(&id) {
         Ok(eid) => service(&call).submit(eid).await,
         Err(f) => Err(f),
     };
@@ -185,7 +186,7 @@ pub(crate) async fn api_modification(
     body: Result<Json<ModificationInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RequestRow>), ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let outcome = match super::path_id("enrolment", &id) {
+    let outcome = match super::path_id::<EnrolmentId>(&id) {
         Ok(eid) => service(&call).request_modification(eid, &body).await,
         Err(f) => Err(f),
     };
@@ -207,7 +208,7 @@ pub(crate) async fn api_second_insurer(
     body: Result<Json<SecondJson>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RequestRow>), ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let outcome = match super::path_id("enrolment", &id) {
+    let outcome = match super::path_id::<EnrolmentId>(&id) {
         Ok(eid) => {
             service(&call)
                 .request_second_insurer(eid, body.company_id, &body.reason)

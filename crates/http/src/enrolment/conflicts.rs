@@ -8,10 +8,11 @@ use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
+use xiaobao_domain::ids::RosterConflictId;
 use xiaobao_enrolment::Problem;
 use xiaobao_enrolment::conflicts::ConflictRow;
 
@@ -31,30 +32,20 @@ use xiaobao_domain::Failure;
 pub fn routes() -> Routes {
     let resolve = Permission::ROSTER_CONFLICTS_RESOLVE;
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/conflicts",
             resolve,
-            get(show_conflicts),
+            show_conflicts,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/conflicts/{id}/resolve",
             resolve,
-            post(submit_resolve),
+            submit_resolve,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/conflicts",
-            resolve,
-            get(api_conflicts),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/conflicts/{id}/resolve",
-            resolve,
-            post(api_resolve),
-        )
+        .api(resolve, routes!(api_conflicts))
+        .api(resolve, routes!(api_resolve))
 }
 
 /// `?year=2025-2026`; the current academic year when absent.
@@ -93,7 +84,7 @@ async fn resolve(
     id: &str,
     resolution: &str,
 ) -> Result<(), Failure> {
-    let conflict_id = path_id("roster_conflict", id)?;
+    let conflict_id = path_id::<RosterConflictId>(id)?;
     enrolments(state, tenant, current)
         .resolve_conflict(conflict_id, resolution)
         .await

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use futures::TryStreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use xiaobao_domain::ids::EnrolmentId;
 use xiaobao_domain::{Failure, Refusal};
 use xiaobao_enrolment::RosterUpload;
 use xiaobao_enrolment::requests::ModificationInput;
@@ -160,7 +161,7 @@ pub(super) async fn upload_allowed(
     state: &AppState,
     slug: &str,
     current: &Current,
-    enrolment_id: i64,
+    enrolment_id: EnrolmentId,
 ) -> Result<(), Failure> {
     let hour = |max| xiaobao_identity::Limit {
         max,

@@ -30,8 +30,9 @@ pub(crate) mod years;
 use axum::extract::{OriginalUri, Path};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
+use xiaobao_domain::ids::{Id, OrgId};
 use xiaobao_domain::{InsuredGroup, Role};
 use xiaobao_enrolment::Enrolments;
 
@@ -44,114 +45,69 @@ pub fn routes() -> Routes {
     use Permission as P;
     let (read, edit) = (P::ENROLMENT_READ, P::ENROLMENT_EDIT);
     Routes::new()
-        .guarded(
-            Method::GET,
-            "/t/{slug}/enrolment",
-            read,
-            get(pages::show_home),
-        )
-        .guarded(
+        .page(Method::GET, "/t/{slug}/enrolment", read, pages::show_home)
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/schools/{org_id}",
             read,
-            get(pages::show_school),
+            pages::show_school,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/schools/{org_id}/products/{code}",
             edit,
-            post(pages::save_draft),
+            pages::save_draft,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/templates/{group}",
             read,
-            get(template_download),
+            template_download,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/{enrolment_id}/roster",
             edit,
-            post(pages::upload_roster),
+            pages::upload_roster,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/rosters/{roster_id}",
             read,
-            get(pages::show_roster),
+            pages::show_roster,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/enrolment/rosters/{roster_id}/problems.xlsx",
             read,
-            get(pages::roster_problems_xlsx),
+            pages::roster_problems_xlsx,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/{enrolment_id}/submit",
             edit,
-            post(pages::submit),
+            pages::submit,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/{enrolment_id}/modification",
             edit,
-            post(pages::modification),
+            pages::modification,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/enrolment/{enrolment_id}/second-insurer",
             edit,
-            post(pages::second_insurer),
+            pages::second_insurer,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/schools/{org_id}",
-            read,
-            get(api::api_overview),
-        )
-        .guarded(
-            Method::PUT,
-            "/api/v1/t/{slug}/enrolment/schools/{org_id}/products/{code}",
-            edit,
-            put(api::api_save_draft),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/{enrolment_id}/roster",
-            edit,
-            post(api::api_upload_roster),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/rosters/{roster_id}",
-            read,
-            get(api::api_roster),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/{enrolment_id}/submit",
-            edit,
-            post(api::api_submit),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/{enrolment_id}/modification",
-            edit,
-            post(api::api_modification),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/enrolment/{enrolment_id}/second-insurer",
-            edit,
-            post(api::api_second_insurer),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/enrolment/templates/{group}",
-            read,
-            get(template_download),
-        )
+        .api(read, routes!(api::api_overview))
+        .api(edit, routes!(api::api_save_draft))
+        .api(edit, routes!(api::api_upload_roster))
+        .api(read, routes!(api::api_roster))
+        .api(edit, routes!(api::api_submit))
+        .api(edit, routes!(api::api_modification))
+        .api(edit, routes!(api::api_second_insurer))
+        .api(read, routes!(template_download))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,8 +127,8 @@ fn is_plain_school(current: &Current) -> bool {
 }
 
 /// The page of school `org_id` for the viewer.
-fn school_href(page: &PageTenant, current: &Current, org_id: i64) -> String {
-    if is_plain_school(current) && current.viewer().org_id == org_id {
+fn school_href(page: &PageTenant, current: &Current, org_id: OrgId) -> String {
+    if is_plain_school(current) && current.viewer().org_id == org_id.get() {
         page.href("enrolment")
     } else {
         page.href(&format!("enrolment/schools/{org_id}"))

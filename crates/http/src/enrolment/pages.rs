@@ -9,6 +9,7 @@ use axum::extract::{Form, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use xiaobao_domain::ids::{EnrolmentId, OrgId, RosterId};
 use xiaobao_domain::{Failure, Fen, Outcome};
 use xiaobao_enrolment::ingest::RosterResult;
 use xiaobao_enrolment::requests::RequestRow;
@@ -150,7 +151,7 @@ struct Flash {
 fn product_cards(
     call: &PageCall,
     overview: &Overview,
-    org_id: i64,
+    org_id: OrgId,
     flash: &Flash,
 ) -> (Vec<ProductCard>, bool) {
     let page = &call.page;
@@ -221,7 +222,7 @@ fn product_cards(
 async fn render_school(
     call: &PageCall,
     session: &mut WebSession,
-    org_id: i64,
+    org_id: OrgId,
     flash: Flash,
     status: StatusCode,
 ) -> Result<Response, PageError> {
@@ -289,7 +290,7 @@ pub(super) async fn show_home(
             done: done_label(query),
             ..Flash::default()
         };
-        let org_id = call.current.viewer().org_id;
+        let org_id = OrgId(call.current.viewer().org_id);
         return render_school(&call, &mut session, org_id, flash, StatusCode::OK).await;
     }
     let list = call.take(service(&call).schools().await).await?;
@@ -329,7 +330,7 @@ pub(super) async fn show_school(
     Path((_, org_id)): Path<(String, String)>,
     query: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let org_id = call.take(super::path_id("organisation", &org_id)).await?;
+    let org_id = call.take(super::path_id::<OrgId>(&org_id)).await?;
     let flash = Flash {
         done: done_label(query),
         ..Flash::default()
@@ -342,7 +343,7 @@ pub(super) async fn show_school(
 async fn after_form<T>(
     call: &PageCall,
     session: &mut WebSession,
-    org_id: Option<i64>,
+    org_id: Option<OrgId>,
     outcome: Outcome<T>,
     done: &str,
     mut flash: Flash,
@@ -363,8 +364,8 @@ async fn after_form<T>(
 }
 
 /// The school of enrolment `raw`, when it is in scope.
-async fn school_of(call: &PageCall, raw: &str) -> Result<Option<i64>, PageError> {
-    let Ok(id) = raw.parse::<i64>() else {
+async fn school_of(call: &PageCall, raw: &str) -> Result<Option<OrgId>, PageError> {
+    let Ok(id) = raw.parse::<EnrolmentId>() else {
         return Ok(None);
     };
     match service(call).school_of(id).await {
@@ -396,7 +397,7 @@ pub(super) async fn save_draft(
     form: Result<Form<DraftForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let org = super::path_id("organisation", &org_id);
+    let org = super::path_id::<OrgId>(&org_id);
     let school = org.as_ref().ok().copied();
     let outcome = match (org, form.input()) {
         (Err(f), _) | (_, Err(f)) => Err(f),
@@ -416,7 +417,7 @@ pub(super) async fn upload_roster(
     request: Request,
 ) -> Result<Response, PageError> {
     let outcome = async {
-        let eid = super::path_id("enrolment", &id)?;
+        let eid = super::path_id::<EnrolmentId>(&id)?;
         forms::upload_allowed(&call.state, &call.page.tenant.slug, &call.current, eid).await?;
         let upload = forms::read_upload(request).await?;
         let sealer = call.state.sealer(&call.page.tenant);
@@ -439,7 +440,7 @@ pub(super) async fn submit(
     mut session: WebSession,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
-    let outcome = match super::path_id("enrolment", &id) {
+    let outcome = match super::path_id::<EnrolmentId>(&id) {
         Ok(eid) => service(&call).submit(eid).await,
         Err(f) => Err(f),
     };
@@ -453,7 +454,7 @@ pub(super) async fn modification(
     form: Result<Form<ModificationForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let outcome = match (super::path_id("enrolment", &id), form.input()) {
+    let outcome = match (super::path_id::<EnrolmentId>(&id), form.input()) {
         (Err(f), _) | (_, Err(f)) => Err(f),
         (Ok(eid), Ok(input)) => service(&call).request_modification(eid, &input).await,
     };
@@ -467,7 +468,7 @@ pub(super) async fn second_insurer(
     form: Result<Form<SecondForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let outcome = match (super::path_id("enrolment", &id), form.company()) {
+    let outcome = match (super::path_id::<EnrolmentId>(&id), form.company()) {
         (Err(f), _) | (_, Err(f)) => Err(f),
         (Ok(eid), Ok(company)) => {
             service(&call)
@@ -506,7 +507,7 @@ async fn roster_of(
     ),
     PageError,
 > {
-    let found = match super::path_id("roster", raw) {
+    let found = match super::path_id::<RosterId>(raw) {
         Ok(id) => service(call).roster(id).await,
         Err(f) => Err(f),
     };
@@ -539,7 +540,7 @@ pub(super) async fn show_roster(
             "enrolment/rosters/{}/problems.xlsx",
             record.roster_id
         )),
-        school_href: school_href(page, &call.current, e.school_org_id),
+        school_href: school_href(page, &call.current, OrgId(e.school_org_id)),
         product_code: e.product_code.clone(),
         school_name: e.school_name.clone(),
         modification_action: page.href(&format!("enrolment/{}/modification", e.enrolment_id)),

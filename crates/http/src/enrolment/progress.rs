@@ -2,6 +2,7 @@
 //! and reopening a school.
 
 use std::sync::Arc;
+use xiaobao_domain::ids::OrgId;
 
 use askama::Template;
 use axum::Json;
@@ -359,7 +360,7 @@ pub(super) async fn reopen_school(
     input: &ReopenInput,
 ) -> Result<(), Failure> {
     let result = async {
-        let org_id = path_id("organisation", id)?;
+        let org_id = path_id::<OrgId>(id)?;
         enrolments(state, tenant, current)
             .reopen(org_id, &input.until, &input.reason)
             .await

@@ -2,6 +2,7 @@
 //! name.
 
 use std::sync::Arc;
+use xiaobao_domain::ids::EnrolmentRequestId;
 
 use askama::Template;
 use axum::Json;
@@ -202,7 +203,7 @@ pub(super) async fn render_request(
         None => (StatusCode::OK, None),
     };
     let result = async {
-        let request_id = path_id("enrolment_request", id)?;
+        let request_id = path_id::<EnrolmentRequestId>(id)?;
         let row = enrolments(state, &page.tenant, current)
             .request(request_id)
             .await?;
@@ -250,7 +251,7 @@ pub(super) async fn decide_request(
         _ => return Err(Failure::internal("decision must be approve or refuse")),
     };
     let result = async {
-        let request_id = path_id("enrolment_request", id)?;
+        let request_id = path_id::<EnrolmentRequestId>(id)?;
         let decision = Decision {
             approve,
             reason: input.reason.clone().unwrap_or_default(),

@@ -6,6 +6,8 @@
 //! API twins under `/api/v1/t/{slug}/underwriting…`.
 
 use std::io::Write;
+use utoipa_axum::routes;
+use xiaobao_domain::ids::{EndorsementId, EnrolmentId};
 
 use askama::Template;
 use axum::Json;
@@ -13,7 +15,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
@@ -41,61 +42,36 @@ pub fn routes() -> Routes {
     let receive = Permission::UNDERWRITING_RECEIVE;
     let download = Permission::ROSTERS_DOWNLOAD;
     Routes::new()
-        .guarded(Method::GET, "/t/{slug}/underwriting", list, get(show_list))
-        .guarded(
+        .page(Method::GET, "/t/{slug}/underwriting", list, show_list)
+        .page(
             Method::GET,
             "/t/{slug}/underwriting/archive.zip",
             download,
-            get(page_archive),
+            page_archive,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/underwriting/{enrolment_id}/roster.xlsx",
             download,
-            get(page_roster),
+            page_roster,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/underwriting/{enrolment_id}/received",
             receive,
-            post(submit_received),
+            submit_received,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/underwriting/endorsements/{id}/issued",
             receive,
-            post(submit_issued),
+            submit_issued,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/underwriting",
-            list,
-            get(api_list),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/underwriting/endorsements",
-            list,
-            get(api_endorsements),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/underwriting/{enrolment_id}/roster.xlsx",
-            download,
-            get(api_roster),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/underwriting/{enrolment_id}/received",
-            receive,
-            post(api_received),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/underwriting/endorsements/{id}/issued",
-            receive,
-            post(api_issued),
-        )
+        .api(list, routes!(api_list))
+        .api(list, routes!(api_endorsements))
+        .api(download, routes!(api_roster))
+        .api(receive, routes!(api_received))
+        .api(receive, routes!(api_issued))
 }
 
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
@@ -342,7 +318,7 @@ async fn receive(
     id: &str,
 ) -> Result<EnrolmentRow, Failure> {
     let result = async {
-        let enrolment_id = path_id("enrolment", id)?;
+        let enrolment_id = path_id::<EnrolmentId>(id)?;
         enrolments(state, tenant, current)
             .mark_received(enrolment_id)
             .await
@@ -392,7 +368,7 @@ async fn issue(
     id: &str,
 ) -> Result<(), Failure> {
     let result = async {
-        let endorsement_id = path_id("endorsement", id)?;
+        let endorsement_id = path_id::<EndorsementId>(id)?;
         enrolments(state, tenant, current)
             .issue_endorsement(endorsement_id)
             .await

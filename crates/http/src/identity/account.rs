@@ -7,9 +7,9 @@ use axum::extract::Form;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
 use xiaobao_domain::{Failure, Outcome};
 use xiaobao_identity::service::Accounts;
@@ -27,35 +27,28 @@ use crate::web::tenant::PageTenant;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/account",
             Permission::ACCOUNT_READ,
-            get(show_account),
+            show_account,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/account/password",
             Permission::ACCOUNT_CHANGE_PASSWORD,
-            get(show_password),
+            show_password,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/account/password",
             Permission::ACCOUNT_CHANGE_PASSWORD,
-            post(submit_password),
+            submit_password,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/me",
-            Permission::ACCOUNT_READ,
-            get(api_me),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/me/password",
+        .api(Permission::ACCOUNT_READ, routes!(api_me))
+        .api(
             Permission::ACCOUNT_CHANGE_PASSWORD,
-            post(api_change_password),
+            routes!(api_change_password),
         )
 }
 

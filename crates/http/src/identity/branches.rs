@@ -12,9 +12,9 @@ use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{Form, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
 use xiaobao_domain::Role;
 use xiaobao_domain::{Failure, Outcome, Refusal};
@@ -33,29 +33,22 @@ use crate::web::session::WebSession;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/branches",
             Permission::BRANCH_ACCOUNTS_LIST,
-            get(show_branches),
+            show_branches,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/branches",
             Permission::BRANCH_ACCOUNTS_CREATE,
-            post(submit_branch),
+            submit_branch,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/branches",
-            Permission::BRANCH_ACCOUNTS_LIST,
-            get(api_list_branches),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/branches",
+        .api(Permission::BRANCH_ACCOUNTS_LIST, routes!(api_list_branches))
+        .api(
             Permission::BRANCH_ACCOUNTS_CREATE,
-            post(api_create_branch),
+            routes!(api_create_branch),
         )
 }
 

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
+use utoipa_axum::routes;
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use xiaobao_identity::captcha::{Captcha, CaptchaError, Challenge};
@@ -25,7 +25,7 @@ use crate::web::tenant::ApiTenant;
 const TTL_MINS: i64 = 5;
 
 pub fn routes() -> Routes {
-    Routes::new().open("/api/v1/t/{slug}/captcha", get(api_captcha))
+    Routes::new().open_api(routes!(api_captcha))
 }
 
 fn captcha(state: &AppState) -> Captcha {

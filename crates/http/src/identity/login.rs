@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use xiaobao_domain::{AccountType, Failure, Outcome};
 use xiaobao_identity::service::SignIn;
 use xiaobao_identity::service::sign_in::Gate;
@@ -37,10 +38,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .open("/t/{slug}/login", get(show_login).post(submit_login))
         .open("/t/{slug}/logout", post(logout))
-        .open(
-            "/api/v1/t/{slug}/session",
-            post(api_login).delete(api_logout),
-        )
+        .open_api(routes!(api_login, api_logout))
 }
 
 /// What the login form asks for, per account type.

@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use xiaobao_domain::Failure;
 use xiaobao_identity::captcha::CaptchaError;
 use xiaobao_identity::service::Recovery;
@@ -56,12 +57,9 @@ pub fn routes() -> Routes {
             "/t/{slug}/forgot-account",
             get(show_forgot_account).post(submit_lookup),
         )
-        .open(
-            "/api/v1/t/{slug}/password-reset/code",
-            post(api_request_code),
-        )
-        .open("/api/v1/t/{slug}/password-reset", post(api_reset))
-        .open("/api/v1/t/{slug}/account-lookup", post(api_lookup))
+        .open_api(routes!(api_request_code))
+        .open_api(routes!(api_reset))
+        .open_api(routes!(api_lookup))
 }
 
 fn json_error(e: JsonRejection) -> ApiError {

@@ -13,10 +13,11 @@ use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{Form, Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
+use xiaobao_domain::ids::OrgId;
 use xiaobao_domain::school::{SchoolNature, SchoolType};
 use xiaobao_domain::{Failure, Outcome};
 use xiaobao_identity::registration::Registration;
@@ -40,49 +41,24 @@ const DOWNLOAD_TTL_SECS: u64 = 30 * 60;
 pub fn routes() -> Routes {
     let p = Permission::REGISTRATIONS_DECIDE;
     Routes::new()
-        .guarded(Method::GET, "/t/{slug}/registrations", p, get(show_list))
-        .guarded(
-            Method::GET,
-            "/t/{slug}/registrations/{id}",
-            p,
-            get(show_one),
-        )
-        .guarded(
+        .page(Method::GET, "/t/{slug}/registrations", p, show_list)
+        .page(Method::GET, "/t/{slug}/registrations/{id}", p, show_one)
+        .page(
             Method::POST,
             "/t/{slug}/registrations/{id}/approve",
             p,
-            post(submit_approve),
+            submit_approve,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/registrations/{id}/refuse",
             p,
-            post(submit_refuse),
+            submit_refuse,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/registrations",
-            p,
-            get(api_list),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/registrations/{id}",
-            p,
-            get(api_get),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/registrations/{id}/approve",
-            p,
-            post(api_approve),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/registrations/{id}/refuse",
-            p,
-            post(api_refuse),
-        )
+        .api(p, routes!(api_list))
+        .api(p, routes!(api_get))
+        .api(p, routes!(api_approve))
+        .api(p, routes!(api_refuse))
 }
 
 fn nature_label(code: Option<&str>) -> String {
@@ -134,7 +110,7 @@ fn reviews(call: &impl Called) -> Reviews {
 
 /// One registration (`id`, a path segment) of the caller's scope.
 async fn load_one(call: &impl Called, id: &str) -> Outcome<Registration> {
-    reviews(call).get(path_id("organisation", id)?).await
+    reviews(call).get(path_id::<OrgId>(id)?).await
 }
 
 struct Row {
@@ -294,7 +270,7 @@ fn set_password_link(state: &AppState, slug: &str) -> SetPasswordLink {
 async fn approve(call: &impl Called, state: &AppState, slug: &str, id: &str) -> Outcome<()> {
     reviews(call)
         .approve(
-            path_id("organisation", id)?,
+            path_id::<OrgId>(id)?,
             &state.auth.codes,
             &set_password_link(state, slug),
         )
@@ -302,9 +278,7 @@ async fn approve(call: &impl Called, state: &AppState, slug: &str, id: &str) -> 
 }
 
 async fn refuse(call: &impl Called, id: &str, reason: &str) -> Outcome<()> {
-    reviews(call)
-        .refuse(path_id("organisation", id)?, reason)
-        .await
+    reviews(call).refuse(path_id::<OrgId>(id)?, reason).await
 }
 
 /// After a decision: to the registration with a note, or its page again with the refusal

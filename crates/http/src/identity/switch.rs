@@ -8,7 +8,7 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::Method;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use serde::Deserialize;
 use xiaobao_authz::Permission;
@@ -30,17 +30,17 @@ const TOKEN_SECS: i64 = 60;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/switch",
             Permission::ACCOUNT_READ,
-            get(show),
+            show,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/switch",
             Permission::ACCOUNT_READ,
-            post(start),
+            start,
         )
         .open("/t/{slug}/switch/enter", get(enter))
 }

@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
 use xiaobao_identity::Caller;
 use xiaobao_onboarding::{Onboarding, OnboardingError, RowProblem, Sheet};
@@ -33,59 +33,52 @@ const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 pub fn routes() -> Routes {
     use Permission as P;
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/onboarding/schools",
             P::ONBOARDING_IMPORT_SCHOOLS,
-            get(show_schools),
+            show_schools,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/onboarding/schools",
             P::ONBOARDING_IMPORT_SCHOOLS,
-            post(upload_schools),
+            upload_schools,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/onboarding/schools/template.xlsx",
             P::ONBOARDING_IMPORT_SCHOOLS,
-            get(school_template),
+            school_template,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/onboarding/departments",
             P::ONBOARDING_IMPORT_DEPARTMENTS,
-            get(show_departments),
+            show_departments,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/onboarding/departments",
             P::ONBOARDING_IMPORT_DEPARTMENTS,
-            post(upload_departments),
+            upload_departments,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/onboarding/departments/template.xlsx",
             P::ONBOARDING_IMPORT_DEPARTMENTS,
-            get(department_template),
+            department_template,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/onboarding/problems.xlsx",
             P::ONBOARDING_IMPORT_SCHOOLS,
-            post(problems_download),
+            problems_download,
         )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/onboarding/schools",
-            P::ONBOARDING_IMPORT_SCHOOLS,
-            post(api_import_schools),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/onboarding/departments",
+        .api(P::ONBOARDING_IMPORT_SCHOOLS, routes!(api_import_schools))
+        .api(
             P::ONBOARDING_IMPORT_DEPARTMENTS,
-            post(api_import_departments),
+            routes!(api_import_departments),
         )
 }
 

@@ -21,10 +21,11 @@ use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{Form, Path};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, Response};
-use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
 use xiaobao_domain::Outcome;
+use xiaobao_domain::ids::OrgId;
 use xiaobao_identity::orgs::SchoolRow;
 use xiaobao_identity::school_admin::{self, AdminProblem, CentralSchoolRow};
 
@@ -40,66 +41,46 @@ use crate::web::tenant::PageTenant;
 pub fn routes() -> Routes {
     let manage = Permission::CENTRAL_SCHOOLS_MANAGE;
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/central-schools",
             manage,
-            get(show_central),
+            show_central,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/schools/{id}/central",
             manage,
-            post(submit_central),
+            submit_central,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/schools/{id}/central-school",
             manage,
-            post(submit_assign),
+            submit_assign,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/assigned-schools",
             Permission::ASSIGNED_SCHOOLS_LIST,
-            get(show_assigned),
+            show_assigned,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/central-schools",
-            manage,
-            get(api_central_schools),
-        )
-        .guarded(
-            Method::PUT,
-            "/api/v1/t/{slug}/schools/{id}/central",
-            manage,
-            put(api_set_central),
-        )
-        .guarded(
-            Method::PUT,
-            "/api/v1/t/{slug}/schools/{id}/central-school",
-            manage,
-            put(api_assign),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/assigned-schools",
-            Permission::ASSIGNED_SCHOOLS_LIST,
-            get(api_assigned),
-        )
+        .api(manage, routes!(api_central_schools))
+        .api(manage, routes!(api_set_central))
+        .api(manage, routes!(api_assign))
+        .api(Permission::ASSIGNED_SCHOOLS_LIST, routes!(api_assigned))
 }
 
 /// Marks or unmarks the school `id` (a path segment); `true` when marked.
 async fn set_central(call: &impl Called, id: &str, central: bool) -> Outcome<bool> {
     service(call)
-        .set_central(path_id("organisation", id)?, central)
+        .set_central(path_id::<OrgId>(id)?, central)
         .await
 }
 
 async fn assign(call: &impl Called, id: &str, central_id: Option<i64>) -> Outcome<()> {
     service(call)
-        .assign(path_id("organisation", id)?, central_id)
+        .assign(path_id::<OrgId>(id)?, central_id)
         .await
 }
 

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use xiaobao_authz::Permission;
+use xiaobao_domain::ids::OrgId;
 use xiaobao_domain::{Failure, Outcome};
 use xiaobao_identity::SchoolScope;
 use xiaobao_identity::orgs::SchoolRow;
@@ -23,7 +24,7 @@ use super::*;
 /// The school `id` (a path segment) of the caller's scope. A central school reading one of
 /// its schools leaves `school.viewed_on_behalf`.
 pub(crate) async fn load_school(call: &impl Called, id: &str) -> Outcome<SchoolRow> {
-    service(call).school(path_id("organisation", id)?).await
+    service(call).school(path_id::<OrgId>(id)?).await
 }
 
 /// A refused form on the detail page: which form, the message, the value typed.

@@ -5,6 +5,7 @@ use axum::extract::{Form, Path};
 use axum::response::Response;
 use serde::Deserialize;
 use xiaobao_domain::Outcome;
+use xiaobao_domain::ids::OrgId;
 use xiaobao_identity::service::SetPasswordLink;
 
 use crate::web::call::{PageCall, path_id};
@@ -24,7 +25,7 @@ pub(super) fn reset_link(state: &crate::AppState, slug: &str) -> SetPasswordLink
 /// Changes the contact mobile of the school `id` (a path segment) of the caller's scope.
 pub(super) async fn change_mobile(call: &impl Called, id: &str, mobile: &str) -> Outcome<()> {
     service(call)
-        .change_mobile(path_id("organisation", id)?, mobile)
+        .change_mobile(path_id::<OrgId>(id)?, mobile)
         .await
 }
 
@@ -37,7 +38,7 @@ pub(super) async fn reset_password(
 ) -> Outcome<()> {
     service(call)
         .reset_password(
-            path_id("organisation", id)?,
+            path_id::<OrgId>(id)?,
             &state.auth.codes,
             &reset_link(state, slug),
         )

@@ -28,7 +28,7 @@ pub(crate) use list::*;
 pub(crate) use manage::*;
 
 use axum::http::Method;
-use axum::routing::{get, post, put};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
 use xiaobao_domain::school::{SchoolNature, SchoolType};
 use xiaobao_identity::service::Schools;
@@ -43,54 +43,34 @@ pub(super) use xiaobao_identity::service::schools::PER_PAGE;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/schools",
             Permission::SCHOOLS_LIST,
-            get(show_list),
+            show_list,
         )
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/schools/{id}",
             Permission::SCHOOLS_READ,
-            get(show_one),
+            show_one,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/schools/{id}/contact-mobile",
             Permission::SCHOOLS_MANAGE,
-            post(submit_mobile),
+            submit_mobile,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/schools/{id}/password-reset",
             Permission::SCHOOLS_MANAGE,
-            post(submit_reset),
+            submit_reset,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/schools",
-            Permission::SCHOOLS_LIST,
-            get(api_list),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/schools/{id}",
-            Permission::SCHOOLS_READ,
-            get(api_get),
-        )
-        .guarded(
-            Method::PUT,
-            "/api/v1/t/{slug}/schools/{id}/contact-mobile",
-            Permission::SCHOOLS_MANAGE,
-            put(api_change_mobile),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/schools/{id}/password-reset",
-            Permission::SCHOOLS_MANAGE,
-            post(api_reset_password),
-        )
+        .api(Permission::SCHOOLS_LIST, routes!(api_list))
+        .api(Permission::SCHOOLS_READ, routes!(api_get))
+        .api(Permission::SCHOOLS_MANAGE, routes!(api_change_mobile))
+        .api(Permission::SCHOOLS_MANAGE, routes!(api_reset_password))
 }
 
 /// The schools context for the caller.

@@ -1,7 +1,8 @@
 //! Authentication and authorisation at the HTTP edge.
 //!
-//! Every route that needs a signed-in account is registered through [`Routes::guarded`] with
-//! the [`Permission`] it needs. The guard (a route layer) runs before the handler:
+//! Every route that needs a signed-in account is registered with the [`Permission`] it needs:
+//! a page through [`Routes::page`], an API route through [`Routes::api`] (method and path from
+//! the handler's `#[utoipa::path]`, which is also its OpenAPI entry). The guard (a route layer) runs before the handler:
 //!
 //! 1. no session for this tenant → the login page (pages) or `401 unauthenticated` (API);
 //! 2. a password that must be changed → only the password page and the account page answer;
@@ -15,12 +16,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
+use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::MethodRouter;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tower_sessions::Session;
+use utoipa::openapi::path::Paths;
+use utoipa::openapi::{RefOr, schema::Schema};
 use xiaobao_authz::{Authz, Permission};
 use xiaobao_identity::{Codes, LoginPolicy, PasswordHasher, RateLimiter, Viewer};
 
@@ -55,14 +59,36 @@ impl std::fmt::Debug for AuthServices {
 pub struct GuardedRoute {
     pub method: Method,
     /// The axum path (`/t/{slug}/schools/{id}`).
-    pub path: &'static str,
+    pub path: String,
     pub permission: Permission,
 }
 
-/// A router under construction that remembers its guarded routes.
+/// A router under construction that remembers its guarded routes and the OpenAPI operations
+/// of its API routes.
+///
+/// A route is declared once: a page with its method, path, permission and handler
+/// ([`Routes::page`]); an API route with its permission and the handler alone
+/// ([`Routes::api`], [`Routes::open_api`]), method and path being read from the handler's
+/// `#[utoipa::path]`, which also becomes its entry in the OpenAPI document. So the route, its
+/// guard and its documentation cannot drift apart.
 pub struct Routes {
     router: Router<AppState>,
     table: Vec<GuardedRoute>,
+    paths: Paths,
+    schemas: Vec<(String, RefOr<Schema>)>,
+}
+
+/// An API handler with its `#[utoipa::path]`, as `utoipa_axum::routes!` gives it.
+pub type ApiRoute = utoipa_axum::router::UtoipaMethodRouter<AppState>;
+
+/// The assembled routes: the router, the guarded-route table, the API's operations.
+pub struct RouteParts {
+    pub router: Router<AppState>,
+    pub table: Vec<GuardedRoute>,
+    /// The API's operations, by path.
+    pub paths: Paths,
+    /// The schemas their bodies name.
+    pub schemas: Vec<(String, RefOr<Schema>)>,
 }
 
 impl Default for Routes {
@@ -76,17 +102,78 @@ impl Routes {
         Self {
             router: Router::new(),
             table: Vec::new(),
+            paths: Paths::new(),
+            schemas: Vec::new(),
         }
     }
 
     /// A route open to anyone (login, registration, public pages).
     pub fn open(mut self, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        assert_page(path);
         self.router = self.router.route(path, route);
         self
     }
 
+    /// A page for signed-in accounts holding `permission`.
+    pub fn page<H, T>(
+        self,
+        method: Method,
+        path: &'static str,
+        permission: Permission,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        assert_page(path);
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| panic!("{method} {path}: no method filter for this method"));
+        self.guarded(method, path, permission, on(filter, handler))
+    }
+
+    /// An API route for signed-in accounts holding `permission`; method and path come from
+    /// the handler's `#[utoipa::path]`: `.api(permission, routes!(handler))`.
+    pub fn api(self, permission: Permission, route: ApiRoute) -> Self {
+        self.documented(Some(permission), route)
+    }
+
+    /// An API route open to anyone (login, registration, public reads).
+    pub fn open_api(self, route: ApiRoute) -> Self {
+        self.documented(None, route)
+    }
+
+    fn documented(mut self, permission: Option<Permission>, route: ApiRoute) -> Self {
+        let (schemas, paths, route) = route;
+        let mut declared = paths.paths.iter();
+        let (Some((path, item)), None) = (declared.next(), declared.next()) else {
+            panic!("an API route is one path: handlers with the same #[utoipa::path] path");
+        };
+        let path = path.clone();
+        let methods = operation_methods(item);
+        let route = match permission {
+            Some(permission) => {
+                for method in methods {
+                    self.table.push(GuardedRoute {
+                        method,
+                        path: path.clone(),
+                        permission,
+                    });
+                }
+                route.route_layer(middleware::from_fn(move |request, next| {
+                    guard(permission, request, next)
+                }))
+            }
+            None => route,
+        };
+        self.router = self.router.route(&path, route);
+        self.paths.merge(paths);
+        self.schemas.extend(schemas);
+        self
+    }
+
     /// A route for signed-in accounts holding `permission`; `route` must carry only `method`.
-    pub fn guarded(
+    fn guarded(
         mut self,
         method: Method,
         path: &'static str,
@@ -95,7 +182,7 @@ impl Routes {
     ) -> Self {
         self.table.push(GuardedRoute {
             method,
-            path,
+            path: path.to_string(),
             permission,
         });
         let route = route.route_layer(middleware::from_fn(move |request, next| {
@@ -108,12 +195,44 @@ impl Routes {
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
         self.table.extend(other.table);
+        self.paths.merge(other.paths);
+        self.schemas.extend(other.schemas);
         self
     }
 
-    pub fn into_parts(self) -> (Router<AppState>, Vec<GuardedRoute>) {
-        (self.router, self.table)
+    pub fn into_parts(self) -> RouteParts {
+        RouteParts {
+            router: self.router,
+            table: self.table,
+            paths: self.paths,
+            schemas: self.schemas,
+        }
     }
+}
+
+/// Pages only: an API route is declared with its documentation ([`Routes::api`]), so that the
+/// OpenAPI document lists every API route there is.
+fn assert_page(path: &str) {
+    assert!(
+        !is_api(path),
+        "{path}: an API route is declared with Routes::api or Routes::open_api"
+    );
+}
+
+/// The methods a documented path item has operations for.
+fn operation_methods(item: &utoipa::openapi::PathItem) -> Vec<Method> {
+    [
+        (Method::GET, item.get.is_some()),
+        (Method::PUT, item.put.is_some()),
+        (Method::POST, item.post.is_some()),
+        (Method::DELETE, item.delete.is_some()),
+        (Method::PATCH, item.patch.is_some()),
+        (Method::HEAD, item.head.is_some()),
+        (Method::OPTIONS, item.options.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, present)| present.then_some(method))
+    .collect()
 }
 
 /// The signed-in account of a guarded request.

@@ -13,6 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use xiaobao_db::Tenant;
+use xiaobao_domain::ids::Id;
 use xiaobao_domain::{Failure, Outcome};
 use xiaobao_identity::Caller;
 
@@ -83,10 +84,10 @@ pub(crate) fn caller(state: &AppState, tenant: &Arc<Tenant>, current: &Current) 
     }
 }
 
-/// A path id: a number, or a miss of `entity` (404, audited as asked for).
-pub(crate) fn path_id(entity: &'static str, raw: &str) -> Result<i64, Failure> {
-    raw.parse::<i64>()
-        .map_err(|_| xiaobao_domain::Refusal::out_of_scope(entity, raw).into())
+/// A path id of its kind, or a miss of that kind (404, audited as asked for).
+pub(crate) fn path_id<I: Id>(raw: &str) -> Result<I, Failure> {
+    raw.parse::<I>()
+        .map_err(|_| xiaobao_domain::Refusal::out_of_scope(I::ENTITY, raw).into())
 }
 
 /// Audits a miss outside the caller's scope (a not-found refusal naming its subject).

@@ -52,7 +52,8 @@ impl Admin {
 
     /// Puts a dead job back in the queue with a fresh set of attempts, audited
     /// (`job.retried`). A job that is not dead is refused (`job_not_dead`).
-    pub async fn retry_job(&self, id: i64) -> Outcome<()> {
+    pub async fn retry_job(&self, id: JobId) -> Outcome<()> {
+        let id = id.0;
         let mut tx = self.caller.tx().await?;
         let job = xiaobao_jobs::get_job(&mut tx, JobId(id))
             .await?

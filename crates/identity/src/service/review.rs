@@ -3,6 +3,7 @@
 //! refused with a reason (the school learns it by SMS). A decided registration is a
 //! conflict (409) on every route.
 
+use xiaobao_domain::ids::{Id, OrgId};
 use xiaobao_domain::{Failure, Outcome, Refusal};
 use xiaobao_notify::{Notification, Template as Message};
 
@@ -85,7 +86,8 @@ impl Reviews {
     }
 
     /// One registration of the scope.
-    pub async fn get(&self, org_id: i64) -> Outcome<Registration> {
+    pub async fn get(&self, org_id: OrgId) -> Outcome<Registration> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         let row = registration::get(&mut tx, &self.scope(), org_id).await?;
         tx.commit().await?;
@@ -94,7 +96,13 @@ impl Reviews {
 
     /// Approves: the school active, audited, its set-password link issued and the SMS to its
     /// contact queued, in one transaction.
-    pub async fn approve(&self, org_id: i64, codes: &Codes, link: &SetPasswordLink) -> Outcome<()> {
+    pub async fn approve(
+        &self,
+        org_id: OrgId,
+        codes: &Codes,
+        link: &SetPasswordLink,
+    ) -> Outcome<()> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         let approved = registration::approve(&mut tx, &self.caller.actor, &self.scope(), org_id)
             .await?
@@ -126,7 +134,8 @@ impl Reviews {
 
     /// Refuses with the reason (see [`check_reason`]); the school learns it by SMS to the
     /// contact it registered, with the refusal.
-    pub async fn refuse(&self, org_id: i64, reason: &str) -> Outcome<()> {
+    pub async fn refuse(&self, org_id: OrgId, reason: &str) -> Outcome<()> {
+        let org_id = org_id.get();
         let reason = check_reason(reason)?;
         let mut tx = self.caller.tx().await?;
         registration::refuse(&mut tx, &self.caller.actor, &self.scope(), org_id, &reason)

@@ -5,6 +5,7 @@
 //! entries (and the SMS of a reset), commits only when it succeeded, and answers
 //! [`Outcome`]. A miss names what was asked for, so the edge audits it once.
 
+use xiaobao_domain::ids::{ChangeRequestId, Id, OrgId};
 use xiaobao_domain::{Failure, Outcome, Refusal};
 use xiaobao_notify::{Notification, Template as Message};
 
@@ -228,7 +229,8 @@ impl Schools {
 
     /// The school `org_id` of the caller's scope. A central school reading one of its
     /// schools leaves `school.viewed_on_behalf`.
-    pub async fn school(&self, org_id: i64) -> Outcome<SchoolRow> {
+    pub async fn school(&self, org_id: OrgId) -> Outcome<SchoolRow> {
+        let org_id = org_id.get();
         let viewer = &self.caller.viewer;
         let scope = self.scope();
         let mut tx = self.caller.tx().await?;
@@ -271,7 +273,8 @@ impl Schools {
     }
 
     /// Changes the contact mobile of a school of the scope.
-    pub async fn change_mobile(&self, org_id: i64, mobile: &str) -> Outcome<()> {
+    pub async fn change_mobile(&self, org_id: OrgId, mobile: &str) -> Outcome<()> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         flat(
             school_admin::change_contact_mobile(
@@ -291,10 +294,11 @@ impl Schools {
     /// Resets the school's password and queues the set-password link by SMS, together.
     pub async fn reset_password(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         codes: &Codes,
         link: &SetPasswordLink,
     ) -> Outcome<()> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         let reset = flat(
             school_admin::reset_password(
@@ -328,7 +332,8 @@ impl Schools {
     }
 
     /// Marks (`true`) or unmarks a school of the scope as a central school.
-    pub async fn set_central(&self, org_id: i64, central: bool) -> Outcome<bool> {
+    pub async fn set_central(&self, org_id: OrgId, central: bool) -> Outcome<bool> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         flat(
             school_admin::set_central(&mut tx, &self.caller.actor, &self.scope(), org_id, central)
@@ -340,7 +345,8 @@ impl Schools {
     }
 
     /// Assigns a school of the scope to a central school (`None`: to none).
-    pub async fn assign(&self, org_id: i64, central_id: Option<i64>) -> Outcome<()> {
+    pub async fn assign(&self, org_id: OrgId, central_id: Option<i64>) -> Outcome<()> {
+        let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
         flat(
             school_admin::assign_central(
@@ -423,16 +429,18 @@ impl Schools {
         if self.caller.viewer.org_kind != "school" {
             return Err(AdminProblem::NotFound.into());
         }
-        self.request_change(self.caller.viewer.org_id, input).await
+        self.request_change(OrgId(self.caller.viewer.org_id), input)
+            .await
     }
 
     /// Submits a request for the school `org_id`: the caller's own (a school), or one of a
     /// central school's schools (on its behalf). Answers the new request.
     pub async fn request_change(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         input: &NewChangeRequest,
     ) -> Outcome<ChangeRequestRow> {
+        let org_id = org_id.get();
         let viewer = &self.caller.viewer;
         let (scope, on_behalf) = if org_id == viewer.org_id {
             (SchoolScope::Own { org_id }, None)
@@ -466,7 +474,8 @@ impl Schools {
     }
 
     /// One change request of the scope.
-    pub async fn request(&self, id: i64) -> Outcome<ChangeRequestRow> {
+    pub async fn request(&self, id: ChangeRequestId) -> Outcome<ChangeRequestRow> {
+        let id = id.get();
         let mut tx = self.caller.tx().await?;
         let row = school_admin::get_request(&mut tx, &self.scope(), id).await?;
         tx.commit().await?;
@@ -474,7 +483,12 @@ impl Schools {
     }
 
     /// Approves (the change is applied) or refuses a pending request of the scope.
-    pub async fn decide(&self, id: i64, decision: &Decision) -> Outcome<ChangeRequestRow> {
+    pub async fn decide(
+        &self,
+        id: ChangeRequestId,
+        decision: &Decision,
+    ) -> Outcome<ChangeRequestRow> {
+        let id = id.get();
         let mut tx = self.caller.tx().await?;
         let row = match school_admin::decide_request(
             &mut tx,

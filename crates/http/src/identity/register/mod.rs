@@ -17,6 +17,7 @@ mod pages;
 pub(crate) use activate::*;
 pub(crate) use api::*;
 use pages::*;
+use utoipa_axum::routes;
 
 use axum::body::Bytes;
 use axum::routing::get;
@@ -53,14 +54,8 @@ pub fn routes() -> Routes {
             "/t/{slug}/activate",
             get(show_activate).post(submit_activate),
         )
-        .open(
-            "/api/v1/t/{slug}/registrations",
-            axum::routing::post(api_register),
-        )
-        .open(
-            "/api/v1/t/{slug}/activation",
-            axum::routing::post(api_activate),
-        )
+        .open_api(routes!(api_register))
+        .open_api(routes!(api_activate))
 }
 
 /// The text fields of a registration, as typed.

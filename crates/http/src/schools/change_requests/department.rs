@@ -5,6 +5,7 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use xiaobao_domain::ids::ChangeRequestId;
 use xiaobao_domain::{Failure, Outcome, Refusal};
 use xiaobao_identity::school_admin::{self, ChangeRequestRow, Decision};
 
@@ -27,7 +28,7 @@ pub(crate) struct ListQuery {
 
 /// One request (`id`, a path segment) of the caller's scope.
 pub(super) async fn load_one(call: &impl Called, id: &str) -> Outcome<ChangeRequestRow> {
-    service(call).request(path_id("change_request", id)?).await
+    service(call).request(path_id::<ChangeRequestId>(id)?).await
 }
 
 /// Whether a list asks for pending requests only (the default) or all of them.
@@ -195,7 +196,7 @@ pub(super) async fn decide(
     decision: &Decision,
 ) -> Outcome<ChangeRequestRow> {
     service(call)
-        .decide(path_id("change_request", id)?, decision)
+        .decide(path_id::<ChangeRequestId>(id)?, decision)
         .await
 }
 

@@ -21,7 +21,7 @@ pub(crate) use department::*;
 pub(crate) use own::*;
 
 use axum::http::Method;
-use axum::routing::{get, post};
+use utoipa_axum::routes;
 use xiaobao_authz::Permission;
 
 use crate::web::auth::Routes;
@@ -29,70 +29,43 @@ use crate::web::auth::Routes;
 pub fn routes() -> Routes {
     let decide = Permission::CHANGE_REQUESTS_DECIDE;
     Routes::new()
-        .guarded(
+        .page(
             Method::GET,
             "/t/{slug}/school",
             Permission::SCHOOL_PROFILE_READ,
-            get(show_profile),
+            show_profile,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/school/change-requests",
             Permission::SCHOOL_PROFILE_REQUEST_CHANGE,
-            post(submit_own),
+            submit_own,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/schools/{id}/change-requests",
             Permission::SCHOOL_PROFILE_REQUEST_CHANGE,
-            post(submit_on_behalf),
+            submit_on_behalf,
         )
-        .guarded(
-            Method::GET,
-            "/t/{slug}/change-requests",
-            decide,
-            get(show_list),
-        )
-        .guarded(
+        .page(Method::GET, "/t/{slug}/change-requests", decide, show_list)
+        .page(
             Method::GET,
             "/t/{slug}/change-requests/{id}",
             decide,
-            get(show_one),
+            show_one,
         )
-        .guarded(
+        .page(
             Method::POST,
             "/t/{slug}/change-requests/{id}/decision",
             decide,
-            post(submit_decision),
+            submit_decision,
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/school",
-            Permission::SCHOOL_PROFILE_READ,
-            get(api_profile),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/school/change-requests",
+        .api(Permission::SCHOOL_PROFILE_READ, routes!(api_profile))
+        .api(
             Permission::SCHOOL_PROFILE_REQUEST_CHANGE,
-            post(api_request),
+            routes!(api_request),
         )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/change-requests",
-            decide,
-            get(api_list),
-        )
-        .guarded(
-            Method::GET,
-            "/api/v1/t/{slug}/change-requests/{id}",
-            decide,
-            get(api_get),
-        )
-        .guarded(
-            Method::POST,
-            "/api/v1/t/{slug}/change-requests/{id}/decision",
-            decide,
-            post(api_decide),
-        )
+        .api(decide, routes!(api_list))
+        .api(decide, routes!(api_get))
+        .api(decide, routes!(api_decide))
 }

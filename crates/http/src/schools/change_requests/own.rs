@@ -6,6 +6,7 @@ use axum::extract::{Form, Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use xiaobao_domain::Failure;
+use xiaobao_domain::ids::OrgId;
 use xiaobao_identity::orgs::SchoolRow;
 use xiaobao_identity::school_admin::{self, ChangeRequestRow, NewChangeRequest};
 use xiaobao_identity::service::schools::Profile;
@@ -202,7 +203,7 @@ pub(super) async fn submit_on_behalf(
     form: Result<Form<RequestInput>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let outcome = match path_id("organisation", &id) {
+    let outcome = match path_id::<OrgId>(&id) {
         Ok(org_id) => service(&call)
             .request_change(org_id, &form.to_new())
             .await
