@@ -193,6 +193,9 @@ impl TryFrom<String> for AcademicYear {
     }
 }
 
+// Stored as `text` such as `2025-2026`.
+crate::status::text_column!(AcademicYear);
+
 impl From<AcademicYear> for String {
     fn from(y: AcademicYear) -> String {
         y.to_string()

@@ -54,6 +54,7 @@ pub mod resident_id;
 pub mod role;
 pub mod rules;
 pub mod school;
+pub mod status;
 
 pub use academic_year::{AcademicYear, AcademicYearError, MonthDay, MonthDayError};
 pub use calendar::{CalendarError, DueDate, WorkCalendar};
@@ -69,3 +70,6 @@ pub use rules::{
     ModificationReviewer, ProgrammeRules, RulesDocument, RulesError,
 };
 pub use school::{SchoolError, SchoolNature, SchoolType};
+pub use status::{
+    AccountStatus, EndorsementStatus, EnrolmentStage, OrgStatus, RequestStatus, UnknownStatus,
+};

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
-use xiaobao_domain::{Gender, InsuredGroup, ProgrammeRules, SchoolType};
+use xiaobao_domain::{EnrolmentStage, Gender, InsuredGroup, ProgrammeRules, SchoolType};
 use xiaobao_roster::{IdSealer, ParsedRoster, RosterSpec, RowProblem};
 
 use crate::school::{self, EnrolmentRow};
@@ -54,7 +54,7 @@ pub async fn target(
     let Some(info) = school::school(conn, &scope.schools, row.school_org_id).await? else {
         return Ok(Err(Problem::NotFound));
     };
-    let pending = row.status != "draft";
+    let pending = row.status != EnrolmentStage::Draft;
     if !pending {
         let (open, deadline, _) =
             school::window(conn, rules, &row.academic_year, row.school_org_id, today).await?;

@@ -20,7 +20,7 @@ pub mod underwriting;
 pub mod years;
 
 use serde::Serialize;
-use xiaobao_domain::{Failure, Refusal, RefusalClass, Role};
+use xiaobao_domain::{EnrolmentStage, Failure, Refusal, RefusalClass, Role};
 use xiaobao_identity::{SchoolScope, Viewer};
 
 pub use service::{Enrolments, RosterUpload};
@@ -337,12 +337,12 @@ impl EnrolmentStatus {
     }
 
     /// From the stored status and whether a request is pending.
-    pub fn derive(stored: &str, request_pending: bool) -> Self {
+    pub fn derive(stored: EnrolmentStage, request_pending: bool) -> Self {
         match (stored, request_pending) {
-            ("draft", _) => Self::NotSubmitted,
+            (EnrolmentStage::Draft, _) => Self::NotSubmitted,
             (_, true) => Self::UnderReview,
-            ("underwritten", false) => Self::Underwritten,
-            _ => Self::Submitted,
+            (EnrolmentStage::Underwritten, false) => Self::Underwritten,
+            (EnrolmentStage::Submitted, false) => Self::Submitted,
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
 use xiaobao_domain::calendar::WorkCalendar;
-use xiaobao_domain::{Fen, ModificationReviewer, ProgrammeRules};
+use xiaobao_domain::{EnrolmentStage, Fen, ModificationReviewer, ProgrammeRules, RequestStatus};
 use xiaobao_identity::SchoolScope;
 
 use crate::school::{self, EnrolmentRow};
@@ -37,7 +37,8 @@ pub struct RequestRow {
     pub reason: String,
     /// `department` or `insurer`.
     pub reviewer: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: RequestStatus,
     pub requested_at: DateTime<Utc>,
     pub requested_on_behalf: bool,
     pub decided_at: Option<DateTime<Utc>>,
@@ -56,11 +57,11 @@ impl RequestRow {
     }
 
     pub fn status_label(&self) -> &'static str {
-        match self.status.as_str() {
-            "pending" => "待审核",
-            "approved" => "已通过",
-            "refused" => "未通过",
-            _ => "已撤回",
+        match self.status {
+            RequestStatus::Pending => "待审核",
+            RequestStatus::Approved => "已通过",
+            RequestStatus::Refused => "未通过",
+            RequestStatus::Withdrawn => "已撤回",
         }
     }
 
@@ -80,7 +81,7 @@ macro_rules! scoped_requests {
             "select q.request_id, q.kind, q.enrolment_id, q.school_org_id, \
          o.name as school_name, e.academic_year, e.product_code, e.headcount, e.company_name, \
          q.new_headcount, q.new_company_id, q.new_company_name, q.new_roster_id, q.reason, \
-         q.reviewer, q.status, q.requested_at, q.requested_on_behalf, q.decided_at, \
+         q.reviewer, q.status as \"status: xiaobao_domain::RequestStatus\", q.requested_at, q.requested_on_behalf, q.decided_at, \
          q.decision_reason, q.premium_change_fen, q.created_enrolment_id \
          from enrolment_requests q join enrolments e on e.enrolment_id = q.enrolment_id \
          join organisations o on o.org_id = q.school_org_id "
@@ -148,7 +149,7 @@ pub async fn request_modification(
     let Some(info) = school::school(conn, scope, row.school_org_id).await? else {
         return Ok(Err(Problem::NotFound));
     };
-    if row.status == "draft" {
+    if row.status == EnrolmentStage::Draft {
         return Ok(Err(Problem::NotSubmitted));
     }
     if row.pending_request_id.is_some() {
@@ -271,7 +272,7 @@ pub async fn request_second_insurer(
     let Some(info) = school::school(conn, scope, row.school_org_id).await? else {
         return Ok(Err(Problem::NotFound));
     };
-    if row.status == "draft" {
+    if row.status == EnrolmentStage::Draft {
         return Ok(Err(Problem::NotSubmitted));
     }
     let Some(reason) = reason_ok(reason) else {
@@ -350,7 +351,7 @@ pub async fn list(
     conn: &mut PgConnection,
     scope: &EnrolmentScope,
     reviewer: Option<ModificationReviewer>,
-    status: Option<&str>,
+    status: Option<RequestStatus>,
     limit: i64,
 ) -> Result<Vec<RequestRow>, EnrolmentError> {
     Ok(scoped_requests!(
@@ -358,7 +359,7 @@ pub async fn list(
         "and ($5::text is null or q.reviewer = $5) \
          and ($6::text is null or q.status = $6) order by q.requested_at desc limit $7",
         reviewer.map(ModificationReviewer::code),
-        status,
+        status.map(RequestStatus::as_str),
         limit,
     )
     .fetch_all(conn)
@@ -413,7 +414,7 @@ pub async fn decide(
         }
         _ => {}
     }
-    if req.status != "pending" {
+    if req.status.is_decided() {
         return Ok(Err(Problem::AlreadyDecided));
     }
     let decision_reason = reason_ok(&decision.reason);

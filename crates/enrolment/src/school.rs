@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
 use xiaobao_domain::{
-    AcademicYear, Deadline, Fen, InsuredGroup, ProgrammeRules, SchoolNature, SchoolType,
+    AcademicYear, Deadline, EnrolmentStage, Fen, InsuredGroup, OrgStatus, ProgrammeRules,
+    SchoolNature, SchoolType,
 };
 use xiaobao_identity::SchoolScope;
 
@@ -30,7 +31,8 @@ pub struct SchoolInfo {
     pub region_code: String,
     pub region_name: String,
     pub region_path: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: OrgStatus,
 }
 
 struct SchoolRaw {
@@ -41,7 +43,7 @@ struct SchoolRaw {
     region_code: String,
     region_name: String,
     region_path: String,
-    status: String,
+    status: OrgStatus,
 }
 
 /// The school `org_id` if it lies in `scope`.
@@ -54,7 +56,7 @@ pub async fn school(
     let Some(raw) = sqlx::query_as!(
         SchoolRaw,
         "select o.org_id, o.name, o.nature, o.school_type, o.region_code, r.name as region_name, \
-         o.region_path, o.status from organisations o join regions r on r.region_code = o.region_code \
+         o.region_path, o.status as \"status: OrgStatus\" from organisations o join regions r on r.region_code = o.region_code \
          where o.kind = 'school' and o.org_id = $4 \
          and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)",
         a.region_prefix,
@@ -106,7 +108,8 @@ pub struct EnrolmentRow {
     pub premium_fen: i64,
     pub cover_start: Option<NaiveDate>,
     /// Stored status: `draft`, `submitted`, `underwritten`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: EnrolmentStage,
     pub roster_id: Option<i64>,
     pub roster_rows: Option<i32>,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -118,7 +121,7 @@ pub struct EnrolmentRow {
 impl EnrolmentRow {
     /// The status the school sees.
     pub fn display_status(&self) -> EnrolmentStatus {
-        EnrolmentStatus::derive(&self.status, self.pending_request_id.is_some())
+        EnrolmentStatus::derive(self.status, self.pending_request_id.is_some())
     }
 
     /// The premium in yuan, e.g. `"7,390,500.00"`.
@@ -136,7 +139,8 @@ macro_rules! enrolment_rows {
             $crate::school::EnrolmentRow,
             "select e.enrolment_id, e.academic_year, e.school_org_id, \
              o.name as school_name, e.product_code, e.seq, e.company_id, e.company_name, \
-             e.headcount, e.rate_fen, e.premium_fen, e.cover_start, e.status, e.roster_id, \
+             e.headcount, e.rate_fen, e.premium_fen, e.cover_start, \
+             e.status as \"status: xiaobao_domain::EnrolmentStage\", e.roster_id, \
              (select r.row_count from rosters r where r.roster_id = e.roster_id) \
                as \"roster_rows?\", \
              e.submitted_at, e.submitted_on_behalf, e.received_at, \
@@ -317,7 +321,7 @@ pub(crate) async fn ensure_enrolment(
     if !product.is_eligible(school.school_type) {
         return Ok(Err(Problem::NotEligible));
     }
-    if school.status != "active" {
+    if school.status != OrgStatus::Active {
         return Ok(Err(Problem::SchoolNotActive));
     }
     sqlx::query!(
@@ -410,7 +414,7 @@ pub async fn save_draft(
     let Some(current) = lock(conn, &escope, id).await? else {
         return Ok(Err(Problem::NotFound));
     };
-    if current.status != "draft" {
+    if current.status != EnrolmentStage::Draft {
         return Ok(Err(Problem::AlreadySubmitted));
     }
     let (open, deadline, _) = window(conn, rules, year, org_id, today).await?;
@@ -485,7 +489,7 @@ pub async fn submit(
     let Some(school) = school(conn, scope, row.school_org_id).await? else {
         return Ok(Err(Problem::NotFound));
     };
-    if row.status != "draft" {
+    if row.status != EnrolmentStage::Draft {
         return Ok(Err(Problem::AlreadySubmitted));
     }
     let (open, deadline, _) =

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
-use xiaobao_domain::{Gender, InsuredGroup, ProgrammeRules};
+use xiaobao_domain::{EndorsementStatus, EnrolmentStage, Gender, InsuredGroup, ProgrammeRules};
 use xiaobao_roster::{ExportRow, IdSealer};
 
 use crate::school::{self, EnrolmentRow, enrolment_rows};
@@ -91,7 +91,7 @@ pub async fn roster_export(
     let Some(row) = school::enrolment(conn, scope, enrolment_id).await? else {
         return Ok(Err(Problem::NotFound));
     };
-    if scope.is_insurer() && row.status == "draft" {
+    if scope.is_insurer() && row.status == EnrolmentStage::Draft {
         return Ok(Err(Problem::NotFound));
     }
     let Some(roster_id) = row.roster_id else {
@@ -183,10 +183,10 @@ pub async fn mark_received(
     let Some(row) = school::lock(conn, scope, enrolment_id).await? else {
         return Ok(Err(Problem::NotFound));
     };
-    match row.status.as_str() {
-        "draft" => return Ok(Err(Problem::NotFound)),
-        "underwritten" => return Ok(Err(Problem::AlreadyReceived)),
-        _ => {}
+    match row.status {
+        EnrolmentStage::Draft => return Ok(Err(Problem::NotFound)),
+        EnrolmentStage::Underwritten => return Ok(Err(Problem::AlreadyReceived)),
+        EnrolmentStage::Submitted => {}
     }
     sqlx::query!(
         "update enrolments set status = 'underwritten', received_at = now(), received_by = $2, \
@@ -222,7 +222,8 @@ pub struct EndorsementRow {
     pub old_headcount: i32,
     pub new_headcount: i32,
     pub premium_change_fen: i64,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: EndorsementStatus,
     pub due_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub issued_at: Option<DateTime<Utc>>,
@@ -239,7 +240,7 @@ pub async fn endorsements(
         EndorsementRow,
         "select d.endorsement_id, d.enrolment_id, d.request_id, \
          o.name as school_name, e.product_code, d.company_name, d.old_headcount, d.new_headcount, \
-         d.premium_change_fen, d.status, d.due_at, d.created_at, d.issued_at \
+         d.premium_change_fen, d.status as \"status: EndorsementStatus\", d.due_at, d.created_at, d.issued_at \
          from endorsements d join enrolments e on e.enrolment_id = d.enrolment_id \
          join organisations o on o.org_id = e.school_org_id \
          where (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
@@ -264,8 +265,8 @@ pub async fn issue_endorsement(
     actor: &Actor,
 ) -> Outcome<()> {
     let a = scope.args();
-    let status: Option<String> = sqlx::query_scalar!(
-        "select d.status from endorsements d join enrolments e on e.enrolment_id = d.enrolment_id \
+    let status: Option<EndorsementStatus> = sqlx::query_scalar!(
+        "select d.status as \"status: EndorsementStatus\" from endorsements d join enrolments e on e.enrolment_id = d.enrolment_id \
          join organisations o on o.org_id = e.school_org_id \
          where d.endorsement_id = $5 \
          and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3) \
@@ -280,10 +281,10 @@ pub async fn issue_endorsement(
     )
     .fetch_optional(&mut *conn)
     .await?;
-    match status.as_deref() {
+    match status {
         None => return Ok(Err(Problem::NotFound)),
-        Some("issued") => return Ok(Err(Problem::AlreadyIssued)),
-        Some(_) => {}
+        Some(EndorsementStatus::Issued) => return Ok(Err(Problem::AlreadyIssued)),
+        Some(EndorsementStatus::Pending) => {}
     }
     sqlx::query!(
         "update endorsements set status = 'issued', issued_at = now(), issued_by = $2 \

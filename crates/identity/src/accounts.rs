@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
-use xiaobao_domain::{AccountType, Role};
+use xiaobao_domain::{AccountStatus, AccountType, OrgStatus, Role};
 
 use crate::IdentityError;
 use crate::password::{HISTORY, PasswordHasher, PasswordProblem, check_new_password};
@@ -21,10 +21,10 @@ pub struct Account {
     pub must_change_password: bool,
     pub failed_logins: i32,
     pub locked_until: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: AccountStatus,
     pub org_kind: String,
     pub org_name: String,
-    pub org_status: String,
+    pub org_status: OrgStatus,
     pub region_code: String,
     pub region_path: String,
     pub company_id: Option<i64>,
@@ -45,7 +45,7 @@ pub struct AccountSummary {
     pub account_type: String,
     pub login_name: String,
     pub display_name: String,
-    pub status: String,
+    pub status: AccountStatus,
     pub has_password: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry, mask_phone};
-use xiaobao_domain::{AccountType, Role};
+use xiaobao_domain::{AccountType, OrgStatus, Role};
 
 use crate::IdentityError;
 use crate::orgs::{self, NewOrganisation, OrgKind};
@@ -88,7 +88,7 @@ impl BranchLevel {
 pub struct Creator {
     pub org_id: i64,
     pub kind: String,
-    pub status: String,
+    pub status: OrgStatus,
     pub company_id: Option<i64>,
     pub company_name: Option<String>,
     pub branch_level: Option<String>,
@@ -100,7 +100,7 @@ impl Creator {
     /// The creator's level when it is an active insurer branch of a company.
     pub fn level(&self) -> Option<BranchLevel> {
         if self.kind != OrgKind::InsurerBranch.as_str()
-            || self.status != "active"
+            || self.status != OrgStatus::Active
             || self.company_id.is_none()
         {
             return None;
@@ -486,7 +486,7 @@ pub struct BranchRow {
     pub contact_name: Option<String>,
     /// `138****1234`.
     pub contact_mobile: Option<String>,
-    pub status: String,
+    pub status: OrgStatus,
     pub account_id: Option<i64>,
     pub login_name: Option<String>,
     /// Whether the contact has set the password yet.
@@ -616,7 +616,7 @@ mod tests {
         let creator = Creator {
             org_id: 1,
             kind: "insurer_branch".into(),
-            status: "active".into(),
+            status: OrgStatus::Active,
             company_id: Some(3),
             company_name: Some("测试保险".into()),
             branch_level: Some("city".into()),

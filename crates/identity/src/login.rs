@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
-use xiaobao_domain::{AccountType, Role};
+use xiaobao_domain::{AccountStatus, AccountType, OrgStatus, Role};
 
 use crate::IdentityError;
 use crate::accounts::{self, Account};
@@ -312,10 +312,10 @@ pub async fn authenticate(
     if !password_ok {
         return Err(count_failure(conn, policy, &actor, &account, &client, now).await?);
     }
-    if account.status != "active" {
+    if account.status != AccountStatus::Active {
         return Err(LoginError::Disabled);
     }
-    if account.org_status != "active" {
+    if account.org_status != OrgStatus::Active {
         // A pending, refused or deregistered organisation cannot sign in.
         return Err(LoginError::Invalid);
     }

@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
 
+use xiaobao_domain::OrgStatus;
+
 use crate::IdentityError;
 use crate::scope::{SchoolScope, ScopeParam};
 
@@ -128,7 +130,7 @@ pub struct SchoolRow {
     pub name: String,
     pub region_code: String,
     pub region_name: String,
-    pub status: String,
+    pub status: OrgStatus,
     pub nature: Option<String>,
     pub school_type: Option<String>,
     pub address: Option<String>,

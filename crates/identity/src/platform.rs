@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use xiaobao_audit::{Actor, Entry};
 
+use xiaobao_domain::{AccountStatus, OrgStatus};
+
 use crate::accounts::{self, Account};
 use crate::login::{Authenticated, LoginAttempt, LoginError, LoginPolicy, loggable_login_name};
 use crate::password::{PasswordHasher, PasswordProblem, check_new_password};
@@ -22,7 +24,7 @@ pub struct Identity {
     pub password_changed_at: Option<DateTime<Utc>>,
     pub must_change_password: bool,
     pub locked_until: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: AccountStatus,
 }
 
 const COLUMNS: &str = "identity_id, login_name, display_name, password_hash, password_changed_at, \
@@ -231,7 +233,7 @@ pub async fn authenticate(
         return Err(LoginError::Invalid);
     }
     locked_row.commit().await.map_err(IdentityError::from)?;
-    if identity.status != "active" {
+    if identity.status != AccountStatus::Active {
         return Err(LoginError::Disabled);
     }
     sqlx::query("update control.identities set failed_logins = 0 where identity_id = $1")
@@ -256,7 +258,7 @@ pub async fn enter(
     let Some(account): Option<Account> = accounts::get(conn, account_id).await? else {
         return Err(LoginError::Invalid);
     };
-    if account.status != "active" || account.org_status != "active" {
+    if account.status != AccountStatus::Active || account.org_status != OrgStatus::Active {
         return Err(LoginError::Invalid);
     }
     let roles = accounts::roles(conn, account_id).await?;

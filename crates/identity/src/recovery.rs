@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
 
+use xiaobao_domain::OrgStatus;
+
 use crate::IdentityError;
 use crate::accounts::{self, Account};
 use crate::codes::{CodeError, CodePurpose, Codes};
@@ -201,7 +203,7 @@ pub struct FoundSchool {
     /// In full: the caller masks it.
     pub contact_mobile: String,
     /// `pending` or `active`.
-    pub status: String,
+    pub status: OrgStatus,
 }
 
 /// The live school (pending or active) with exactly this full name, and its account.

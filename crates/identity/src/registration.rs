@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
 use xiaobao_domain::school::{SchoolNature, SchoolType};
-use xiaobao_domain::{AccountType, Role};
+use xiaobao_domain::{AccountType, OrgStatus, Role};
 
 use crate::IdentityError;
 use crate::accounts;
@@ -249,7 +249,7 @@ pub struct Registration {
     pub region_code: String,
     pub region_name: String,
     /// `pending`, `active` (approved) or `refused`.
-    pub status: String,
+    pub status: OrgStatus,
     pub nature: Option<String>,
     pub school_type: Option<String>,
     pub address: Option<String>,
@@ -283,7 +283,7 @@ fn bind_scope<'q, O>(
 pub async fn list(
     conn: &mut PgConnection,
     scope: &SchoolScope,
-    status: &str,
+    status: OrgStatus,
     limit: i64,
 ) -> Result<Vec<Registration>, IdentityError> {
     let sql = format!(
@@ -325,7 +325,7 @@ pub enum DecideProblem {
     /// No such registration in the reviewer's scope: answer 404.
     NotFound,
     /// Already decided (its status now).
-    AlreadyDecided(String),
+    AlreadyDecided(OrgStatus),
 }
 
 /// An approved registration: what the set-password message needs.
@@ -342,17 +342,22 @@ async fn lock_pending(
     conn: &mut PgConnection,
     scope: &SchoolScope,
     org_id: i64,
-) -> Result<Result<(String, Option<String>), DecideProblem>, IdentityError> {
+) -> Result<Result<(OrgStatus, Option<String>), DecideProblem>, IdentityError> {
     let sql = format!(
         "select o.status, o.contact_mobile from organisations o \
          where o.kind = 'school' and {scope} and o.org_id = $2 for update",
         scope = scope.condition(1),
     );
-    let q = bind_scope(sqlx::query_as::<_, (String, Option<String>)>(&sql), scope);
+    let q = bind_scope(
+        sqlx::query_as::<_, (OrgStatus, Option<String>)>(&sql),
+        scope,
+    );
     let row = q.bind(org_id).fetch_optional(&mut *conn).await?;
     Ok(match row {
         None => Err(DecideProblem::NotFound),
-        Some((status, _)) if status != "pending" => Err(DecideProblem::AlreadyDecided(status)),
+        Some((status, _)) if status != OrgStatus::Pending => {
+            Err(DecideProblem::AlreadyDecided(status))
+        }
         Some(row) => Ok(row),
     })
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use sqlx::postgres::PgArguments;
 use xiaobao_audit::{Actor, Entry};
-use xiaobao_domain::Role;
+use xiaobao_domain::{OrgStatus, RequestStatus, Role};
 
 use crate::IdentityError;
 use crate::codes::{CodePurpose, Codes};
@@ -166,7 +166,7 @@ fn bind_scope<'q, O>(q: QueryAs<'q, O>, scope: &SchoolScope) -> QueryAs<'q, O> {
 struct Locked {
     org_id: i64,
     name: String,
-    status: String,
+    status: OrgStatus,
     region_code: String,
     contact_mobile: Option<String>,
     is_central: bool,
@@ -290,7 +290,7 @@ pub async fn reset_password(
     let Some(school) = lock_school(conn, scope, org_id).await? else {
         return Ok(Err(AdminProblem::NotFound));
     };
-    if school.status != "active" {
+    if school.status != OrgStatus::Active {
         return Ok(Err(AdminProblem::NotActive));
     }
     let Some(mobile) = school.contact_mobile.clone() else {
@@ -346,7 +346,7 @@ pub async fn set_central(
     let Some(school) = lock_school(conn, scope, org_id).await? else {
         return Ok(Err(AdminProblem::NotFound));
     };
-    if school.status != "active" {
+    if school.status != OrgStatus::Active {
         return Ok(Err(AdminProblem::NotActive));
     }
     if school.is_central == central {
@@ -438,7 +438,7 @@ pub async fn assign_central(
         if !central.is_central {
             return Ok(Err(AdminProblem::NotCentral));
         }
-        if central.status != "active" {
+        if central.status != OrgStatus::Active {
             return Ok(Err(AdminProblem::NotActive));
         }
     }
@@ -477,7 +477,7 @@ pub struct CentralSchoolRow {
     pub name: String,
     pub region_code: String,
     pub region_name: String,
-    pub status: String,
+    pub status: OrgStatus,
     pub assigned: i64,
 }
 
@@ -608,15 +608,17 @@ pub async fn region_counts(
 pub async fn status_counts(
     conn: &mut PgConnection,
     scope: &SchoolScope,
-) -> Result<Vec<(String, i64)>, IdentityError> {
+) -> Result<Vec<(OrgStatus, i64)>, IdentityError> {
     let sql = format!(
         "select o.status, count(*) from organisations o where o.kind = 'school' and {} \
          group by o.status order by o.status",
         scope.condition(1)
     );
-    Ok(bind_scope(sqlx::query_as::<_, (String, i64)>(&sql), scope)
-        .fetch_all(conn)
-        .await?)
+    Ok(
+        bind_scope(sqlx::query_as::<_, (OrgStatus, i64)>(&sql), scope)
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
 /// What a school may ask its department to change.
@@ -670,23 +672,22 @@ pub fn cause_label(cause: &str) -> &'static str {
 }
 
 /// The Chinese label of a request status.
-pub fn request_status_label(status: &str) -> &'static str {
+pub fn request_status_label(status: RequestStatus) -> &'static str {
     match status {
-        "pending" => "待审核",
-        "approved" => "已通过",
-        "refused" => "未通过",
-        _ => "其他",
+        RequestStatus::Pending => "待审核",
+        RequestStatus::Approved => "已通过",
+        RequestStatus::Refused => "未通过",
+        RequestStatus::Withdrawn => "已撤回",
     }
 }
 
 /// The Chinese label of a school's status.
-pub fn school_status_label(status: &str) -> &'static str {
+pub fn school_status_label(status: OrgStatus) -> &'static str {
     match status {
-        "pending" => "待审核",
-        "active" => "已通过审核",
-        "refused" => "未通过审核",
-        "deregistered" => "已注销",
-        _ => "其他",
+        OrgStatus::Pending => "待审核",
+        OrgStatus::Active => "已通过审核",
+        OrgStatus::Refused => "未通过审核",
+        OrgStatus::Deregistered => "已注销",
     }
 }
 
@@ -725,7 +726,7 @@ pub async fn request_change(
     let Some(school) = lock_school(conn, scope, org_id).await? else {
         return Ok(Err(AdminProblem::NotFound));
     };
-    if school.status != "active" {
+    if school.status != OrgStatus::Active {
         return Ok(Err(AdminProblem::NotActive));
     }
     let (mut new_name, mut new_region, mut cause) = (None, None, None);
@@ -848,7 +849,7 @@ pub struct ChangeRequestRow {
     pub new_region_name: Option<String>,
     pub deregister_cause: Option<String>,
     pub reason: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub requested_by: i64,
     pub on_behalf_of: Option<i64>,
     pub decided_by: Option<i64>,
@@ -940,21 +941,21 @@ pub async fn decide_request(
     let Some(school) = lock_school(conn, scope, request.org_id).await? else {
         return Ok(Err(AdminProblem::NotFound));
     };
-    let status: String = sqlx::query_scalar(
+    let status: RequestStatus = sqlx::query_scalar(
         "select status from change_requests where change_request_id = $1 for update",
     )
     .bind(id)
     .fetch_one(&mut *conn)
     .await?;
-    if status != "pending" {
+    if status.is_decided() {
         return Ok(Err(AdminProblem::AlreadyDecided));
     }
     match decision {
         Decision::Refuse(reason) => {
-            close_request(conn, actor, id, "refused", Some(reason.trim())).await?;
+            close_request(conn, actor, id, RequestStatus::Refused, Some(reason.trim())).await?;
         }
         Decision::Approve => {
-            if school.status != "active" {
+            if school.status != OrgStatus::Active {
                 return Ok(Err(AdminProblem::NotActive));
             }
             let applied = match ChangeKind::parse(&request.kind) {
@@ -968,7 +969,7 @@ pub async fn decide_request(
             if let Err(problem) = applied {
                 return Ok(Err(problem));
             }
-            close_request(conn, actor, id, "approved", None).await?;
+            close_request(conn, actor, id, RequestStatus::Approved, None).await?;
         }
     }
     // A move may have taken the school out of the scope: read it back as its own.
@@ -983,7 +984,7 @@ async fn close_request(
     conn: &mut PgConnection,
     actor: &Actor,
     id: i64,
-    status: &str,
+    status: RequestStatus,
     reason: Option<&str>,
 ) -> Result<(), IdentityError> {
     sqlx::query(
@@ -1162,7 +1163,7 @@ async fn apply_deregister(
         conn,
         actor,
         Entry::new("school.deregistered", "organisation", Some(school.org_id))
-            .change("status", &school.status, "deregistered")
+            .change("status", school.status, OrgStatus::Deregistered)
             .change("is_central", school.is_central, false)
             .detail("deregister_cause", &request.deregister_cause)
             .detail("disabled_account_ids", &accounts)
@@ -1184,7 +1185,7 @@ async fn apply_deregister(
             conn,
             actor,
             other,
-            "refused",
+            RequestStatus::Refused,
             Some("学校已注销，申请自动关闭"),
         )
         .await?;

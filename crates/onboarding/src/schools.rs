@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 use xiaobao_audit::Entry;
-use xiaobao_domain::{SchoolNature, SchoolType};
+use xiaobao_domain::{OrgStatus, SchoolNature, SchoolType};
 
 use crate::normalise::{is_region_code, mobile_from_number, mobile_from_text, name_key};
 use crate::regions::{RegionColumns, RegionIndex, RegionInfo, RegionRef};
@@ -467,7 +467,7 @@ struct ExistingSchool {
     name: String,
     contact_mobile: Option<String>,
     region_code: String,
-    status: String,
+    status: OrgStatus,
     is_central: bool,
     central_school_id: Option<i64>,
 }
@@ -570,7 +570,7 @@ pub async fn import_schools(
             continue;
         }
         if let Some(found) = existing_by_name.get(&name_key(&row.name)) {
-            let state = if found.status == "pending" {
+            let state = if found.status == OrgStatus::Pending {
                 "正在审核中"
             } else {
                 "已开通"
@@ -651,7 +651,7 @@ pub async fn import_schools(
                 }
             }
         } else if let Some(found) = existing_by_name.get(&key) {
-            if found.status != "active" {
+            if found.status != OrgStatus::Active {
                 problem(format!(
                     "中心校「{central}」尚在审核中，审核通过后才能作为中心校"
                 ));

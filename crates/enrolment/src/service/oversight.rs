@@ -3,7 +3,9 @@
 //! requests, premium totals and the roster download of an enrolment in scope.
 
 use xiaobao_domain::ids::{EnrolmentId, EnrolmentRequestId, Id, OrgId};
-use xiaobao_domain::{Failure, ModificationReviewer, Outcome, ProgrammeRules, Refusal};
+use xiaobao_domain::{
+    Failure, ModificationReviewer, Outcome, ProgrammeRules, Refusal, RequestStatus,
+};
 use xiaobao_roster::IdSealer;
 
 use super::{Enrolments, LIST_LIMIT};
@@ -170,7 +172,7 @@ impl Enrolments {
             &mut tx,
             &scope,
             Some(Self::reviewer(&scope)),
-            pending_only.then_some("pending"),
+            pending_only.then_some(RequestStatus::Pending),
             LIST_LIMIT,
         )
         .await?;

@@ -9,6 +9,7 @@ use axum::extract::{Form, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use xiaobao_domain::EnrolmentStage;
 use xiaobao_domain::ids::{EnrolmentId, OrgId, RosterId};
 use xiaobao_domain::{Failure, Fen, Outcome};
 use xiaobao_enrolment::ingest::RosterResult;
@@ -170,8 +171,8 @@ fn product_cards(
                         enrolment_id: id,
                         seq: e.seq,
                         status_label: e.display_status().label(),
-                        is_draft: e.status == "draft",
-                        is_submitted: e.status != "draft",
+                        is_draft: e.status == EnrolmentStage::Draft,
+                        is_submitted: e.status != EnrolmentStage::Draft,
                         has_pending: e.pending_request_id.is_some(),
                         headcount: e.headcount,
                         company_name: e.company_name.clone().unwrap_or_else(|| "未选择".into()),

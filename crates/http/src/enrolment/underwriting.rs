@@ -8,6 +8,7 @@
 use std::io::Write;
 use utoipa_axum::routes;
 use xiaobao_domain::ids::{EndorsementId, EnrolmentId};
+use xiaobao_domain::{EndorsementStatus, EnrolmentStage};
 
 use askama::Template;
 use axum::Json;
@@ -211,7 +212,7 @@ async fn show_list(
                     roster_href: page.href(&format!("underwriting/{}/roster.xlsx", r.enrolment_id)),
                     received_action: page
                         .href(&format!("underwriting/{}/received", r.enrolment_id)),
-                    received: r.status == "underwritten",
+                    received: r.status == EnrolmentStage::Underwritten,
                     e: r.into(),
                 })
                 .collect(),
@@ -220,7 +221,7 @@ async fn show_list(
                 .map(|d| EndorsementLine {
                     premium: xiaobao_domain::Fen(d.premium_change_fen).yuan_string(),
                     due: crate::web::time::cst(d.due_at),
-                    issued: d.status == "issued",
+                    issued: d.status == EndorsementStatus::Issued,
                     action: page.href(&format!(
                         "underwriting/endorsements/{}/issued",
                         d.endorsement_id

@@ -101,7 +101,7 @@ impl From<BranchRow> for BranchView {
             parent_name: r.parent_name,
             contact_name: r.contact_name,
             contact_mobile: r.contact_mobile,
-            status: r.status,
+            status: r.status.to_string(),
             account_id: r.account_id,
             login_name: r.login_name,
             has_password: r.has_password,

@@ -495,7 +495,7 @@ async fn lookup(
             school_name: name,
             login_name: f.login_name,
             contact_mobile: xiaobao_audit::mask_phone(&f.contact_mobile),
-            status: f.status,
+            status: f.status.to_string(),
         }),
         None => LookupAnswer::Refused(LookupErrors {
             school_name: Some(

@@ -17,6 +17,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::routes;
 use xiaobao_authz::Permission;
+use xiaobao_domain::OrgStatus;
 use xiaobao_domain::ids::OrgId;
 use xiaobao_domain::school::{SchoolNature, SchoolType};
 use xiaobao_domain::{Failure, Outcome};
@@ -96,11 +97,12 @@ struct ListQuery {
     status: Option<String>,
 }
 
-fn list_status(q: Option<String>) -> &'static str {
+/// The tab a list shows: approved, refused, or pending (anything else).
+fn list_status(q: Option<String>) -> OrgStatus {
     match q.as_deref() {
-        Some("active") => "active",
-        Some("refused") => "refused",
-        _ => "pending",
+        Some("active") => OrgStatus::Active,
+        Some("refused") => OrgStatus::Refused,
+        _ => OrgStatus::Pending,
     }
 }
 
@@ -147,7 +149,7 @@ async fn show_list(
     let status = list_status(query.ok().and_then(|Query(q)| q.status));
     let rows = call.take(reviews(&call).list(status).await).await?;
     let page = &call.page;
-    let tabs = ["pending", "active", "refused"]
+    let tabs = [OrgStatus::Pending, OrgStatus::Active, OrgStatus::Refused]
         .into_iter()
         .map(|s| StatusTab {
             label: status_label(s),
@@ -218,7 +220,7 @@ async fn render_one(
     let view = DetailPage {
         layout: Layout::tenant(page, session, Section::Registrations, Some("注册审核")).await?,
         csrf: session.csrf_token().await?,
-        status_label: status_label(&r.status),
+        status_label: status_label(r.status),
         nature: nature_label(r.nature.as_deref()),
         school_type: type_label(r.school_type.as_deref()),
         submitted_at: crate::web::time::cst(r.created_at),
@@ -376,7 +378,7 @@ fn view(state: &AppState, slug: &str, r: Registration) -> RegistrationView {
         name: r.name,
         region_code: r.region_code,
         region_name: r.region_name,
-        status: r.status,
+        status: r.status.to_string(),
         nature: r.nature,
         school_type: r.school_type,
         address: r.address,

@@ -48,7 +48,7 @@ pub(crate) fn api_view(r: SchoolRow, full_mobile: bool) -> SchoolApiView {
         name: r.name,
         region_code: r.region_code,
         region_name: r.region_name,
-        status: r.status,
+        status: r.status.to_string(),
         nature: r.nature,
         school_type: r.school_type,
         address: r.address,

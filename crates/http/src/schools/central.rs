@@ -24,6 +24,7 @@ use axum::response::{Html, Response};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::routes;
 use xiaobao_authz::Permission;
+use xiaobao_domain::OrgStatus;
 use xiaobao_domain::Outcome;
 use xiaobao_domain::ids::OrgId;
 use xiaobao_identity::orgs::SchoolRow;
@@ -189,7 +190,7 @@ async fn show_central(call: PageCall, mut session: WebSession) -> Result<Html<St
 fn assigned_row(page: &PageTenant, s: SchoolRow) -> AssignedRow {
     AssignedRow {
         href: page.href(&format!("schools/{}", s.org_id)),
-        status_label: school_admin::school_status_label(&s.status),
+        status_label: school_admin::school_status_label(s.status),
         contact_name: s.contact_name.unwrap_or_default(),
         contact_mobile: masked(s.contact_mobile.as_deref()),
         name: s.name,
@@ -209,8 +210,14 @@ struct AssignedPage {
 async fn show_assigned(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
     let rows = call.take(service(&call).assigned().await).await?;
     let page = &call.page;
-    let active = rows.iter().filter(|r| r.status == "active").count();
-    let pending = rows.iter().filter(|r| r.status == "pending").count();
+    let active = rows
+        .iter()
+        .filter(|r| r.status == OrgStatus::Active)
+        .count();
+    let pending = rows
+        .iter()
+        .filter(|r| r.status == OrgStatus::Pending)
+        .count();
     let view = AssignedPage {
         layout: Layout::tenant(
             page,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use xiaobao_authz::Permission;
 use xiaobao_domain::ids::OrgId;
 use xiaobao_domain::{Failure, Outcome};
+use xiaobao_domain::{OrgStatus, RequestStatus};
 use xiaobao_identity::SchoolScope;
 use xiaobao_identity::orgs::SchoolRow;
 use xiaobao_identity::school_admin::{self, ChangeRequestRow};
@@ -149,7 +150,7 @@ pub(crate) async fn render_detail(
         .allows(&viewer.roles, Permission::CENTRAL_SCHOOLS_MANAGE);
     let on_behalf = matches!(scope, SchoolScope::Central { .. })
         && school.org_id != viewer.org_id
-        && school.status == "active"
+        && school.status == OrgStatus::Active
         && state
             .auth
             .authz
@@ -207,7 +208,7 @@ pub(crate) async fn render_detail(
             .into_iter()
             .map(|a| AssignedRow {
                 href: page.href(&format!("schools/{}", a.org_id)),
-                status_label: school_admin::school_status_label(&a.status),
+                status_label: school_admin::school_status_label(a.status),
                 name: a.name,
                 region_name: a.region_name,
             })
@@ -225,19 +226,19 @@ pub(crate) async fn render_detail(
         requests: requests
             .iter()
             .map(|r| RequestRow {
-                href: (may_decide && r.status == "pending")
+                href: (may_decide && r.status == RequestStatus::Pending)
                     .then(|| page.href(&format!("change-requests/{}", r.change_request_id))),
                 kind: school_admin::kind_label(&r.kind),
                 detail: request_detail(r),
                 reason: r.reason.clone(),
-                status: school_admin::request_status_label(&r.status),
+                status: school_admin::request_status_label(r.status),
                 created_at: crate::web::time::cst(r.created_at),
                 decision_reason: r.decision_reason.clone().unwrap_or_default(),
             })
             .collect(),
         s: SchoolView {
             region_code: school.region_code.clone(),
-            status_label: school_admin::school_status_label(&school.status),
+            status_label: school_admin::school_status_label(school.status),
             nature: nature_label(school.nature.as_deref()),
             school_type: type_label(school.school_type.as_deref()),
             address: school.address.clone().unwrap_or_default(),
@@ -251,7 +252,7 @@ pub(crate) async fn render_detail(
             is_central: school.is_central,
             central_school_name: school.central_school_name.clone().unwrap_or_default(),
             created_at: crate::web::time::cst(school.created_at),
-            status: school.status.clone(),
+            status: school.status.to_string(),
             name: school.name.clone(),
             region_name: school.region_name.clone(),
         },

@@ -202,7 +202,7 @@ pub(super) async fn show_list(
     let status_counts = listing
         .status_counts
         .iter()
-        .map(|(s, n)| format!("{} {n} 所", school_admin::school_status_label(s)))
+        .map(|(s, n)| format!("{} {n} 所", school_admin::school_status_label(*s)))
         .collect::<Vec<_>>()
         .join("，");
     let may_decide = extras.pending_requests;
@@ -226,7 +226,7 @@ pub(super) async fn show_list(
             .into_iter()
             .map(|r| ListRow {
                 href: page.href(&format!("schools/{}", r.org_id)),
-                status_label: school_admin::school_status_label(&r.status),
+                status_label: school_admin::school_status_label(r.status),
                 nature: nature_label(r.nature.as_deref()),
                 school_type: type_label(r.school_type.as_deref()),
                 contact_name: r.contact_name.unwrap_or_default(),

@@ -4,7 +4,7 @@
 //! password and the document attached, all audited in one transaction.
 
 use bytes::Bytes;
-use xiaobao_domain::{Failure, Outcome, Refusal};
+use xiaobao_domain::{AccountStatus, Failure, OrgStatus, Outcome, Refusal};
 use xiaobao_storage::{DocumentKind, DocumentMeta, Documents, StorageError};
 
 use crate::accounts::{self, Account};
@@ -56,7 +56,7 @@ fn link_unusable() -> Failure {
 }
 
 fn usable(a: &Account) -> bool {
-    a.status == "active" && a.org_status == "active"
+    a.status == AccountStatus::Active && a.org_status == OrgStatus::Active
 }
 
 impl Registrations {

@@ -4,7 +4,7 @@
 //! conflict (409) on every route.
 
 use xiaobao_domain::ids::{Id, OrgId};
-use xiaobao_domain::{Failure, Outcome, Refusal};
+use xiaobao_domain::{Failure, OrgStatus, Outcome, Refusal};
 use xiaobao_notify::{Notification, Template as Message};
 
 use super::SetPasswordLink;
@@ -17,12 +17,12 @@ pub const LIST_LIMIT: i64 = 200;
 
 /// A registration's status as people read it.
 #[must_use]
-pub fn status_label(status: &str) -> &'static str {
+pub fn status_label(status: OrgStatus) -> &'static str {
     match status {
-        "pending" => "待审核",
-        "active" => "已通过",
-        "refused" => "已退回",
-        _ => "已注销",
+        OrgStatus::Pending => "待审核",
+        OrgStatus::Active => "已通过",
+        OrgStatus::Refused => "已退回",
+        OrgStatus::Deregistered => "已注销",
     }
 }
 
@@ -43,10 +43,7 @@ fn refused(org_id: i64, p: DecideProblem) -> Failure {
         DecideProblem::NotFound => missing(org_id),
         DecideProblem::AlreadyDecided(status) => Refusal::conflict(
             "already_decided",
-            format!(
-                "该注册申请已处理（{}），无需重复操作",
-                status_label(&status)
-            ),
+            format!("该注册申请已处理（{}），无需重复操作", status_label(status)),
         )
         .into(),
     }
@@ -78,7 +75,7 @@ impl Reviews {
     }
 
     /// The registrations of the scope with this status, oldest first.
-    pub async fn list(&self, status: &str) -> Outcome<Vec<Registration>> {
+    pub async fn list(&self, status: OrgStatus) -> Outcome<Vec<Registration>> {
         let mut tx = self.caller.tx().await?;
         let rows = registration::list(&mut tx, &self.scope(), status, LIST_LIMIT).await?;
         tx.commit().await?;

@@ -6,7 +6,7 @@
 //! [`Outcome`]. A miss names what was asked for, so the edge audits it once.
 
 use xiaobao_domain::ids::{ChangeRequestId, Id, OrgId};
-use xiaobao_domain::{Failure, Outcome, Refusal};
+use xiaobao_domain::{Failure, OrgStatus, Outcome, Refusal};
 use xiaobao_notify::{Notification, Template as Message};
 
 use super::SetPasswordLink;
@@ -71,7 +71,7 @@ pub struct Listing {
     /// The regions of the caller's subtree (Region scope only).
     pub regions: Vec<RegionOption>,
     pub region_counts: Vec<RegionCount>,
-    pub status_counts: Vec<(String, i64)>,
+    pub status_counts: Vec<(OrgStatus, i64)>,
     pub pending_requests: usize,
 }
 

@@ -3,7 +3,7 @@
 //! another programme it is granted. Failed attempts are committed too: they count towards
 //! the lock-out and are audited.
 
-use xiaobao_domain::{AccountType, Failure, Outcome, Refusal, RefusalClass};
+use xiaobao_domain::{AccountStatus, AccountType, Failure, Outcome, Refusal, RefusalClass};
 
 use crate::{
     Authenticated, Guest, LoginAttempt, LoginError, LoginPolicy, PasswordHasher, RateLimiter,
@@ -121,7 +121,9 @@ impl SignIn {
             .map(|(_, a)| a)
             .ok_or_else(no)?;
         let identity = platform::get(main, identity_id).await?.ok_or_else(no)?;
-        if identity.status != "active" || identity.locked_until.is_some_and(|u| u > now) {
+        if identity.status != AccountStatus::Active
+            || identity.locked_until.is_some_and(|u| u > now)
+        {
             return Err(no());
         }
         let mut tx = self.guest.tx().await?;

@@ -53,7 +53,7 @@ impl From<ChangeRequestRow> for ChangeRequestView {
             new_region_name: r.new_region_name,
             deregister_cause: r.deregister_cause,
             reason: r.reason,
-            status: r.status,
+            status: r.status.to_string(),
             on_behalf_of: r.on_behalf_of,
             created_at: crate::web::time::to_cst(r.created_at),
             decided_at: r.decided_at.map(crate::web::time::to_cst),

@@ -5,6 +5,7 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use xiaobao_domain::RequestStatus;
 use xiaobao_domain::ids::ChangeRequestId;
 use xiaobao_domain::{Failure, Outcome, Refusal};
 use xiaobao_identity::school_admin::{self, ChangeRequestRow, Decision};
@@ -97,7 +98,7 @@ pub(super) async fn show_list(
                 kind: school_admin::kind_label(&r.kind),
                 detail: request_detail(r),
                 reason: r.reason.clone(),
-                status: school_admin::request_status_label(&r.status),
+                status: school_admin::request_status_label(r.status),
                 created_at: crate::web::time::cst(r.created_at),
             })
             .collect(),
@@ -139,7 +140,7 @@ pub(super) async fn render_one(
         csrf: session.csrf_token().await?,
         kind: school_admin::kind_label(&r.kind),
         detail: request_detail(&r),
-        status: school_admin::request_status_label(&r.status),
+        status: school_admin::request_status_label(r.status),
         created_at: crate::web::time::cst(r.created_at),
         decided_at: r.decided_at.map(crate::web::time::cst).unwrap_or_default(),
         school_href: page.href(&format!("schools/{}", r.org_id)),
@@ -213,7 +214,7 @@ pub(super) async fn submit_decision(
     };
     let refusal = match outcome {
         Ok(decided) => {
-            let done = if decided.status == "approved" {
+            let done = if decided.status == RequestStatus::Approved {
                 "approved"
             } else {
                 "refused"

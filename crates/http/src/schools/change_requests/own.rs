@@ -6,6 +6,7 @@ use axum::extract::{Form, Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use xiaobao_domain::Failure;
+use xiaobao_domain::RequestStatus;
 use xiaobao_domain::ids::OrgId;
 use xiaobao_identity::orgs::SchoolRow;
 use xiaobao_identity::school_admin::{self, ChangeRequestRow, NewChangeRequest};
@@ -40,7 +41,7 @@ pub(super) fn request_row(r: &ChangeRequestRow) -> RequestRow {
         kind: school_admin::kind_label(&r.kind),
         detail: request_detail(r),
         reason: r.reason.clone(),
-        status: school_admin::request_status_label(&r.status),
+        status: school_admin::request_status_label(r.status),
         created_at: crate::web::time::cst(r.created_at),
         decided_at: r.decided_at.map(crate::web::time::cst).unwrap_or_default(),
         decision_reason: r.decision_reason.clone().unwrap_or_default(),
@@ -93,7 +94,7 @@ pub(super) async fn render_profile(
     let view = ProfilePage {
         layout: Layout::tenant(page, session, Section::Account, Some("学校信息")).await?,
         csrf: session.csrf_token().await?,
-        status_label: school_admin::school_status_label(&school.status),
+        status_label: school_admin::school_status_label(school.status),
         nature: nature_label(school.nature.as_deref()),
         school_type: type_label(school.school_type.as_deref()),
         created_at: crate::web::time::cst(school.created_at),
@@ -109,7 +110,7 @@ pub(super) async fn render_profile(
             .collect(),
         open_kinds: requests
             .iter()
-            .filter(|r| r.status == "pending")
+            .filter(|r| r.status == RequestStatus::Pending)
             .map(|r| r.kind.clone())
             .collect(),
         requests: requests.iter().map(request_row).collect(),
