@@ -2,8 +2,9 @@
 
 use super::*;
 
-#[tokio::test]
-async fn forgot_password_resets_with_a_single_use_code_that_expires() {
+/// A programme whose mobiles get four reset codes an hour, and a school of 金水区 with a known
+/// mobile; the school's account and mobile.
+async fn recovery_app() -> (TestApp, TestAccount, String) {
     let app = TestApp::start_configured(TestAppOptions::default(), |c| {
         c.auth.codes_per_mobile_per_hour = 4;
     })
@@ -20,6 +21,12 @@ async fn forgot_password_resets_with_a_single_use_code_that_expires() {
         )
         .await;
     let mobile = school.mobile.clone().unwrap();
+    (app, school, mobile)
+}
+
+#[tokio::test]
+async fn forgot_password_answers_known_and_unknown_mobiles_alike_and_texts_only_the_known() {
+    let (app, _, mobile) = recovery_app().await;
     let page = app.get("/t/henan/forgot-password").await;
     assert!(page.text().contains("此找回密码仅为学校用户找回密码"));
 
@@ -40,12 +47,17 @@ async fn forgot_password_resets_with_a_single_use_code_that_expires() {
     assert_eq!(sent[0].1, mobile);
     assert_eq!(sent[0].2, "password_reset_code");
     assert_eq!(sent[0].3["minutes_valid"], 10);
-    let code = last_code(&app, &mobile).await;
-    assert_eq!(code.len(), 6);
+    assert_eq!(last_code(&app, &mobile).await.len(), 6);
     let bad = ask_code(&app, "1391234").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.text().contains("手机号格式不正确"));
+}
 
+#[tokio::test]
+async fn a_reset_code_clears_the_lock_survives_refused_passwords_and_works_once() {
+    let (app, school, mobile) = recovery_app().await;
+    ask_code(&app, &mobile).await;
+    let code = last_code(&app, &mobile).await;
     // A locked account: the reset clears the lock.
     sql_exec(
         &app,
@@ -91,6 +103,22 @@ async fn forgot_password_resets_with_a_single_use_code_that_expires() {
     let r = reset(&app, "13900000000", "123456", "Another2026", "Another2026").await;
     assert!(r.text().contains("验证码已过期或已使用，请重新获取"));
 
+    let actions: Vec<(String,)> = sql_all(
+        &app,
+        "select action from audit_log where entity = 'account' and entity_id = $1 \
+         order by chain_seq",
+        &[&school.account_id.to_string()],
+    )
+    .await;
+    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    assert!(actions.contains(&"account.reset_code_issued"));
+    assert!(actions.contains(&"account.password_reset_by_code"));
+    assert!(actions.contains(&"account.password_reset_refused"));
+}
+
+#[tokio::test]
+async fn an_expired_reset_code_is_refused() {
+    let (app, school, mobile) = recovery_app().await;
     // An expired code.
     ask_code(&app, &mobile).await;
     let code = last_code(&app, &mobile).await;
@@ -106,7 +134,11 @@ async fn forgot_password_resets_with_a_single_use_code_that_expires() {
     .await;
     let r = reset(&app, &mobile, &code, "Another2026", "Another2026").await;
     assert!(r.text().contains("验证码已过期或已使用，请重新获取"));
+}
 
+#[tokio::test]
+async fn five_wrong_tries_use_a_reset_code_up() {
+    let (app, _, mobile) = recovery_app().await;
     // Five wrong tries use a code up.
     ask_code(&app, &mobile).await;
     let code = last_code(&app, &mobile).await;
@@ -119,25 +151,25 @@ async fn forgot_password_resets_with_a_single_use_code_that_expires() {
     assert!(r.text().contains("验证码错误次数过多，请重新获取"));
     let r = reset(&app, &mobile, &code, "Another2026", "Another2026").await;
     assert!(r.text().contains("验证码错误次数过多，请重新获取"));
+}
 
+#[tokio::test]
+async fn the_fourth_reset_code_of_the_hour_is_the_last_for_a_mobile() {
+    let (app, _, mobile) = recovery_app().await;
+    for _ in 0..3 {
+        ask_code(&app, &mobile).await;
+    }
     // The fourth code of the hour is the last one for this mobile.
     let r = ask_code(&app, &mobile).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = ask_code(&app, &mobile).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.text().contains("获取验证码过于频繁"));
-    let actions: Vec<(String,)> = sql_all(
-        &app,
-        "select action from audit_log where entity = 'account' and entity_id = $1 \
-         order by chain_seq",
-        &[&school.account_id.to_string()],
-    )
-    .await;
-    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
-    assert!(actions.contains(&"account.reset_code_issued"));
-    assert!(actions.contains(&"account.password_reset_by_code"));
-    assert!(actions.contains(&"account.password_reset_refused"));
+}
 
+#[tokio::test]
+async fn the_password_reset_api_answers_like_the_form() {
+    let (app, _, _) = recovery_app().await;
     // The API: the same answers.
     let api = |path: &str, body: serde_json::Value| {
         app.request(

@@ -2,14 +2,20 @@
 
 use super::*;
 
-#[tokio::test]
-async fn a_county_department_lists_only_its_county_with_masked_mobiles() {
+/// 金水区's department signed in, two schools of 金水区 and one of 中牟县.
+async fn county_with_two_schools() -> (TestApp, SignedInSession, TestAccount, TestAccount) {
     let app = TestApp::init().await.with_demo_tenants().await;
     let dept = department(&app, "金水区", "金水区教育局", "410105").await;
     let a = school(&app, "郑州市金水区第一小学", "410105").await;
     let b = school(&app, "郑州市金水区第二小学", "410105").await;
     school(&app, "中牟县第一小学", "410122").await;
     let s = app.sign_in(SLUG, &dept).await;
+    (app, s, a, b)
+}
+
+#[tokio::test]
+async fn a_county_department_lists_only_its_county_with_masked_mobiles() {
+    let (app, s, a, _) = county_with_two_schools().await;
 
     let page = app.get_with_cookie("/t/henan/schools", &s.cookie).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -29,6 +35,11 @@ async fn a_county_department_lists_only_its_county_with_masked_mobiles() {
         api_names(&app, &s, "/api/v1/t/henan/schools").await,
         ["郑州市金水区第一小学", "郑州市金水区第二小学"]
     );
+}
+
+#[tokio::test]
+async fn the_school_list_api_filters_by_name_with_masked_mobiles() {
+    let (app, s, _, b) = county_with_two_schools().await;
     let r = app
         .json_as(&s, "GET", "/api/v1/t/henan/schools?name=第二", None)
         .await;
@@ -38,13 +49,21 @@ async fn a_county_department_lists_only_its_county_with_masked_mobiles() {
         r.json()["items"][0]["contact_mobile"],
         xiaobao_audit::mask_phone(b.mobile.as_deref().unwrap())
     );
-    // Paging keeps the total.
+}
+
+#[tokio::test]
+async fn paging_the_school_list_keeps_the_total() {
+    let (app, s, _, _) = county_with_two_schools().await;
     let r = app
         .json_as(&s, "GET", "/api/v1/t/henan/schools?per_page=1&page=2", None)
         .await;
     assert_eq!(r.json()["total"], 2);
     assert_eq!(r.json()["items"][0]["name"], "郑州市金水区第二小学");
-    // A region outside the subtree is refused, not silently widened.
+}
+
+#[tokio::test]
+async fn a_region_filter_outside_the_subtree_is_refused_not_widened() {
+    let (app, s, _, _) = county_with_two_schools().await;
     let r = app
         .json_as(
             &s,
@@ -55,7 +74,12 @@ async fn a_county_department_lists_only_its_county_with_masked_mobiles() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "region_code");
-    // The department reads its own school with the whole mobile (it manages it).
+}
+
+#[tokio::test]
+async fn a_department_reads_its_own_school_with_the_whole_mobile() {
+    let (app, s, a, _) = county_with_two_schools().await;
+    let mobile = a.mobile.clone().unwrap();
     let r = app
         .json_as(
             &s,
