@@ -2,12 +2,27 @@
 
 use super::*;
 
-#[tokio::test]
-async fn approval_sends_one_sms_whose_link_signs_in_once_and_forces_a_first_password() {
+/// 金水区's department signed in, and a pending registration of [`SCHOOL`] with the contact
+/// mobile 13812340021: the app, the department, the school's org id and the session.
+async fn pending_registration() -> (TestApp, TestAccount, i64, SignedInSession) {
     let app = TestApp::init().await.with_demo_tenants().await;
     let dept = department(&app, "金水区教育局", "金水区", "410105").await;
     let org = register_ok(&app, SCHOOL, "13812340021").await;
     let s = app.sign_in("henan", &dept).await;
+    (app, dept, org, s)
+}
+
+/// Approves the registration through the page.
+async fn approve(app: &TestApp, s: &SignedInSession, org: i64) {
+    let r = app
+        .post_as(s, &format!("/t/henan/registrations/{org}/approve"), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_reviewer_sees_the_full_mobile_and_downloads_the_qualification() {
+    let (app, _, org, s) = pending_registration().await;
 
     // The registration with its document's signed download link.
     let detail = app
@@ -32,6 +47,11 @@ async fn approval_sends_one_sms_whose_link_signs_in_once_and_forces_a_first_pass
     let doc = app.get(&href).await;
     assert_eq!(doc.status, StatusCode::OK, "{href}");
     assert_eq!(doc.body, pdf());
+}
+
+#[tokio::test]
+async fn approval_activates_the_school_audits_it_and_sends_one_sms_with_the_link() {
+    let (app, dept, org, s) = pending_registration().await;
 
     let r = app
         .post_as(&s, &format!("/t/henan/registrations/{org}/approve"), &[])
@@ -72,6 +92,12 @@ async fn approval_sends_one_sms_whose_link_signs_in_once_and_forces_a_first_pass
     let prefix = format!("{}/t/henan/activate?token=", app.state.config.public_url());
     assert!(link.starts_with(&prefix), "{link}");
     assert!(link.len() > prefix.len() + 20, "{link}");
+}
+
+#[tokio::test]
+async fn deciding_a_registration_again_is_refused_and_sends_nothing() {
+    let (app, _, org, s) = pending_registration().await;
+    approve(&app, &s, org).await;
     // Deciding again is refused.
     let again = app
         .post_as(&s, &format!("/t/henan/registrations/{org}/approve"), &[])
@@ -79,7 +105,12 @@ async fn approval_sends_one_sms_whose_link_signs_in_once_and_forces_a_first_pass
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.text().contains("该注册申请已处理（已通过）"));
     assert_eq!(notifications(&app).await.len(), 1);
+}
 
+#[tokio::test]
+async fn the_activation_link_signs_in_once_and_forces_a_first_password() {
+    let (app, _, org, s) = pending_registration().await;
+    approve(&app, &s, org).await;
     // The link shows a page first, without using the link up.
     let path = activation_path(&app).await;
     let page = app.get(&path).await;
