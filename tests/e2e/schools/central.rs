@@ -2,8 +2,17 @@
 
 use super::*;
 
-#[tokio::test]
-async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
+/// 金水区 with its department signed in, a central school (marked through the page) and three
+/// schools: 甲 and 乙 assigned to the central school, 丙 not.
+struct Central {
+    app: TestApp,
+    d: SignedInSession,
+    central: TestAccount,
+    a: TestAccount,
+    c: TestAccount,
+}
+
+async fn central_with_two_schools() -> Central {
     let app = TestApp::init().await.with_demo_tenants().await;
     let dept = department(&app, "金水区", "金水区教育局", "410105").await;
     let central = school(&app, "郑州市金水区中心校", "410105").await;
@@ -40,6 +49,33 @@ async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     }
+    Central {
+        app,
+        d,
+        central,
+        a,
+        c,
+    }
+}
+
+#[tokio::test]
+async fn a_central_school_counts_the_schools_assigned_to_it() {
+    let Central {
+        app, d, central, ..
+    } = central_with_two_schools().await;
+    let list = app
+        .json_as(&d, "GET", "/api/v1/t/henan/central-schools", None)
+        .await
+        .json();
+    assert_eq!(list[0]["org_id"], central.org_id);
+    assert_eq!(list[0]["assigned"], 2);
+}
+
+#[tokio::test]
+async fn a_school_cannot_join_itself_as_its_central_school() {
+    let Central {
+        app, d, central, ..
+    } = central_with_two_schools().await;
     // A school cannot join itself.
     let r = app
         .json_as(
@@ -51,13 +87,11 @@ async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["message"], "学校不能加入自己");
-    let list = app
-        .json_as(&d, "GET", "/api/v1/t/henan/central-schools", None)
-        .await
-        .json();
-    assert_eq!(list[0]["org_id"], central.org_id);
-    assert_eq!(list[0]["assigned"], 2);
+}
 
+#[tokio::test]
+async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
+    let Central { app, central, .. } = central_with_two_schools().await;
     // The role comes with the next sign-in.
     let s = app.sign_in(SLUG, &central).await;
     let me = app.json_as(&s, "GET", "/api/v1/t/henan/me", None).await;
@@ -79,6 +113,14 @@ async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
         api_names(&app, &s, "/api/v1/t/henan/assigned-schools").await,
         ["郑州市金水区乙小学", "郑州市金水区甲小学"]
     );
+}
+
+#[tokio::test]
+async fn reading_an_assigned_school_is_recorded_as_done_on_its_behalf() {
+    let Central {
+        app, central, a, ..
+    } = central_with_two_schools().await;
+    let s = app.sign_in(SLUG, &central).await;
     // Reading one of its schools is recorded as done on the school's behalf.
     let r = app
         .get_with_cookie(&format!("/t/henan/schools/{}", a.org_id), &s.cookie)
@@ -88,11 +130,27 @@ async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
     assert_eq!(viewed.len(), 1);
     assert_eq!(viewed[0].3, Some(a.org_id));
     assert_eq!(viewed[0].2, Some(central.account_id));
+}
+
+#[tokio::test]
+async fn a_school_not_assigned_to_the_central_school_is_out_of_its_reach() {
+    let Central {
+        app, central, c, ..
+    } = central_with_two_schools().await;
+    let s = app.sign_in(SLUG, &central).await;
     // A school not assigned to it is out of reach.
     let r = app
         .get_with_cookie(&format!("/t/henan/schools/{}", c.org_id), &s.cookie)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_central_school_asks_for_a_change_on_an_assigned_schools_behalf() {
+    let Central {
+        app, central, a, ..
+    } = central_with_two_schools().await;
+    let s = app.sign_in(SLUG, &central).await;
     // It asks for a change for one of its schools, on that school's behalf.
     let r = app
         .post_as(
@@ -117,6 +175,11 @@ async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].3, Some(a.org_id));
     assert_eq!(created[0].2, Some(central.account_id));
+}
+
+#[tokio::test]
+async fn a_department_has_no_assigned_schools_page() {
+    let Central { app, d, .. } = central_with_two_schools().await;
     // A department has no 所辖学校 page.
     assert_eq!(
         app.get_with_cookie("/t/henan/assigned-schools", &d.cookie)
@@ -124,6 +187,13 @@ async fn a_central_school_sees_exactly_the_schools_assigned_to_it() {
             .status,
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn unmarking_a_central_school_releases_its_schools() {
+    let Central {
+        app, d, central, ..
+    } = central_with_two_schools().await;
     // Unmarking releases the schools.
     let r = app
         .json_as(
