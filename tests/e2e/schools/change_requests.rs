@@ -2,8 +2,9 @@
 
 use super::*;
 
-#[tokio::test]
-async fn an_approved_rename_changes_the_login_name() {
+/// 金水区's department, and its school 郑州市金水区旧名小学 signed in, having asked to be renamed
+/// 郑州市金水区新名小学: the app, the department, the school and its session.
+async fn rename_requested() -> (TestApp, TestAccount, TestAccount, SignedInSession) {
     let app = TestApp::init().await.with_demo_tenants().await;
     let dept = department(&app, "金水区", "金水区教育局", "410105").await;
     let a = school(&app, "郑州市金水区旧名小学", "410105").await;
@@ -18,22 +19,13 @@ async fn an_approved_rename_changes_the_login_name() {
         .post_as(&s, "/t/henan/school/change-requests", &rename)
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    // One open request per kind, with a clear message.
-    let again = app
-        .post_as(
-            &s,
-            "/t/henan/school/change-requests",
-            &[
-                ("kind", "rename"),
-                ("new_name", "郑州市金水区又一新名小学"),
-                ("reason", "再次更名"),
-            ],
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(again.text().contains("已有一条待审核的更名申请"));
+    (app, dept, a, s)
+}
 
-    let d = app.sign_in(SLUG, &dept).await;
+/// The department signs in, finds the one pending rename and approves it: its session and the
+/// request's id.
+async fn approve_the_rename(app: &TestApp, dept: &TestAccount) -> (SignedInSession, i64) {
+    let d = app.sign_in(SLUG, dept).await;
     let pending = app
         .json_as(&d, "GET", "/api/v1/t/henan/change-requests", None)
         .await;
@@ -49,6 +41,32 @@ async fn an_approved_rename_changes_the_login_name() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    (d, id)
+}
+
+#[tokio::test]
+async fn a_second_open_rename_request_is_refused_with_a_clear_message() {
+    let (app, _, _, s) = rename_requested().await;
+    // One open request per kind, with a clear message.
+    let again = app
+        .post_as(
+            &s,
+            "/t/henan/school/change-requests",
+            &[
+                ("kind", "rename"),
+                ("new_name", "郑州市金水区又一新名小学"),
+                ("reason", "再次更名"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.text().contains("已有一条待审核的更名申请"));
+}
+
+#[tokio::test]
+async fn deciding_a_change_request_twice_is_refused_on_the_page_and_through_the_api() {
+    let (app, dept, _, _) = rename_requested().await;
+    let (d, id) = approve_the_rename(&app, &dept).await;
     // Deciding twice is refused.
     let twice = app
         .post_as(
@@ -69,7 +87,12 @@ async fn an_approved_rename_changes_the_login_name() {
         .await;
     assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.text());
     assert_eq!(twice.json()["error"]["code"], "already_decided");
+}
 
+#[tokio::test]
+async fn an_approved_rename_changes_the_login_name() {
+    let (app, dept, a, _) = rename_requested().await;
+    approve_the_rename(&app, &dept).await;
     let name: String = scalar(
         &app,
         "select name from organisations where org_id = $1",
