@@ -3,7 +3,7 @@
 use super::*;
 
 #[tokio::test]
-async fn a_registration_with_bad_fields_answers_each_with_its_own_message() {
+async fn the_registration_page_offers_the_counties_and_city_buckets_grouped_by_city() {
     let app = TestApp::init().await.with_demo_tenants().await;
     let page = app.get("/t/henan/register").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -16,7 +16,11 @@ async fn a_registration_with_bad_fields_answers_each_with_its_own_message() {
     assert!(html.contains("<option value=\"410199\">"), "市直: {html}");
     assert!(!html.contains("<option value=\"410100\">"));
     assert!(html.contains("<option value=\"junior_high\">初中（含完中）</option>"));
+}
 
+#[tokio::test]
+async fn a_registration_with_bad_fields_answers_each_with_its_own_message() {
+    let app = TestApp::init().await.with_demo_tenants().await;
     let bad = vec![
         ("name", "小学".to_string()),
         ("region_code", String::new()),
@@ -59,7 +63,11 @@ async fn a_registration_with_bad_fields_answers_each_with_its_own_message() {
     }
     // What was typed is kept.
     assert!(html.contains("value=\"1381234\""));
+}
 
+#[tokio::test]
+async fn a_region_of_another_programme_or_a_city_is_refused() {
+    let app = TestApp::init().await.with_demo_tenants().await;
     // A region of another programme, and a city instead of a county.
     for region in ["310101", "410100"] {
         let mut f = fields(SCHOOL, "13812340001");
@@ -72,6 +80,11 @@ async fn a_registration_with_bad_fields_answers_each_with_its_own_message() {
             "{region}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_qualification_file_is_checked_by_content_and_type_and_nothing_is_recorded() {
+    let app = TestApp::init().await.with_demo_tenants().await;
     // A file that is not what its name says, and a type not accepted.
     let r = register(
         &app,
@@ -96,6 +109,11 @@ async fn a_registration_with_bad_fields_answers_each_with_its_own_message() {
     )
     .await;
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn the_registration_api_answers_the_first_problem_with_its_field() {
+    let app = TestApp::init().await.with_demo_tenants().await;
     // The API answers with the first problem and its field.
     let r = app
         .request(
