@@ -148,10 +148,42 @@ pub(crate) struct AuditEntryView {
     pub(super) entity: String,
     pub(super) entity_id: Option<String>,
     /// Details and changes, personal numbers masked as recorded.
-    #[schema(value_type = Object)]
-    pub(super) detail: serde_json::Value,
+    pub(super) detail: AuditDetail,
     pub(super) ip: Option<String>,
     pub(super) user_agent: Option<String>,
+}
+
+/// What an audit entry records beside its action: each changed field's value before and after
+/// under `changes`, and named details (a reason, a count, the ids concerned) beside it — the keys
+/// depend on the action. Personal numbers are masked as recorded.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub(super) struct AuditDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changes: Option<std::collections::BTreeMap<String, AuditChange>>,
+    /// The action's named details.
+    #[serde(flatten)]
+    details: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// One changed field.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(super) struct AuditChange {
+    before: serde_json::Value,
+    after: serde_json::Value,
+}
+
+impl From<serde_json::Value> for AuditDetail {
+    /// A stored detail document; one whose `changes` is not shaped as recorded keeps every key
+    /// among the details.
+    fn from(doc: serde_json::Value) -> AuditDetail {
+        let serde_json::Value::Object(map) = doc else {
+            return AuditDetail::default();
+        };
+        serde_json::from_value(serde_json::Value::Object(map.clone())).unwrap_or(AuditDetail {
+            changes: None,
+            details: map.into_iter().collect(),
+        })
+    }
 }
 
 impl From<AuditRow> for AuditEntryView {
@@ -166,7 +198,7 @@ impl From<AuditRow> for AuditEntryView {
             action: r.action,
             entity: r.entity,
             entity_id: r.entity_id,
-            detail: r.detail,
+            detail: AuditDetail::from(r.detail),
             ip: r.ip,
             user_agent: r.user_agent,
         }
