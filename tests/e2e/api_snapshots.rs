@@ -282,7 +282,7 @@ async fn identity_answers_keep_their_shape() {
     insta::assert_json_snapshot!("me", redacted(me.json()));
 
     // Registration: submit, the reviewer's list and record, refusal and approval.
-    let b64 = base64(b"%PDF-1.4\n%snapshot\n");
+    let b64 = crate::registration::base64(b"%PDF-1.4\n%snapshot\n");
     let body = serde_json::json!({
         "name": "快照金水区接口幼儿园", "region_code": "410105", "nature": "民办",
         "school_type": "kindergarten", "address": "郑州市金水区花园路 8 号",
@@ -397,26 +397,4 @@ async fn public_answers_keep_their_shape() {
     insta::assert_json_snapshot!("tenant_unknown", answer(&no_tenant));
     let no_route = app.get("/api/v1/no/such/route").await;
     insta::assert_json_snapshot!("route_unknown", answer(&no_route));
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
