@@ -63,6 +63,45 @@ impl SchoolScope {
     }
 }
 
+impl SchoolScope {
+    /// The parameters of the scope's one static SQL condition (see [`SchoolScopeArgs`]).
+    pub fn args(&self) -> SchoolScopeArgs {
+        match self {
+            SchoolScope::Region { path_prefix } => SchoolScopeArgs {
+                region_prefix: Some(path_prefix.clone()),
+                ..SchoolScopeArgs::default()
+            },
+            SchoolScope::Central { org_id } => SchoolScopeArgs {
+                org_id: Some(*org_id),
+                central_school_id: Some(*org_id),
+                ..SchoolScopeArgs::default()
+            },
+            SchoolScope::Own { org_id } => SchoolScopeArgs {
+                org_id: Some(*org_id),
+                ..SchoolScopeArgs::default()
+            },
+            SchoolScope::None => SchoolScopeArgs::default(),
+        }
+    }
+}
+
+/// A [`SchoolScope`] as the parameters of one static SQL condition on an `organisations` row
+/// aliased `o`, with the parameters in this order at `$a`, `$b`, `$c`:
+///
+/// ```sql
+/// (o.region_path like $a || '%' or o.org_id = $b or o.central_school_id = $c)
+/// ```
+///
+/// A parameter that is `null` makes its comparison `null`, so only the scope's own arm can hold:
+/// a region scope sets only `region_prefix`, a central school `org_id` and `central_school_id`
+/// (both its own id), a school `org_id`, and [`SchoolScope::None`] nothing, which matches no row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchoolScopeArgs {
+    pub region_prefix: Option<String>,
+    pub org_id: Option<i64>,
+    pub central_school_id: Option<i64>,
+}
+
 /// A scope's bind value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScopeParam {
@@ -125,5 +164,42 @@ impl Viewer {
             ip,
             user_agent,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_scope_sets_only_its_own_parameters() {
+        let region = SchoolScope::Region {
+            path_prefix: "410000.410100".into(),
+        };
+        assert_eq!(
+            region.args(),
+            SchoolScopeArgs {
+                region_prefix: Some("410000.410100".into()),
+                org_id: None,
+                central_school_id: None,
+            }
+        );
+        assert_eq!(
+            SchoolScope::Central { org_id: 7 }.args(),
+            SchoolScopeArgs {
+                region_prefix: None,
+                org_id: Some(7),
+                central_school_id: Some(7),
+            }
+        );
+        assert_eq!(
+            SchoolScope::Own { org_id: 9 }.args(),
+            SchoolScopeArgs {
+                region_prefix: None,
+                org_id: Some(9),
+                central_school_id: None,
+            }
+        );
+        assert_eq!(SchoolScope::None.args(), SchoolScopeArgs::default());
     }
 }
