@@ -10,14 +10,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use sqlx::postgres::PgArguments;
 use xiaobao_audit::{Actor, Entry};
 use xiaobao_domain::{OrgStatus, RequestStatus, Role};
 
 use crate::IdentityError;
 use crate::codes::{CodePurpose, Codes};
 use crate::orgs::SchoolRow;
-use crate::scope::{SchoolScope, ScopeParam};
+use crate::scope::SchoolScope;
 
 /// A person's mistake or a state that forbids the change; `Display` is the Chinese message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,17 +151,8 @@ pub fn is_mobile(s: &str) -> bool {
         && b.iter().all(u8::is_ascii_digit)
 }
 
-type QueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, PgArguments>;
-
-fn bind_scope<'q, O>(q: QueryAs<'q, O>, scope: &SchoolScope) -> QueryAs<'q, O> {
-    match scope.param() {
-        ScopeParam::Text(t) => q.bind(t),
-        ScopeParam::Id(id) => q.bind(id),
-    }
-}
-
 /// A school row locked for a change.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 struct Locked {
     org_id: i64,
     name: String,
@@ -179,16 +169,23 @@ async fn lock_school(
     scope: &SchoolScope,
     org_id: i64,
 ) -> Result<Option<Locked>, IdentityError> {
-    let sql = format!(
-        "select o.org_id, o.name, o.status, o.region_code, o.contact_mobile, o.is_central, \
-         o.central_school_id from organisations o \
-         where o.kind = 'school' and {} and o.org_id = $2 for update",
-        scope.condition(1)
-    );
-    Ok(bind_scope(sqlx::query_as::<_, Locked>(&sql), scope)
-        .bind(org_id)
-        .fetch_optional(conn)
-        .await?)
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        Locked,
+        r#"select o.org_id, o.name, o.status as "status: OrgStatus", o.region_code,
+             o.contact_mobile, o.is_central, o.central_school_id
+           from organisations o
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and o.org_id = $4
+           for update"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        org_id,
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
@@ -218,22 +215,23 @@ pub async fn change_contact_mobile(
     if school.contact_mobile.as_deref() == Some(mobile) {
         return Ok(Err(AdminProblem::SameMobile));
     }
-    let taken: bool = sqlx::query_scalar(
-        "select exists (select 1 from organisations where kind = 'school' \
-         and status in ('pending', 'active') and contact_mobile = $1 and org_id <> $2)",
+    let taken: bool = sqlx::query_scalar!(
+        r#"select exists (select 1 from organisations where kind = 'school'
+             and status in ('pending', 'active') and contact_mobile = $1 and org_id <> $2)
+           as "taken!""#,
+        mobile,
+        org_id,
     )
-    .bind(mobile)
-    .bind(org_id)
     .fetch_one(&mut *conn)
     .await?;
     if taken {
         return Ok(Err(AdminProblem::MobileTaken));
     }
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "update organisations set contact_mobile = $2, updated_at = now() where org_id = $1",
+        org_id,
+        mobile,
     )
-    .bind(org_id)
-    .bind(mobile)
     .execute(&mut *conn)
     .await;
     match updated {
@@ -297,14 +295,15 @@ pub async fn reset_password(
         return Ok(Err(AdminProblem::NoAccount));
     };
     // A school has one account; the oldest active one is it.
-    let account: Option<(i64, String)> = sqlx::query_as(
+    let account: Option<(i64, String)> = sqlx::query!(
         "select account_id, login_name from accounts where org_id = $1 \
          and account_type = 'school' and status = 'active' order by account_id limit 1 \
          for update",
+        org_id,
     )
-    .bind(org_id)
     .fetch_optional(&mut *conn)
-    .await?;
+    .await?
+    .map(|r| (r.account_id, r.login_name));
     let Some((account_id, login_name)) = account else {
         return Ok(Err(AdminProblem::NoAccount));
     };
@@ -323,11 +322,11 @@ pub async fn reset_password(
 
 /// The accounts of a school organisation.
 async fn school_accounts(conn: &mut PgConnection, org_id: i64) -> Result<Vec<i64>, IdentityError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "select account_id from accounts where org_id = $1 and account_type = 'school' \
          order by account_id",
+        org_id,
     )
-    .bind(org_id)
     .fetch_all(conn)
     .await?)
 }
@@ -365,44 +364,46 @@ pub async fn set_central(
     .change("is_central", school.is_central, central)
     .detail("account_ids", &accounts);
     if central {
-        sqlx::query(
+        sqlx::query!(
             "update organisations set is_central = true, central_school_id = null, \
              updated_at = now() where org_id = $1",
+            org_id,
         )
-        .bind(org_id)
         .execute(&mut *conn)
         .await?;
         entry = entry.change("central_school_id", school.central_school_id, None::<i64>);
         for account_id in &accounts {
-            sqlx::query(
+            sqlx::query!(
                 "insert into account_roles (account_id, role, granted_by) values ($1, $2, $3) \
                  on conflict do nothing",
+                account_id,
+                Role::CentralSchool.as_str(),
+                actor.account_id,
             )
-            .bind(account_id)
-            .bind(Role::CentralSchool.as_str())
-            .bind(actor.account_id)
             .execute(&mut *conn)
             .await?;
         }
     } else {
-        sqlx::query(
+        sqlx::query!(
             "update organisations set is_central = false, updated_at = now() where org_id = $1",
+            org_id,
         )
-        .bind(org_id)
         .execute(&mut *conn)
         .await?;
-        let released: Vec<i64> = sqlx::query_scalar(
+        let released: Vec<i64> = sqlx::query_scalar!(
             "update organisations set central_school_id = null, updated_at = now() \
              where central_school_id = $1 returning org_id",
+            org_id,
         )
-        .bind(org_id)
         .fetch_all(&mut *conn)
         .await?;
-        sqlx::query("delete from account_roles where role = $2 and account_id = any($1)")
-            .bind(&accounts)
-            .bind(Role::CentralSchool.as_str())
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "delete from account_roles where role = $2 and account_id = any($1)",
+            &accounts[..],
+            Role::CentralSchool.as_str(),
+        )
+        .execute(&mut *conn)
+        .await?;
         entry = entry.detail("released_school_ids", released);
     }
     xiaobao_audit::record(conn, actor, entry).await?;
@@ -445,11 +446,11 @@ pub async fn assign_central(
     if school.central_school_id == central_id {
         return Ok(Ok(()));
     }
-    sqlx::query(
+    sqlx::query!(
         "update organisations set central_school_id = $2, updated_at = now() where org_id = $1",
+        org_id,
+        central_id,
     )
-    .bind(org_id)
-    .bind(central_id)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -471,7 +472,7 @@ pub async fn assign_central(
 }
 
 /// A central school with the number of live schools assigned to it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CentralSchoolRow {
     pub org_id: i64,
     pub name: String,
@@ -486,25 +487,24 @@ pub async fn central_schools(
     conn: &mut PgConnection,
     scope: &SchoolScope,
 ) -> Result<Vec<CentralSchoolRow>, IdentityError> {
-    let sql = format!(
-        "select o.org_id, o.name, o.region_code, r.name as region_name, o.status, \
-         (select count(*) from organisations s where s.central_school_id = o.org_id \
-            and s.kind = 'school' and s.status in ('pending', 'active')) as assigned \
-         from organisations o join regions r on r.region_code = o.region_code \
-         where o.kind = 'school' and o.is_central and o.status = 'active' and {} \
-         order by o.region_path, o.name",
-        scope.condition(1)
-    );
-    Ok(
-        bind_scope(sqlx::query_as::<_, CentralSchoolRow>(&sql), scope)
-            .fetch_all(conn)
-            .await?,
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        CentralSchoolRow,
+        r#"select o.org_id, o.name, o.region_code, r.name as region_name,
+             o.status as "status: OrgStatus",
+             (select count(*) from organisations s where s.central_school_id = o.org_id
+                and s.kind = 'school' and s.status in ('pending', 'active')) as "assigned!"
+           from organisations o join regions r on r.region_code = o.region_code
+           where o.kind = 'school' and o.is_central and o.status = 'active'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+           order by o.region_path, o.name"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
     )
+    .fetch_all(conn)
+    .await?)
 }
-
-const SCHOOL_COLUMNS: &str = "o.org_id, o.name, o.region_code, r.name as region_name, o.status, \
-    o.nature, o.school_type, o.address, o.principal, o.contact_name, o.contact_mobile, \
-    o.is_central, o.central_school_id, c.name as central_school_name, o.created_at";
 
 /// The schools assigned to the central school `central_org_id` (every status), if it lies in
 /// `scope`: a central school's own scope, or a department's.
@@ -513,22 +513,31 @@ pub async fn assigned_schools(
     scope: &SchoolScope,
     central_org_id: i64,
 ) -> Result<Vec<SchoolRow>, IdentityError> {
-    let sql = format!(
-        "select {SCHOOL_COLUMNS} from organisations o \
-         join regions r on r.region_code = o.region_code \
-         left join organisations c on c.org_id = o.central_school_id \
-         where o.kind = 'school' and {} and o.central_school_id = $2 and o.org_id <> $2 \
-         order by o.status = 'deregistered', o.region_path, o.name",
-        scope.condition(1)
-    );
-    Ok(bind_scope(sqlx::query_as::<_, SchoolRow>(&sql), scope)
-        .bind(central_org_id)
-        .fetch_all(conn)
-        .await?)
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        SchoolRow,
+        r#"select o.org_id, o.name, o.region_code, r.name as region_name,
+             o.status as "status: OrgStatus", o.nature, o.school_type, o.address, o.principal,
+             o.contact_name, o.contact_mobile, o.is_central, o.central_school_id,
+             c.name as "central_school_name?", o.created_at
+           from organisations o
+           join regions r on r.region_code = o.region_code
+           left join organisations c on c.org_id = o.central_school_id
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and o.central_school_id = $4 and o.org_id <> $4
+           order by o.status = 'deregistered', o.region_path, o.name"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        central_org_id,
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// A region offered in a select: the viewer's subtree, or the regions a school may move to.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RegionOption {
     pub region_code: String,
     pub name: String,
@@ -541,18 +550,20 @@ pub async fn subtree_regions(
     conn: &mut PgConnection,
     path_prefix: &str,
 ) -> Result<Vec<RegionOption>, IdentityError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        RegionOption,
         "select region_code, name, level, path from regions where path like $1 || '%' \
          order by path",
+        path_prefix,
     )
-    .bind(path_prefix)
     .fetch_all(conn)
     .await?)
 }
 
 /// The regions a school may belong to: the counties and 市直 buckets of the programme.
 pub async fn school_regions(conn: &mut PgConnection) -> Result<Vec<RegionOption>, IdentityError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        RegionOption,
         "select region_code, name, level, path from regions where level in ('county', 'direct') \
          order by path",
     )
@@ -562,7 +573,7 @@ pub async fn school_regions(conn: &mut PgConnection) -> Result<Vec<RegionOption>
 
 /// Live schools per region: one row per child of `region_code` (or the region itself when it
 /// has no children), counted inside `scope`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RegionCount {
     pub region_code: String,
     pub name: String,
@@ -577,31 +588,34 @@ pub async fn region_counts(
     scope: &SchoolScope,
     region_code: &str,
 ) -> Result<Vec<RegionCount>, IdentityError> {
-    let has_children: bool =
-        sqlx::query_scalar("select exists (select 1 from regions where parent_code = $1)")
-            .bind(region_code)
-            .fetch_one(&mut *conn)
-            .await?;
-    let which = if has_children {
-        "r.parent_code = $2"
-    } else {
-        "r.region_code = $2"
-    };
-    let sql = format!(
-        "select r.region_code, r.name, \
-           count(o.org_id) filter (where o.status = 'active') as active, \
-           count(o.org_id) filter (where o.status = 'pending') as pending, \
-           count(o.org_id) filter (where o.status = 'active' and o.is_central) as central \
-         from regions r left join organisations o on o.kind = 'school' \
-           and o.status in ('pending', 'active') and o.region_path like r.path || '%' and {} \
-         where {which} group by r.region_code, r.name, r.sort_order \
-         order by r.sort_order, r.region_code",
-        scope.condition(1)
-    );
-    Ok(bind_scope(sqlx::query_as::<_, RegionCount>(&sql), scope)
-        .bind(region_code)
-        .fetch_all(conn)
-        .await?)
+    let has_children: bool = sqlx::query_scalar!(
+        r#"select exists (select 1 from regions where parent_code = $1) as "exists!""#,
+        region_code,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    // The children of the region when it has any, else the region itself.
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        RegionCount,
+        r#"select r.region_code, r.name,
+             count(o.org_id) filter (where o.status = 'active') as "active!",
+             count(o.org_id) filter (where o.status = 'pending') as "pending!",
+             count(o.org_id) filter (where o.status = 'active' and o.is_central) as "central!"
+           from regions r left join organisations o on o.kind = 'school'
+             and o.status in ('pending', 'active') and o.region_path like r.path || '%'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+           where case when $5::boolean then r.parent_code = $4 else r.region_code = $4 end
+           group by r.region_code, r.name, r.sort_order
+           order by r.sort_order, r.region_code"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        region_code,
+        has_children,
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Schools per status in the scope (every status), for the list's counts.
@@ -609,16 +623,21 @@ pub async fn status_counts(
     conn: &mut PgConnection,
     scope: &SchoolScope,
 ) -> Result<Vec<(OrgStatus, i64)>, IdentityError> {
-    let sql = format!(
-        "select o.status, count(*) from organisations o where o.kind = 'school' and {} \
-         group by o.status order by o.status",
-        scope.condition(1)
-    );
-    Ok(
-        bind_scope(sqlx::query_as::<_, (OrgStatus, i64)>(&sql), scope)
-            .fetch_all(conn)
-            .await?,
+    let a = scope.args();
+    Ok(sqlx::query!(
+        r#"select o.status as "status: OrgStatus", count(*) as "count!"
+           from organisations o where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+           group by o.status order by o.status"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
     )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.status, r.count))
+    .collect())
 }
 
 /// What a school may ask its department to change.
@@ -767,19 +786,19 @@ pub async fn request_change(
             cause = Some(c.to_string());
         }
     }
-    let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
+    let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar!(
         "insert into change_requests (org_id, kind, new_name, new_region_code, \
          deregister_cause, reason, requested_by, on_behalf_of) \
          values ($1, $2, $3, $4, $5, $6, $7, $8) returning change_request_id",
+        org_id,
+        kind.as_str(),
+        new_name.as_deref(),
+        new_region.as_deref(),
+        cause.as_deref(),
+        reason,
+        actor.account_id,
+        on_behalf_of,
     )
-    .bind(org_id)
-    .bind(kind.as_str())
-    .bind(&new_name)
-    .bind(&new_region)
-    .bind(&cause)
-    .bind(reason)
-    .bind(actor.account_id)
-    .bind(on_behalf_of)
     .fetch_one(&mut *conn)
     .await;
     let id = match inserted {
@@ -809,14 +828,14 @@ async fn name_taken(
     name: &str,
     except_org: i64,
 ) -> Result<bool, IdentityError> {
-    Ok(sqlx::query_scalar(
-        "select exists (select 1 from organisations where kind = 'school' \
-           and status in ('pending', 'active') and name = $1 and org_id <> $2) \
-         or exists (select 1 from accounts where account_type = 'school' and login_name = $1 \
-           and org_id <> $2)",
+    Ok(sqlx::query_scalar!(
+        r#"select (exists (select 1 from organisations where kind = 'school'
+             and status in ('pending', 'active') and name = $1 and org_id <> $2)
+           or exists (select 1 from accounts where account_type = 'school' and login_name = $1
+             and org_id <> $2)) as "taken!""#,
+        name,
+        except_org,
     )
-    .bind(name)
-    .bind(except_org)
     .fetch_one(conn)
     .await?)
 }
@@ -826,17 +845,17 @@ pub(crate) async fn school_region_exists(
     conn: &mut PgConnection,
     code: &str,
 ) -> Result<bool, IdentityError> {
-    Ok(sqlx::query_scalar(
-        "select exists (select 1 from regions where region_code = $1 \
-         and level in ('county', 'direct'))",
+    Ok(sqlx::query_scalar!(
+        r#"select exists (select 1 from regions where region_code = $1
+             and level in ('county', 'direct')) as "exists!""#,
+        code,
     )
-    .bind(code)
     .fetch_one(conn)
     .await?)
 }
 
 /// A change request with its school's name and region.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChangeRequestRow {
     pub change_request_id: i64,
     pub org_id: i64,
@@ -858,15 +877,6 @@ pub struct ChangeRequestRow {
     pub created_at: DateTime<Utc>,
 }
 
-const REQUEST_COLUMNS: &str = "cr.change_request_id, cr.org_id, o.name as school_name, \
-    o.region_code, r.name as region_name, cr.kind, cr.new_name, cr.new_region_code, \
-    nr.name as new_region_name, cr.deregister_cause, cr.reason, cr.status, cr.requested_by, \
-    cr.on_behalf_of, cr.decided_by, cr.decided_at, cr.decision_reason, cr.created_at";
-
-const REQUEST_FROM: &str = "change_requests cr join organisations o on o.org_id = cr.org_id \
-    join regions r on r.region_code = o.region_code \
-    left join regions nr on nr.region_code = cr.new_region_code";
-
 /// The requests of the schools in `scope` (a school's own, or a department's region), newest
 /// first; only pending ones when `pending_only`.
 pub async fn list_requests(
@@ -875,19 +885,29 @@ pub async fn list_requests(
     pending_only: bool,
     limit: i64,
 ) -> Result<Vec<ChangeRequestRow>, IdentityError> {
-    let sql = format!(
-        "select {REQUEST_COLUMNS} from {REQUEST_FROM} \
-         where o.kind = 'school' and {} and ($2 = false or cr.status = 'pending') \
-         order by cr.created_at desc, cr.change_request_id desc limit $3",
-        scope.condition(1)
-    );
-    Ok(
-        bind_scope(sqlx::query_as::<_, ChangeRequestRow>(&sql), scope)
-            .bind(pending_only)
-            .bind(limit.clamp(1, 500))
-            .fetch_all(conn)
-            .await?,
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        ChangeRequestRow,
+        r#"select cr.change_request_id, cr.org_id, o.name as school_name, o.region_code,
+             r.name as region_name, cr.kind, cr.new_name, cr.new_region_code,
+             nr.name as "new_region_name?", cr.deregister_cause, cr.reason,
+             cr.status as "status: RequestStatus", cr.requested_by, cr.on_behalf_of,
+             cr.decided_by, cr.decided_at, cr.decision_reason, cr.created_at
+           from change_requests cr join organisations o on o.org_id = cr.org_id
+           join regions r on r.region_code = o.region_code
+           left join regions nr on nr.region_code = cr.new_region_code
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and ($4 = false or cr.status = 'pending')
+           order by cr.created_at desc, cr.change_request_id desc limit $5"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        pending_only,
+        limit.clamp(1, 500),
     )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// One request, if its school lies in `scope`.
@@ -896,17 +916,27 @@ pub async fn get_request(
     scope: &SchoolScope,
     id: i64,
 ) -> Result<Option<ChangeRequestRow>, IdentityError> {
-    let sql = format!(
-        "select {REQUEST_COLUMNS} from {REQUEST_FROM} \
-         where o.kind = 'school' and {} and cr.change_request_id = $2",
-        scope.condition(1)
-    );
-    Ok(
-        bind_scope(sqlx::query_as::<_, ChangeRequestRow>(&sql), scope)
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        ChangeRequestRow,
+        r#"select cr.change_request_id, cr.org_id, o.name as school_name, o.region_code,
+             r.name as region_name, cr.kind, cr.new_name, cr.new_region_code,
+             nr.name as "new_region_name?", cr.deregister_cause, cr.reason,
+             cr.status as "status: RequestStatus", cr.requested_by, cr.on_behalf_of,
+             cr.decided_by, cr.decided_at, cr.decision_reason, cr.created_at
+           from change_requests cr join organisations o on o.org_id = cr.org_id
+           join regions r on r.region_code = o.region_code
+           left join regions nr on nr.region_code = cr.new_region_code
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and cr.change_request_id = $4"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        id,
     )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// A department's decision on a request.
@@ -941,10 +971,11 @@ pub async fn decide_request(
     let Some(school) = lock_school(conn, scope, request.org_id).await? else {
         return Ok(Err(AdminProblem::NotFound));
     };
-    let status: RequestStatus = sqlx::query_scalar(
-        "select status from change_requests where change_request_id = $1 for update",
+    let status: RequestStatus = sqlx::query_scalar!(
+        r#"select status as "status: RequestStatus" from change_requests
+           where change_request_id = $1 for update"#,
+        id,
     )
-    .bind(id)
     .fetch_one(&mut *conn)
     .await?;
     if status.is_decided() {
@@ -987,14 +1018,14 @@ async fn close_request(
     status: RequestStatus,
     reason: Option<&str>,
 ) -> Result<(), IdentityError> {
-    sqlx::query(
+    sqlx::query!(
         "update change_requests set status = $2, decided_by = $3, decided_at = now(), \
          decision_reason = $4 where change_request_id = $1",
+        id,
+        status as _,
+        actor.account_id,
+        reason,
     )
-    .bind(id)
-    .bind(status)
-    .bind(actor.account_id)
-    .bind(reason)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -1024,12 +1055,13 @@ async fn apply_rename(
     if name_taken(conn, &new_name, school.org_id).await? {
         return Ok(Err(AdminProblem::NameTaken));
     }
-    let renamed =
-        sqlx::query("update organisations set name = $2, updated_at = now() where org_id = $1")
-            .bind(school.org_id)
-            .bind(&new_name)
-            .execute(&mut *conn)
-            .await;
+    let renamed = sqlx::query!(
+        "update organisations set name = $2, updated_at = now() where org_id = $1",
+        school.org_id,
+        new_name,
+    )
+    .execute(&mut *conn)
+    .await;
     match renamed {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e, "organisations_school_name_key") => {
@@ -1046,26 +1078,28 @@ async fn apply_rename(
     )
     .await?;
     // The school signs in by its full name: the account follows the new name.
-    let accounts: Vec<(i64, String, String)> = sqlx::query_as(
+    let accounts = sqlx::query!(
         "select account_id, login_name, display_name from accounts \
          where org_id = $1 and account_type = 'school' order by account_id for update",
+        school.org_id,
     )
-    .bind(school.org_id)
     .fetch_all(&mut *conn)
     .await?;
-    for (account_id, login_name, display_name) in accounts {
+    for account in accounts {
+        let (account_id, login_name, display_name) =
+            (account.account_id, account.login_name, account.display_name);
         let new_login = if login_name == school.name {
             new_name.clone()
         } else {
             login_name.clone()
         };
-        let updated = sqlx::query(
+        let updated = sqlx::query!(
             "update accounts set login_name = $2, display_name = $3, updated_at = now() \
              where account_id = $1",
+            account_id,
+            new_login,
+            new_name,
         )
-        .bind(account_id)
-        .bind(&new_login)
-        .bind(&new_name)
         .execute(&mut *conn)
         .await;
         match updated {
@@ -1096,21 +1130,24 @@ async fn apply_move(
     let Some(code) = request.new_region_code.clone() else {
         return Ok(Err(AdminProblem::BadRegion));
     };
-    let before: (String, String) =
-        sqlx::query_as("select region_code, region_path from organisations where org_id = $1")
-            .bind(school.org_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let after: Option<(String, String)> = sqlx::query_as(
-        "update organisations o set region_code = r.region_code, region_path = r.path, \
-         central_school_id = null, updated_at = now() from regions r \
-         where o.org_id = $1 and r.region_code = $2 and r.level in ('county', 'direct') \
-         returning o.region_code, o.region_path",
+    let before = sqlx::query!(
+        "select region_code, region_path from organisations where org_id = $1",
+        school.org_id,
     )
-    .bind(school.org_id)
-    .bind(&code)
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    let before = (before.region_code, before.region_path);
+    let after: Option<(String, String)> = sqlx::query!(
+        r#"update organisations o set region_code = r.region_code, region_path = r.path,
+             central_school_id = null, updated_at = now() from regions r
+           where o.org_id = $1 and r.region_code = $2 and r.level in ('county', 'direct')
+           returning o.region_code as "region_code!", o.region_path as "region_path!""#,
+        school.org_id,
+        code,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| (r.region_code, r.region_path));
     let Some(after) = after else {
         return Ok(Err(AdminProblem::BadRegion));
     };
@@ -1134,31 +1171,33 @@ async fn apply_deregister(
     request: &ChangeRequestRow,
 ) -> Outcome<()> {
     let accounts = school_accounts(conn, school.org_id).await?;
-    let released: Vec<i64> = sqlx::query_scalar(
+    let released: Vec<i64> = sqlx::query_scalar!(
         "update organisations set central_school_id = null, updated_at = now() \
          where central_school_id = $1 returning org_id",
+        school.org_id,
     )
-    .bind(school.org_id)
     .fetch_all(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "update organisations set status = 'deregistered', is_central = false, \
          updated_at = now() where org_id = $1",
+        school.org_id,
     )
-    .bind(school.org_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "update accounts set status = 'disabled', updated_at = now() where account_id = any($1)",
+        &accounts[..],
     )
-    .bind(&accounts)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("delete from account_roles where role = $2 and account_id = any($1)")
-        .bind(&accounts)
-        .bind(Role::CentralSchool.as_str())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "delete from account_roles where role = $2 and account_id = any($1)",
+        &accounts[..],
+        Role::CentralSchool.as_str(),
+    )
+    .execute(&mut *conn)
+    .await?;
     xiaobao_audit::record(
         conn,
         actor,
@@ -1172,12 +1211,12 @@ async fn apply_deregister(
     )
     .await?;
     // The school's other open requests have nothing left to change.
-    let others: Vec<i64> = sqlx::query_scalar(
+    let others: Vec<i64> = sqlx::query_scalar!(
         "select change_request_id from change_requests where org_id = $1 and status = 'pending' \
          and change_request_id <> $2 order by change_request_id for update",
+        school.org_id,
+        request.change_request_id,
     )
-    .bind(school.org_id)
-    .bind(request.change_request_id)
     .fetch_all(&mut *conn)
     .await?;
     for other in others {
