@@ -8,7 +8,7 @@ use xiaobao_audit::{Actor, Entry};
 use xiaobao_domain::OrgStatus;
 
 use crate::IdentityError;
-use crate::scope::{SchoolScope, ScopeParam};
+use crate::scope::SchoolScope;
 
 /// Kinds of organisation (`organisations.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,28 +83,28 @@ pub async fn create(
     actor: &Actor,
     org: &NewOrganisation,
 ) -> Result<Option<i64>, IdentityError> {
-    let id: Option<i64> = sqlx::query_scalar(
+    let id: Option<i64> = sqlx::query_scalar!(
         "insert into organisations (kind, name, region_code, region_path, status, nature, \
          school_type, address, principal, contact_name, contact_mobile, \
          qualification_document_id, company_id, company_name, branch_level, parent_org_id) \
          select $1, $2, r.region_code, r.path, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
          from regions r where r.region_code = $3 returning org_id",
+        org.kind.as_str(),
+        org.name,
+        org.region_code,
+        org.status,
+        org.nature.as_deref(),
+        org.school_type.as_deref(),
+        org.address.as_deref(),
+        org.principal.as_deref(),
+        org.contact_name.as_deref(),
+        org.contact_mobile.as_deref(),
+        org.qualification_document_id,
+        org.company_id,
+        org.company_name.as_deref(),
+        org.branch_level,
+        org.parent_org_id,
     )
-    .bind(org.kind.as_str())
-    .bind(&org.name)
-    .bind(&org.region_code)
-    .bind(org.status)
-    .bind(&org.nature)
-    .bind(&org.school_type)
-    .bind(&org.address)
-    .bind(&org.principal)
-    .bind(&org.contact_name)
-    .bind(&org.contact_mobile)
-    .bind(org.qualification_document_id)
-    .bind(org.company_id)
-    .bind(&org.company_name)
-    .bind(org.branch_level)
-    .bind(org.parent_org_id)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(id) = id {
@@ -124,7 +124,7 @@ pub async fn create(
 }
 
 /// A school as listed to departments and the authority.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SchoolRow {
     pub org_id: i64,
     pub name: String,
@@ -157,63 +157,61 @@ pub struct SchoolFilter {
     pub offset: i64,
 }
 
-const SCHOOL_COLUMNS: &str = "o.org_id, o.name, o.region_code, r.name as region_name, o.status, \
-    o.nature, o.school_type, o.address, o.principal, o.contact_name, o.contact_mobile, \
-    o.is_central, o.central_school_id, c.name as central_school_name, o.created_at";
-
-fn bind_scope<'q>(
-    q: sqlx::query::QueryAs<'q, sqlx::Postgres, SchoolRow, sqlx::postgres::PgArguments>,
-    scope: &SchoolScope,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, SchoolRow, sqlx::postgres::PgArguments> {
-    match scope.param() {
-        ScopeParam::Text(t) => q.bind(t),
-        ScopeParam::Id(id) => q.bind(id),
-    }
-}
-
 /// Schools in the viewer's scope, filtered; with the total count for paging.
 pub async fn list_schools(
     conn: &mut PgConnection,
     scope: &SchoolScope,
     filter: &SchoolFilter,
 ) -> Result<(Vec<SchoolRow>, i64), IdentityError> {
-    let status_cond = if filter.status.is_some() {
-        "o.status = $2"
-    } else {
-        "o.status in ('pending', 'active') and $2::text is null"
-    };
-    let sql = format!(
-        "select {SCHOOL_COLUMNS}, count(*) over () as total \
-         from organisations o join regions r on r.region_code = o.region_code \
-         left join organisations c on c.org_id = o.central_school_id \
-         where o.kind = 'school' and {scope} and {status_cond} \
-           and ($3::text is null or o.region_path like \
-                (select path from regions where region_code = $3) || '%') \
-           and ($4::text is null or o.name like $4 escape '\\') \
-         order by o.region_path, o.name limit $5 offset $6",
-        scope = scope.condition(1),
-    );
-    #[derive(sqlx::FromRow)]
-    struct WithTotal {
-        #[sqlx(flatten)]
-        row: SchoolRow,
-        total: i64,
-    }
-    let q = sqlx::query_as::<_, WithTotal>(&sql);
-    let q = match scope.param() {
-        ScopeParam::Text(t) => q.bind(t),
-        ScopeParam::Id(id) => q.bind(id),
-    };
-    let rows = q
-        .bind(&filter.status)
-        .bind(&filter.region_code)
-        .bind(filter.name.as_deref().map(xiaobao_db::like_contains))
-        .bind(filter.limit.clamp(1, 500))
-        .bind(filter.offset.max(0))
-        .fetch_all(conn)
-        .await?;
+    let a = scope.args();
+    // A status filter picks that status; without one, the live schools (pending and active).
+    let rows = sqlx::query!(
+        r#"select o.org_id, o.name, o.region_code, r.name as region_name,
+             o.status as "status: OrgStatus", o.nature, o.school_type, o.address, o.principal,
+             o.contact_name, o.contact_mobile, o.is_central, o.central_school_id,
+             c.name as "central_school_name?", o.created_at, count(*) over () as "total!"
+           from organisations o join regions r on r.region_code = o.region_code
+           left join organisations c on c.org_id = o.central_school_id
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and (($4::text is null and o.status in ('pending', 'active')) or o.status = $4)
+             and ($5::text is null or o.region_path like
+                  (select path from regions where region_code = $5) || '%')
+             and ($6::text is null or o.name like $6 escape '\')
+           order by o.region_path, o.name limit $7 offset $8"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        filter.status.as_deref(),
+        filter.region_code.as_deref(),
+        filter.name.as_deref().map(xiaobao_db::like_contains),
+        filter.limit.clamp(1, 500),
+        filter.offset.max(0),
+    )
+    .fetch_all(conn)
+    .await?;
     let total = rows.first().map(|r| r.total).unwrap_or(0);
-    Ok((rows.into_iter().map(|r| r.row).collect(), total))
+    let rows = rows
+        .into_iter()
+        .map(|r| SchoolRow {
+            org_id: r.org_id,
+            name: r.name,
+            region_code: r.region_code,
+            region_name: r.region_name,
+            status: r.status,
+            nature: r.nature,
+            school_type: r.school_type,
+            address: r.address,
+            principal: r.principal,
+            contact_name: r.contact_name,
+            contact_mobile: r.contact_mobile,
+            is_central: r.is_central,
+            central_school_id: r.central_school_id,
+            central_school_name: r.central_school_name,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok((rows, total))
 }
 
 /// One school by id, if it lies in the viewer's scope (otherwise `None`: answer 404).
@@ -222,12 +220,23 @@ pub async fn get_school(
     scope: &SchoolScope,
     org_id: i64,
 ) -> Result<Option<SchoolRow>, IdentityError> {
-    let sql = format!(
-        "select {SCHOOL_COLUMNS} from organisations o join regions r on r.region_code = o.region_code \
-         left join organisations c on c.org_id = o.central_school_id \
-         where o.kind = 'school' and {scope} and o.org_id = $2",
-        scope = scope.condition(1),
-    );
-    let q = bind_scope(sqlx::query_as::<_, SchoolRow>(&sql), scope);
-    Ok(q.bind(org_id).fetch_optional(conn).await?)
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        SchoolRow,
+        r#"select o.org_id, o.name, o.region_code, r.name as region_name,
+             o.status as "status: OrgStatus", o.nature, o.school_type, o.address, o.principal,
+             o.contact_name, o.contact_mobile, o.is_central, o.central_school_id,
+             c.name as "central_school_name?", o.created_at
+           from organisations o join regions r on r.region_code = o.region_code
+           left join organisations c on c.org_id = o.central_school_id
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and o.org_id = $4"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        org_id,
+    )
+    .fetch_optional(conn)
+    .await?)
 }

@@ -18,7 +18,7 @@ use xiaobao_domain::{AccountType, OrgStatus, Role};
 use crate::IdentityError;
 use crate::accounts;
 use crate::orgs::{self, NewOrganisation, OrgKind};
-use crate::scope::{SchoolScope, ScopeParam};
+use crate::scope::SchoolScope;
 
 /// A school's self-registration, validated by the caller.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ pub struct Registered {
 }
 
 /// A region a school may register in.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RegistrationRegion {
     pub region_code: String,
     pub name: String,
@@ -84,11 +84,12 @@ pub struct RegistrationRegion {
 /// The regions a school may choose: every county-level region and every 市直 bucket of the
 /// tenant's tree, in tree order.
 pub async fn regions(conn: &mut PgConnection) -> Result<Vec<RegistrationRegion>, IdentityError> {
-    Ok(sqlx::query_as(
-        "select r.region_code, r.name, coalesce(p.name, '') as parent_name, r.level \
-         from regions r left join regions p on p.region_code = r.parent_code \
-         where r.level in ('county', 'direct') \
-         order by coalesce(p.path, ''), p.sort_order, r.sort_order, r.region_code",
+    Ok(sqlx::query_as!(
+        RegistrationRegion,
+        r#"select r.region_code, r.name, coalesce(p.name, '') as "parent_name!", r.level
+           from regions r left join regions p on p.region_code = r.parent_code
+           where r.level in ('county', 'direct')
+           order by coalesce(p.path, ''), p.sort_order, r.sort_order, r.region_code"#,
     )
     .fetch_all(conn)
     .await?)
@@ -108,19 +109,20 @@ pub async fn taken(
     name: &str,
     mobile: &str,
 ) -> Result<(bool, bool), IdentityError> {
-    let (name_taken, mobile_taken): (bool, bool) = sqlx::query_as(
-        "select exists (select 1 from organisations where kind = 'school' \
-                  and status in ('pending', 'active') and name = $1) \
-             or exists (select 1 from accounts where account_type = 'school' \
-                  and login_name = $1), \
-         exists (select 1 from organisations where kind = 'school' \
-                  and status in ('pending', 'active') and contact_mobile = $2)",
+    let row = sqlx::query!(
+        r#"select (exists (select 1 from organisations where kind = 'school'
+                  and status in ('pending', 'active') and name = $1)
+             or exists (select 1 from accounts where account_type = 'school'
+                  and login_name = $1)) as "name_taken!",
+           exists (select 1 from organisations where kind = 'school'
+                  and status in ('pending', 'active') and contact_mobile = $2)
+             as "mobile_taken!""#,
+        name,
+        mobile,
     )
-    .bind(name)
-    .bind(mobile)
     .fetch_one(conn)
     .await?;
-    Ok((name_taken, mobile_taken))
+    Ok((row.name_taken, row.mobile_taken))
 }
 
 /// Records a registration: the pending organisation and its school account (no password),
@@ -132,12 +134,13 @@ pub async fn register(
     actor: &Actor,
     reg: &NewRegistration,
 ) -> Result<Result<Registered, RegisterProblem>, IdentityError> {
-    let region: Option<(String, String)> = sqlx::query_as(
+    let region: Option<(String, String)> = sqlx::query!(
         "select name, path from regions where region_code = $1 and level in ('county', 'direct')",
+        reg.region_code,
     )
-    .bind(&reg.region_code)
     .fetch_optional(&mut *conn)
-    .await?;
+    .await?
+    .map(|r| (r.name, r.path));
     let Some((region_name, region_path)) = region else {
         return Ok(Err(RegisterProblem::RegionInvalid));
     };
@@ -213,12 +216,12 @@ pub async fn attach_qualification(
     org_id: i64,
     document_id: i64,
 ) -> Result<(), IdentityError> {
-    sqlx::query(
+    sqlx::query!(
         "update organisations set qualification_document_id = $2, updated_at = now() \
          where org_id = $1",
+        org_id,
+        document_id,
     )
-    .bind(org_id)
-    .bind(document_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -231,18 +234,18 @@ async fn reviewer_name(
     region_path: &str,
     region_name: &str,
 ) -> Result<String, IdentityError> {
-    let name: Option<String> = sqlx::query_scalar(
+    let name: Option<String> = sqlx::query_scalar!(
         "select name from organisations where kind = 'department' and status = 'active' \
          and $1 like region_path || '%' order by length(region_path) desc limit 1",
+        region_path,
     )
-    .bind(region_path)
     .fetch_optional(conn)
     .await?;
     Ok(name.unwrap_or_else(|| format!("{region_name}教育局")))
 }
 
 /// A registration as its reviewer sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Registration {
     pub org_id: i64,
     pub name: String,
@@ -264,21 +267,6 @@ pub struct Registration {
     pub refusal_reason: Option<String>,
 }
 
-const REGISTRATION_COLUMNS: &str = "o.org_id, o.name, o.region_code, r.name as region_name, \
-    o.status, o.nature, o.school_type, o.address, o.principal, o.contact_name, \
-    o.contact_mobile, o.qualification_document_id, d.original_name as qualification_name, \
-    o.created_at, o.decided_at, o.refusal_reason";
-
-fn bind_scope<'q, O>(
-    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    scope: &SchoolScope,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    match scope.param() {
-        ScopeParam::Text(t) => q.bind(t),
-        ScopeParam::Id(id) => q.bind(id),
-    }
-}
-
 /// Registrations of one status (`pending` unless told) in the reviewer's scope, oldest first.
 pub async fn list(
     conn: &mut PgConnection,
@@ -286,20 +274,30 @@ pub async fn list(
     status: OrgStatus,
     limit: i64,
 ) -> Result<Vec<Registration>, IdentityError> {
-    let sql = format!(
-        "select {REGISTRATION_COLUMNS} from organisations o \
-         join regions r on r.region_code = o.region_code \
-         left join documents d on d.document_id = o.qualification_document_id \
-         where o.kind = 'school' and {scope} and o.status = $2 \
-           and (o.status = 'pending' or o.decided_at is not null) \
-         order by o.created_at, o.org_id limit $3",
-        scope = scope.condition(1),
-    );
-    let q = bind_scope(sqlx::query_as::<_, Registration>(&sql), scope);
-    Ok(q.bind(status)
-        .bind(limit.clamp(1, 500))
-        .fetch_all(conn)
-        .await?)
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        Registration,
+        r#"select o.org_id, o.name, o.region_code, r.name as region_name,
+             o.status as "status: OrgStatus", o.nature, o.school_type, o.address, o.principal,
+             o.contact_name, o.contact_mobile, o.qualification_document_id,
+             d.original_name as "qualification_name?", o.created_at, o.decided_at,
+             o.refusal_reason
+           from organisations o
+           join regions r on r.region_code = o.region_code
+           left join documents d on d.document_id = o.qualification_document_id
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and o.status = $4
+             and (o.status = 'pending' or o.decided_at is not null)
+           order by o.created_at, o.org_id limit $5"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        status as _,
+        limit.clamp(1, 500),
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// One registration in the reviewer's scope (`None`: absent or outside the scope).
@@ -308,15 +306,27 @@ pub async fn get(
     scope: &SchoolScope,
     org_id: i64,
 ) -> Result<Option<Registration>, IdentityError> {
-    let sql = format!(
-        "select {REGISTRATION_COLUMNS} from organisations o \
-         join regions r on r.region_code = o.region_code \
-         left join documents d on d.document_id = o.qualification_document_id \
-         where o.kind = 'school' and {scope} and o.org_id = $2",
-        scope = scope.condition(1),
-    );
-    let q = bind_scope(sqlx::query_as::<_, Registration>(&sql), scope);
-    Ok(q.bind(org_id).fetch_optional(conn).await?)
+    let a = scope.args();
+    Ok(sqlx::query_as!(
+        Registration,
+        r#"select o.org_id, o.name, o.region_code, r.name as region_name,
+             o.status as "status: OrgStatus", o.nature, o.school_type, o.address, o.principal,
+             o.contact_name, o.contact_mobile, o.qualification_document_id,
+             d.original_name as "qualification_name?", o.created_at, o.decided_at,
+             o.refusal_reason
+           from organisations o
+           join regions r on r.region_code = o.region_code
+           left join documents d on d.document_id = o.qualification_document_id
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and o.org_id = $4"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        org_id,
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Why a decision was not made.
@@ -343,16 +353,21 @@ async fn lock_pending(
     scope: &SchoolScope,
     org_id: i64,
 ) -> Result<Result<(OrgStatus, Option<String>), DecideProblem>, IdentityError> {
-    let sql = format!(
-        "select o.status, o.contact_mobile from organisations o \
-         where o.kind = 'school' and {scope} and o.org_id = $2 for update",
-        scope = scope.condition(1),
-    );
-    let q = bind_scope(
-        sqlx::query_as::<_, (OrgStatus, Option<String>)>(&sql),
-        scope,
-    );
-    let row = q.bind(org_id).fetch_optional(&mut *conn).await?;
+    let a = scope.args();
+    let row = sqlx::query!(
+        r#"select o.status as "status: OrgStatus", o.contact_mobile from organisations o
+           where o.kind = 'school'
+             and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
+             and o.org_id = $4
+           for update"#,
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        org_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| (r.status, r.contact_mobile));
     Ok(match row {
         None => Err(DecideProblem::NotFound),
         Some((status, _)) if status != OrgStatus::Pending => {
@@ -375,19 +390,19 @@ pub async fn approve(
         Ok(row) => row,
         Err(problem) => return Ok(Err(problem)),
     };
-    let school_name: String = sqlx::query_scalar(
+    let school_name: String = sqlx::query_scalar!(
         "update organisations set status = 'active', decided_by = $2, decided_at = now(), \
          refusal_reason = null, updated_at = now() where org_id = $1 returning name",
+        org_id,
+        actor.account_id,
     )
-    .bind(org_id)
-    .bind(actor.account_id)
     .fetch_one(&mut *conn)
     .await?;
-    let account_id: i64 = sqlx::query_scalar(
+    let account_id: i64 = sqlx::query_scalar!(
         "select account_id from accounts where org_id = $1 and account_type = 'school' \
          order by account_id limit 1",
+        org_id,
     )
-    .bind(org_id)
     .fetch_one(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -419,20 +434,20 @@ pub async fn refuse(
     if let Err(problem) = lock_pending(conn, scope, org_id).await? {
         return Ok(Err(problem));
     }
-    sqlx::query(
+    sqlx::query!(
         "update organisations set status = 'refused', decided_by = $2, decided_at = now(), \
          refusal_reason = $3, updated_at = now() where org_id = $1",
+        org_id,
+        actor.account_id,
+        reason,
     )
-    .bind(org_id)
-    .bind(actor.account_id)
-    .bind(reason)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "update accounts set status = 'disabled', login_name = '已退回#' || account_id, \
          updated_at = now() where org_id = $1 and account_type = 'school'",
+        org_id,
     )
-    .bind(org_id)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -451,10 +466,11 @@ pub async fn contact_of(
     conn: &mut PgConnection,
     org_id: i64,
 ) -> Result<Option<(String, Option<String>)>, IdentityError> {
-    Ok(
-        sqlx::query_as("select name, contact_mobile from organisations where org_id = $1")
-            .bind(org_id)
-            .fetch_optional(conn)
-            .await?,
+    Ok(sqlx::query!(
+        "select name, contact_mobile from organisations where org_id = $1",
+        org_id,
     )
+    .fetch_optional(conn)
+    .await?
+    .map(|r| (r.name, r.contact_mobile)))
 }
