@@ -28,7 +28,7 @@ pub use codes::{CodeError, CodePurpose, Codes};
 pub use limits::{Limit, RateLimiter, Verdict};
 pub use login::{Authenticated, LoginAttempt, LoginError, LoginPolicy, authenticate};
 pub use password::{PasswordHasher, PasswordProblem, check_new_password};
-pub use scope::{SchoolScope, SchoolScopeArgs, ScopeParam, Viewer};
+pub use scope::{SchoolScope, SchoolScopeArgs, Viewer};
 
 /// Failures of the identity functions that are not a person's mistake.
 #[derive(Debug, thiserror::Error)]

@@ -38,32 +38,6 @@ pub enum SchoolScope {
 }
 
 impl SchoolScope {
-    /// The SQL condition on an `organisations` row aliased `o`, with its one parameter at
-    /// `$n` (bind [`SchoolScope::param`] there).
-    pub fn condition(&self, n: usize) -> String {
-        match self {
-            SchoolScope::Region { .. } => format!("o.region_path like ${n} || '%'"),
-            SchoolScope::Central { .. } => {
-                format!("(o.org_id = ${n} or o.central_school_id = ${n})")
-            }
-            SchoolScope::Own { .. } => format!("o.org_id = ${n}"),
-            SchoolScope::None => format!("(false and ${n} is null)"),
-        }
-    }
-
-    /// The value bound to the condition's parameter.
-    pub fn param(&self) -> ScopeParam {
-        match self {
-            SchoolScope::Region { path_prefix } => ScopeParam::Text(path_prefix.clone()),
-            SchoolScope::Central { org_id } | SchoolScope::Own { org_id } => {
-                ScopeParam::Id(*org_id)
-            }
-            SchoolScope::None => ScopeParam::Text(String::new()),
-        }
-    }
-}
-
-impl SchoolScope {
     /// The parameters of the scope's one static SQL condition (see [`SchoolScopeArgs`]).
     pub fn args(&self) -> SchoolScopeArgs {
         match self {
@@ -100,13 +74,6 @@ pub struct SchoolScopeArgs {
     pub region_prefix: Option<String>,
     pub org_id: Option<i64>,
     pub central_school_id: Option<i64>,
-}
-
-/// A scope's bind value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScopeParam {
-    Text(String),
-    Id(i64),
 }
 
 impl Viewer {
