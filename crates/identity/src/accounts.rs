@@ -9,7 +9,7 @@ use crate::IdentityError;
 use crate::password::{HISTORY, PasswordHasher, PasswordProblem, check_new_password};
 
 /// An account with what sign-in needs of its organisation.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Account {
     pub account_id: i64,
     pub org_id: i64,
@@ -38,7 +38,7 @@ impl std::fmt::Display for Account {
 }
 
 /// An account as listed to others (no secrets).
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct AccountSummary {
     pub account_id: i64,
     pub org_id: i64,
@@ -50,11 +50,6 @@ pub struct AccountSummary {
     pub created_at: DateTime<Utc>,
 }
 
-const ACCOUNT_COLUMNS: &str = "a.account_id, a.org_id, a.account_type, a.login_name, \
-    a.display_name, a.password_hash, a.password_changed_at, a.must_change_password, \
-    a.failed_logins, a.locked_until, a.status, o.kind as org_kind, o.name as org_name, \
-    o.status as org_status, o.region_code, o.region_path, o.company_id, o.contact_mobile";
-
 /// The account a login form names, locked for update (so concurrent attempts on one account
 /// count one after another). A school may also sign in with its contact's mobile.
 pub async fn find_for_login(
@@ -62,29 +57,47 @@ pub async fn find_for_login(
     account_type: AccountType,
     login_name: &str,
 ) -> Result<Option<Account>, IdentityError> {
-    let sql = format!(
-        "select {ACCOUNT_COLUMNS} from accounts a join organisations o on o.org_id = a.org_id \
-         where a.account_type = $1 and a.login_name = $2 \
-         union all \
-         select {ACCOUNT_COLUMNS} from accounts a join organisations o on o.org_id = a.org_id \
-         where $1 = 'school' and a.account_type = 'school' and o.kind = 'school' \
-           and o.contact_mobile = $2 and o.status in ('pending', 'active') \
-           and a.login_name <> $2 \
-         order by account_id limit 1"
-    );
-    let found: Option<Account> = sqlx::query_as(&sql)
-        .bind(account_type.as_str())
-        .bind(login_name)
-        .fetch_optional(&mut *conn)
-        .await?;
+    // The union's column names are the first select's (with their overrides): it is ordered
+    // by position, the account id.
+    let found: Option<Account> = sqlx::query_as!(
+        Account,
+        r#"select a.account_id as "account_id!", a.org_id as "org_id!",
+             a.account_type as "account_type!", a.login_name as "login_name!",
+             a.display_name as "display_name!", a.password_hash as "password_hash?",
+             a.password_changed_at as "password_changed_at?",
+             a.must_change_password as "must_change_password!",
+             a.failed_logins as "failed_logins!", a.locked_until as "locked_until?",
+             a.status as "status!: AccountStatus", o.kind as "org_kind!",
+             o.name as "org_name!", o.status as "org_status!: OrgStatus",
+             o.region_code as "region_code!", o.region_path as "region_path!",
+             o.company_id as "company_id?", o.contact_mobile as "contact_mobile?"
+           from accounts a join organisations o on o.org_id = a.org_id
+           where a.account_type = $1 and a.login_name = $2
+           union all
+           select a.account_id, a.org_id, a.account_type, a.login_name,
+             a.display_name, a.password_hash, a.password_changed_at, a.must_change_password,
+             a.failed_logins, a.locked_until, a.status, o.kind, o.name,
+             o.status, o.region_code, o.region_path, o.company_id, o.contact_mobile
+           from accounts a join organisations o on o.org_id = a.org_id
+           where $1 = 'school' and a.account_type = 'school' and o.kind = 'school'
+             and o.contact_mobile = $2 and o.status in ('pending', 'active')
+             and a.login_name <> $2
+           order by 1 limit 1"#,
+        account_type.as_str(),
+        login_name,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(account) = found else {
         return Ok(None);
     };
     // Lock the row now that it is known (a union cannot be locked directly).
-    sqlx::query("select 1 from accounts where account_id = $1 for update")
-        .bind(account.account_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "select account_id from accounts where account_id = $1 for update",
+        account.account_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(Some(account))
 }
 
@@ -93,23 +106,29 @@ pub async fn get(
     conn: &mut PgConnection,
     account_id: i64,
 ) -> Result<Option<Account>, IdentityError> {
-    let sql = format!(
-        "select {ACCOUNT_COLUMNS} from accounts a join organisations o on o.org_id = a.org_id \
-         where a.account_id = $1"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(account_id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as!(
+        Account,
+        r#"select a.account_id, a.org_id, a.account_type, a.login_name, a.display_name,
+             a.password_hash, a.password_changed_at, a.must_change_password, a.failed_logins,
+             a.locked_until, a.status as "status: AccountStatus", o.kind as org_kind,
+             o.name as org_name, o.status as "org_status: OrgStatus", o.region_code,
+             o.region_path, o.company_id, o.contact_mobile
+           from accounts a join organisations o on o.org_id = a.org_id
+           where a.account_id = $1"#,
+        account_id,
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// The roles assigned to an account, in [`Role::ALL`] order.
 pub async fn roles(conn: &mut PgConnection, account_id: i64) -> Result<Vec<Role>, IdentityError> {
-    let names: Vec<String> =
-        sqlx::query_scalar("select role from account_roles where account_id = $1")
-            .bind(account_id)
-            .fetch_all(conn)
-            .await?;
+    let names: Vec<String> = sqlx::query_scalar!(
+        "select role from account_roles where account_id = $1",
+        account_id,
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(Role::ALL
         .into_iter()
         .filter(|r| names.iter().any(|n| n == r.as_str()))
@@ -129,12 +148,12 @@ pub async fn set_own_password(
     if let Err(problem) = check_new_password(new_password, &account.login_name) {
         return Ok(Err(problem));
     }
-    let mut previous: Vec<String> = sqlx::query_scalar(
+    let mut previous: Vec<String> = sqlx::query_scalar!(
         "select password_hash from password_history where account_id = $1 \
          order by set_at desc limit $2",
+        account.account_id,
+        HISTORY as i64,
     )
-    .bind(account.account_id)
-    .bind(HISTORY as i64)
     .fetch_all(&mut *conn)
     .await?;
     if let Some(current) = &account.password_hash {
@@ -163,37 +182,39 @@ async fn store_password(
     hash: &str,
     must_change: bool,
 ) -> Result<(), IdentityError> {
-    sqlx::query(
+    sqlx::query!(
         "update accounts set password_hash = $2, password_changed_at = now(), \
          must_change_password = $3, password_warned_at = null, failed_logins = 0, \
          locked_until = null, updated_at = now() where account_id = $1",
+        account_id,
+        hash,
+        must_change,
     )
-    .bind(account_id)
-    .bind(hash)
-    .bind(must_change)
     .execute(&mut *conn)
     .await?;
     // A new password unlocks the account for every address (self-service unlock: 忘记密码).
-    sqlx::query("delete from login_lockouts where account_id = $1")
-        .bind(account_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "delete from login_lockouts where account_id = $1",
+        account_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
         "insert into password_history (account_id, password_hash, set_at) \
          values ($1, $2, clock_timestamp())",
+        account_id,
+        hash,
     )
-    .bind(account_id)
-    .bind(hash)
     .execute(&mut *conn)
     .await?;
     // Only the last few are ever compared.
-    sqlx::query(
+    sqlx::query!(
         "delete from password_history where account_id = $1 and set_at < ( \
            select min(set_at) from (select set_at from password_history where account_id = $1 \
              order by set_at desc limit $2) recent)",
+        account_id,
+        HISTORY as i64,
     )
-    .bind(account_id)
-    .bind(HISTORY as i64)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -207,11 +228,11 @@ pub async fn clear_password(
     account_id: i64,
     reason: &str,
 ) -> Result<(), IdentityError> {
-    sqlx::query(
+    sqlx::query!(
         "update accounts set password_hash = null, must_change_password = true, \
          failed_logins = 0, locked_until = null, updated_at = now() where account_id = $1",
+        account_id,
     )
-    .bind(account_id)
     .execute(&mut *conn)
     .await?;
     xiaobao_audit::record(
@@ -234,24 +255,26 @@ pub async fn create(
     display_name: &str,
     roles: &[Role],
 ) -> Result<i64, IdentityError> {
-    let account_id: i64 = sqlx::query_scalar(
+    let account_id: i64 = sqlx::query_scalar!(
         "insert into accounts (org_id, account_type, login_name, display_name, created_by) \
          values ($1, $2, $3, $4, $5) returning account_id",
+        org_id,
+        account_type.as_str(),
+        login_name,
+        display_name,
+        actor.account_id,
     )
-    .bind(org_id)
-    .bind(account_type.as_str())
-    .bind(login_name)
-    .bind(display_name)
-    .bind(actor.account_id)
     .fetch_one(&mut *conn)
     .await?;
     for role in roles {
-        sqlx::query("insert into account_roles (account_id, role, granted_by) values ($1, $2, $3)")
-            .bind(account_id)
-            .bind(role.as_str())
-            .bind(actor.account_id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "insert into account_roles (account_id, role, granted_by) values ($1, $2, $3)",
+            account_id,
+            role.as_str(),
+            actor.account_id,
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     xiaobao_audit::record(
         conn,

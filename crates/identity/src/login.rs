@@ -106,17 +106,17 @@ async fn note_anonymous(
     cause: &str,
     shown_name: &str,
 ) -> Result<(), IdentityError> {
-    let failures: i32 = sqlx::query_scalar(
+    let failures: i32 = sqlx::query_scalar!(
         "insert into anonymous_login_failures (hour, client, cause, failures, last_login_name) \
          values (date_trunc('hour', now()), $1, $2, 1, $3) \
          on conflict (hour, client, cause) do update set \
            failures = anonymous_login_failures.failures + 1, \
            last_login_name = excluded.last_login_name, last_at = now() \
          returning failures",
+        client_key(attempt),
+        cause,
+        shown_name,
     )
-    .bind(client_key(attempt))
-    .bind(cause)
-    .bind(shown_name)
     .fetch_one(&mut *conn)
     .await?;
     if failures == 1 {
@@ -152,21 +152,21 @@ async fn count_failure(
     client: &str,
     now: DateTime<Utc>,
 ) -> Result<LoginError, IdentityError> {
-    let in_a_row: i32 = sqlx::query_scalar(
+    let in_a_row: i32 = sqlx::query_scalar!(
         "update accounts set failed_logins = failed_logins + 1, updated_at = now() \
          where account_id = $1 returning failed_logins",
+        account.account_id,
     )
-    .bind(account.account_id)
     .fetch_one(&mut *conn)
     .await?;
-    let from_client: i32 = sqlx::query_scalar(
+    let from_client: i32 = sqlx::query_scalar!(
         "insert into login_lockouts (account_id, client, failed) values ($1, $2, 1) \
          on conflict (account_id, client) do update set \
            failed = login_lockouts.failed + 1, updated_at = now() \
          returning failed",
+        account.account_id,
+        client,
     )
-    .bind(account.account_id)
-    .bind(client)
     .fetch_one(&mut *conn)
     .await?;
     let cause = if account.password_hash.is_none() {
@@ -187,29 +187,32 @@ async fn count_failure(
     // Past the account-wide threshold the account locks for every address; past the one per
     // address, for this address only. Either lock resets its count.
     let lock = if in_a_row >= policy.account_lockout_threshold as i32 {
-        Some((
-            "account",
-            in_a_row,
-            "update accounts set locked_until = $3, failed_logins = 0 \
-              where account_id = $1 and $2::text is not null",
-        ))
+        Some(("account", in_a_row))
     } else if from_client >= policy.lockout_threshold as i32 {
-        Some((
-            "client",
-            from_client,
-            "update login_lockouts set locked_until = $3, failed = 0 \
-              where account_id = $1 and client = $2",
-        ))
+        Some(("client", from_client))
     } else {
         None
     };
-    if let Some((scope, failed, sql)) = lock {
-        sqlx::query(sql)
-            .bind(account.account_id)
-            .bind(client)
-            .bind(until)
+    if let Some((scope, failed)) = lock {
+        if scope == "account" {
+            sqlx::query!(
+                "update accounts set locked_until = $2, failed_logins = 0 where account_id = $1",
+                account.account_id,
+                until,
+            )
             .execute(&mut *conn)
             .await?;
+        } else {
+            sqlx::query!(
+                "update login_lockouts set locked_until = $3, failed = 0 \
+                  where account_id = $1 and client = $2",
+                account.account_id,
+                client,
+                until,
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
         xiaobao_audit::record(
             conn,
             actor,
@@ -278,11 +281,11 @@ pub async fn authenticate(
     };
     let client = client_key(attempt);
     let now = attempt.now;
-    let client_locked: Option<DateTime<Utc>> = sqlx::query_scalar(
+    let client_locked: Option<DateTime<Utc>> = sqlx::query_scalar!(
         "select locked_until from login_lockouts where account_id = $1 and client = $2",
+        account.account_id,
+        client,
     )
-    .bind(account.account_id)
-    .bind(&client)
     .fetch_optional(&mut *conn)
     .await
     .map_err(IdentityError::from)?
@@ -319,20 +322,22 @@ pub async fn authenticate(
         // A pending, refused or deregistered organisation cannot sign in.
         return Err(LoginError::Invalid);
     }
-    sqlx::query(
+    sqlx::query!(
         "update accounts set failed_logins = 0, locked_until = null where account_id = $1 \
          and (failed_logins <> 0 or locked_until is not null)",
+        account.account_id,
     )
-    .bind(account.account_id)
     .execute(&mut *conn)
     .await
     .map_err(IdentityError::from)?;
-    sqlx::query("delete from login_lockouts where account_id = $1 and client = $2")
-        .bind(account.account_id)
-        .bind(&client)
-        .execute(&mut *conn)
-        .await
-        .map_err(IdentityError::from)?;
+    sqlx::query!(
+        "delete from login_lockouts where account_id = $1 and client = $2",
+        account.account_id,
+        client,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(IdentityError::from)?;
     let roles = accounts::roles(conn, account.account_id).await?;
     let password_expires_at = account
         .password_changed_at

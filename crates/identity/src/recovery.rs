@@ -96,13 +96,13 @@ pub async fn school_account_by_mobile(
     conn: &mut PgConnection,
     mobile: &str,
 ) -> Result<Option<Account>, IdentityError> {
-    let id: Option<i64> = sqlx::query_scalar(
+    let id: Option<i64> = sqlx::query_scalar!(
         "select a.account_id from accounts a join organisations o on o.org_id = a.org_id \
          where o.kind = 'school' and o.status = 'active' and o.contact_mobile = $1 \
            and a.account_type = 'school' and a.status = 'active' \
          order by a.account_id limit 1",
+        mobile,
     )
-    .bind(mobile)
     .fetch_optional(&mut *conn)
     .await?;
     match id {
@@ -196,7 +196,7 @@ fn code_cause(e: &CodeError) -> &'static str {
 }
 
 /// A school found by its full name (忘记账号).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct FoundSchool {
     pub org_id: i64,
     pub login_name: String,
@@ -211,14 +211,16 @@ pub async fn find_school_by_name(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<Option<FoundSchool>, IdentityError> {
-    Ok(sqlx::query_as(
-        "select o.org_id, a.login_name, o.contact_mobile, o.status \
-         from organisations o join accounts a on a.org_id = o.org_id \
-         where o.kind = 'school' and o.status in ('pending', 'active') and o.name = $1 \
-           and a.account_type = 'school' and o.contact_mobile is not null \
-         order by a.account_id limit 1",
+    Ok(sqlx::query_as!(
+        FoundSchool,
+        r#"select o.org_id, a.login_name, o.contact_mobile as "contact_mobile!",
+             o.status as "status: OrgStatus"
+           from organisations o join accounts a on a.org_id = o.org_id
+           where o.kind = 'school' and o.status in ('pending', 'active') and o.name = $1
+             and a.account_type = 'school' and o.contact_mobile is not null
+           order by a.account_id limit 1"#,
+        name,
     )
-    .bind(name)
     .fetch_optional(conn)
     .await?)
 }

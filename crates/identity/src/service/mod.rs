@@ -45,15 +45,17 @@ pub async fn standing(
     account_id: i64,
 ) -> xiaobao_domain::Outcome<Option<(i64, bool)>> {
     let mut tx = db.tenant_tx(tenant).await?;
-    let row: Option<(i64, bool)> = sqlx::query_as(
-        "select a.session_epoch, a.status = 'active' and o.status <> 'deregistered' \
-         from accounts a join organisations o on o.org_id = a.org_id \
-         where a.account_id = $1",
+    let row: Option<(i64, bool)> = sqlx::query!(
+        r#"select a.session_epoch,
+             (a.status = 'active' and o.status <> 'deregistered') as "live!"
+           from accounts a join organisations o on o.org_id = a.org_id
+           where a.account_id = $1"#,
+        account_id,
     )
-    .bind(account_id)
     .fetch_optional(&mut *tx)
     .await
-    .map_err(crate::IdentityError::from)?;
+    .map_err(crate::IdentityError::from)?
+    .map(|r| (r.session_epoch, r.live));
     tx.commit().await?;
     Ok(row)
 }
