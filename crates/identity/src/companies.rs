@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use crate::IdentityError;
 
 /// A company.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Company {
     pub company_id: i64,
     /// `insurer` or `broker`.
@@ -23,39 +23,42 @@ pub async fn ensure(
     name: &str,
     short_name: &str,
 ) -> Result<Company, IdentityError> {
-    sqlx::query(
+    sqlx::query!(
         "insert into control.companies (kind, name, short_name) values ($1, $2, $3) \
          on conflict (name) do nothing",
+        kind,
+        name,
+        short_name,
     )
-    .bind(kind)
-    .bind(name)
-    .bind(short_name)
     .execute(main)
     .await?;
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Company,
         "select company_id, kind, name, short_name from control.companies where name = $1",
+        name,
     )
-    .bind(name)
     .fetch_one(main)
     .await?)
 }
 
 /// Every company of a kind, by name.
 pub async fn list(main: &PgPool, kind: &str) -> Result<Vec<Company>, IdentityError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Company,
         "select company_id, kind, name, short_name from control.companies where kind = $1 \
          order by name",
+        kind,
     )
-    .bind(kind)
     .fetch_all(main)
     .await?)
 }
 
 pub async fn get(main: &PgPool, company_id: i64) -> Result<Option<Company>, IdentityError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Company,
         "select company_id, kind, name, short_name from control.companies where company_id = $1",
+        company_id,
     )
-    .bind(company_id)
     .fetch_optional(main)
     .await?)
 }

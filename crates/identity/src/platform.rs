@@ -15,7 +15,7 @@ use crate::password::{PasswordHasher, PasswordProblem, check_new_password};
 use crate::{IdentityError, RateLimiter, Verdict};
 
 /// A platform login.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub identity_id: i64,
     pub login_name: String,
@@ -27,24 +27,22 @@ pub struct Identity {
     pub status: AccountStatus,
 }
 
-const COLUMNS: &str = "identity_id, login_name, display_name, password_hash, password_changed_at, \
-    must_change_password, locked_until, status";
-
 /// The identity of this login name granted in `tenant_id`, with the account it acts as.
 pub async fn find_granted(
     main: &PgPool,
     login_name: &str,
     tenant_id: i64,
 ) -> Result<Option<(Identity, i64)>, IdentityError> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
+    let row: Option<(i64, i64)> = sqlx::query!(
         "select i.identity_id, g.account_id from control.identities i \
          join control.identity_grants g on g.identity_id = i.identity_id \
          where i.login_name = $1 and g.tenant_id = $2",
+        login_name,
+        tenant_id,
     )
-    .bind(login_name)
-    .bind(tenant_id)
     .fetch_optional(main)
-    .await?;
+    .await?
+    .map(|r| (r.identity_id, r.account_id));
     let Some((identity_id, account_id)) = row else {
         return Ok(None);
     };
@@ -52,23 +50,29 @@ pub async fn find_granted(
 }
 
 pub async fn get(main: &PgPool, identity_id: i64) -> Result<Option<Identity>, IdentityError> {
-    Ok(sqlx::query_as(&format!(
-        "select {COLUMNS} from control.identities where identity_id = $1"
-    ))
-    .bind(identity_id)
+    Ok(sqlx::query_as!(
+        Identity,
+        r#"select identity_id, login_name, display_name, password_hash, password_changed_at,
+             must_change_password, locked_until, status as "status: AccountStatus"
+           from control.identities where identity_id = $1"#,
+        identity_id,
+    )
     .fetch_optional(main)
     .await?)
 }
 
 /// The programmes an identity is granted: `(tenant_id, account_id)`.
 pub async fn grants(main: &PgPool, identity_id: i64) -> Result<Vec<(i64, i64)>, IdentityError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query!(
         "select tenant_id, account_id from control.identity_grants where identity_id = $1 \
          order by tenant_id",
+        identity_id,
     )
-    .bind(identity_id)
     .fetch_all(main)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.tenant_id, r.account_id))
+    .collect())
 }
 
 /// Creates a platform login (no password yet: `set_password` with `must_change`).
@@ -78,13 +82,13 @@ pub async fn create(
     display_name: &str,
     company_id: Option<i64>,
 ) -> Result<i64, IdentityError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "insert into control.identities (login_name, display_name, company_id) \
          values ($1, $2, $3) returning identity_id",
+        login_name,
+        display_name,
+        company_id,
     )
-    .bind(login_name)
-    .bind(display_name)
-    .bind(company_id)
     .fetch_one(main)
     .await?)
 }
@@ -96,14 +100,14 @@ pub async fn grant(
     tenant_id: i64,
     account_id: i64,
 ) -> Result<(), IdentityError> {
-    sqlx::query(
+    sqlx::query!(
         "insert into control.identity_grants (identity_id, tenant_id, account_id) \
          values ($1, $2, $3) on conflict (identity_id, tenant_id) \
          do update set account_id = excluded.account_id, granted_at = now()",
+        identity_id,
+        tenant_id,
+        account_id,
     )
-    .bind(identity_id)
-    .bind(tenant_id)
-    .bind(account_id)
     .execute(main)
     .await?;
     Ok(())
@@ -116,14 +120,14 @@ pub async fn store_password(
     hash: &str,
     must_change: bool,
 ) -> Result<(), IdentityError> {
-    sqlx::query(
+    sqlx::query!(
         "update control.identities set password_hash = $2, password_changed_at = now(), \
          must_change_password = $3, failed_logins = 0, locked_until = null, updated_at = now() \
          where identity_id = $1",
+        identity_id,
+        hash,
+        must_change,
     )
-    .bind(identity_id)
-    .bind(hash)
-    .bind(must_change)
     .execute(main)
     .await?;
     Ok(())
@@ -182,14 +186,15 @@ pub async fn authenticate(
     // The identity's row is locked for the attempt and read again under the lock: concurrent
     // attempts wait for each other and see the count and lock the previous one left.
     let mut locked_row = main.begin().await.map_err(IdentityError::from)?;
-    let fresh: Option<(Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
+    let fresh: Option<(Option<DateTime<Utc>>, Option<String>)> = sqlx::query!(
         "select locked_until, password_hash from control.identities \
          where identity_id = $1 for update",
+        identity.identity_id,
     )
-    .bind(identity.identity_id)
     .fetch_optional(&mut *locked_row)
     .await
-    .map_err(IdentityError::from)?;
+    .map_err(IdentityError::from)?
+    .map(|r| (r.locked_until, r.password_hash));
     let (locked_until, password_hash) =
         fresh.unwrap_or((identity.locked_until, identity.password_hash.clone()));
     if let Some(until) = locked_until.filter(|u| *u > now) {
@@ -205,23 +210,23 @@ pub async fn authenticate(
         }
     };
     if !ok {
-        let failed: i32 = sqlx::query_scalar(
+        let failed: i32 = sqlx::query_scalar!(
             "update control.identities set failed_logins = failed_logins + 1 \
              where identity_id = $1 returning failed_logins",
+            identity.identity_id,
         )
-        .bind(identity.identity_id)
         .fetch_one(&mut *locked_row)
         .await
         .map_err(IdentityError::from)?;
         record(conn, &actor, "login.failed", account_id, identity).await?;
         if failed >= policy.lockout_threshold as i32 {
             let until = now + policy.lockout;
-            sqlx::query(
+            sqlx::query!(
                 "update control.identities set locked_until = $2, failed_logins = 0 \
                  where identity_id = $1",
+                identity.identity_id,
+                until,
             )
-            .bind(identity.identity_id)
-            .bind(until)
             .execute(&mut *locked_row)
             .await
             .map_err(IdentityError::from)?;
@@ -236,11 +241,13 @@ pub async fn authenticate(
     if identity.status != AccountStatus::Active {
         return Err(LoginError::Disabled);
     }
-    sqlx::query("update control.identities set failed_logins = 0 where identity_id = $1")
-        .bind(identity.identity_id)
-        .execute(main)
-        .await
-        .map_err(IdentityError::from)?;
+    sqlx::query!(
+        "update control.identities set failed_logins = 0 where identity_id = $1",
+        identity.identity_id,
+    )
+    .execute(main)
+    .await
+    .map_err(IdentityError::from)?;
     let authenticated = enter(conn, policy, identity, account_id, attempt.now).await?;
     record(conn, &actor, "login.succeeded", account_id, identity).await?;
     Ok(authenticated)
