@@ -84,7 +84,7 @@ impl BranchLevel {
 }
 
 /// The organisation of the account that opens branches, as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Creator {
     pub org_id: i64,
     pub kind: String,
@@ -120,11 +120,13 @@ pub async fn creator(
     conn: &mut PgConnection,
     org_id: i64,
 ) -> Result<Option<Creator>, IdentityError> {
-    Ok(sqlx::query_as(
-        "select org_id, kind, status, company_id, company_name, branch_level, region_code, \
-         region_path from organisations where org_id = $1",
+    Ok(sqlx::query_as!(
+        Creator,
+        r#"select org_id, kind, status as "status: OrgStatus", company_id, company_name,
+             branch_level, region_code, region_path
+           from organisations where org_id = $1"#,
+        org_id,
     )
-    .bind(org_id)
     .fetch_optional(conn)
     .await?)
 }
@@ -332,12 +334,14 @@ pub async fn create(
     }
     // The region, and whether it lies strictly below the creator's region: decided here from
     // the stored path, whatever the form offered.
-    let region: Option<(String, bool)> =
-        sqlx::query_as("select level, path like $2 || '.%' from regions where region_code = $1")
-            .bind(&input.region_code)
-            .bind(&creator.region_path)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let region: Option<(String, bool)> = sqlx::query!(
+        r#"select level, path like $2 || '.%' as "inside!" from regions where region_code = $1"#,
+        input.region_code,
+        creator.region_path,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| (r.level, r.inside));
     let Some((region_level, inside)) = region else {
         return Ok(Err(BranchRefusal::invalid(
             "region_code",
@@ -355,11 +359,12 @@ pub async fn create(
         };
         return Ok(Err(BranchRefusal::invalid("region_code", message)));
     }
-    let taken: bool = sqlx::query_scalar(
-        "select exists (select 1 from accounts where account_type = $1 and login_name = $2)",
+    let taken: bool = sqlx::query_scalar!(
+        r#"select exists (select 1 from accounts where account_type = $1 and login_name = $2)
+             as "taken!""#,
+        AccountType::Insurer.as_str(),
+        input.login_name,
     )
-    .bind(AccountType::Insurer.as_str())
-    .bind(&input.login_name)
     .fetch_one(&mut *conn)
     .await?;
     if taken {
@@ -424,7 +429,7 @@ fn login_taken() -> BranchRefusal {
 }
 
 /// A region a creator may open a branch in (the form's 负责区域 choices).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RegionChoice {
     pub region_code: String,
     pub name: String,
@@ -458,20 +463,21 @@ pub async fn region_choices(
     if levels.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_as(
-        "select r.region_code, r.name, r.level, p.name as parent_name \
-         from regions r left join regions p on p.region_code = r.parent_code \
-         where r.path like $1 || '.%' and r.level = any($2) \
-         order by r.path",
+    Ok(sqlx::query_as!(
+        RegionChoice,
+        r#"select r.region_code, r.name, r.level, p.name as "parent_name?"
+           from regions r left join regions p on p.region_code = r.parent_code
+           where r.path like $1 || '.%' and r.level = any($2)
+           order by r.path"#,
+        creator.region_path,
+        &levels[..] as &[&str],
     )
-    .bind(&creator.region_path)
-    .bind(&levels)
     .fetch_all(conn)
     .await?)
 }
 
 /// A branch as listed to the branches above it (contact mobile masked).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BranchRow {
     pub org_id: i64,
     pub name: String,
@@ -494,16 +500,6 @@ pub struct BranchRow {
     pub created_at: DateTime<Utc>,
 }
 
-const BRANCH_SELECT: &str = "select o.org_id, o.name, o.branch_level, o.region_code, \
-    r.name as region_name, pr.name as parent_region_name, o.company_name, o.parent_org_id, \
-    p.name as parent_name, o.contact_name, o.contact_mobile, o.status, a.account_id, \
-    a.login_name, coalesce(a.password_hash is not null, false) as has_password, o.created_at \
-    from organisations o join regions r on r.region_code = o.region_code \
-    left join regions pr on pr.region_code = r.parent_code \
-    left join organisations p on p.org_id = o.parent_org_id \
-    left join lateral (select account_id, login_name, password_hash from accounts \
-      where org_id = o.org_id order by account_id limit 1) a on true";
-
 fn masked(mut rows: Vec<BranchRow>) -> Vec<BranchRow> {
     for row in &mut rows {
         row.contact_mobile = row.contact_mobile.as_deref().map(mask_phone);
@@ -519,15 +515,27 @@ pub async fn list_below(
     let Some(company_id) = creator.company_id else {
         return Ok(Vec::new());
     };
-    let sql = format!(
-        "{BRANCH_SELECT} where o.kind = 'insurer_branch' and o.company_id = $1 \
-         and o.region_path like $2 || '.%' order by o.region_path, o.org_id"
-    );
-    let rows = sqlx::query_as(&sql)
-        .bind(company_id)
-        .bind(&creator.region_path)
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query_as!(
+        BranchRow,
+        r#"select o.org_id, o.name, o.branch_level as "branch_level!", o.region_code,
+             r.name as region_name, pr.name as "parent_region_name?", o.company_name,
+             o.parent_org_id, p.name as "parent_name?", o.contact_name, o.contact_mobile,
+             o.status as "status: OrgStatus", a.account_id as "account_id?",
+             a.login_name as "login_name?",
+             coalesce(a.password_hash is not null, false) as "has_password!", o.created_at
+           from organisations o join regions r on r.region_code = o.region_code
+           left join regions pr on pr.region_code = r.parent_code
+           left join organisations p on p.org_id = o.parent_org_id
+           left join lateral (select account_id, login_name, password_hash from accounts
+             where org_id = o.org_id order by account_id limit 1) a on true
+           where o.kind = 'insurer_branch' and o.company_id = $1
+             and o.region_path like $2 || '.%'
+           order by o.region_path, o.org_id"#,
+        company_id,
+        creator.region_path,
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(masked(rows))
 }
 
@@ -540,16 +548,28 @@ pub async fn get_below(
     let Some(company_id) = creator.company_id else {
         return Ok(None);
     };
-    let sql = format!(
-        "{BRANCH_SELECT} where o.kind = 'insurer_branch' and o.company_id = $1 \
-         and o.region_path like $2 || '.%' and o.org_id = $3"
-    );
-    let rows = sqlx::query_as(&sql)
-        .bind(company_id)
-        .bind(&creator.region_path)
-        .bind(org_id)
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query_as!(
+        BranchRow,
+        r#"select o.org_id, o.name, o.branch_level as "branch_level!", o.region_code,
+             r.name as region_name, pr.name as "parent_region_name?", o.company_name,
+             o.parent_org_id, p.name as "parent_name?", o.contact_name, o.contact_mobile,
+             o.status as "status: OrgStatus", a.account_id as "account_id?",
+             a.login_name as "login_name?",
+             coalesce(a.password_hash is not null, false) as "has_password!", o.created_at
+           from organisations o join regions r on r.region_code = o.region_code
+           left join regions pr on pr.region_code = r.parent_code
+           left join organisations p on p.org_id = o.parent_org_id
+           left join lateral (select account_id, login_name, password_hash from accounts
+             where org_id = o.org_id order by account_id limit 1) a on true
+           where o.kind = 'insurer_branch' and o.company_id = $1
+             and o.region_path like $2 || '.%'
+             and o.org_id = $3"#,
+        company_id,
+        creator.region_path,
+        org_id,
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(masked(rows).into_iter().next())
 }
 

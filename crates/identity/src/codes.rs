@@ -100,22 +100,22 @@ impl Codes {
         ttl: Duration,
     ) -> Result<i64, IdentityError> {
         // A new code replaces any earlier one of the same purpose.
-        sqlx::query(
+        sqlx::query!(
             "update one_time_codes set used_at = now() where account_id = $1 and purpose = $2 \
              and used_at is null",
+            account_id,
+            purpose.as_str(),
         )
-        .bind(account_id)
-        .bind(purpose.as_str())
         .execute(&mut *conn)
         .await?;
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = sqlx::query_scalar!(
             "insert into one_time_codes (account_id, purpose, code_hash, expires_at) \
              values ($1, $2, $3, $4) returning code_id",
+            account_id,
+            purpose.as_str(),
+            self.digest(secret),
+            self.clock.now() + ttl,
         )
-        .bind(account_id)
-        .bind(purpose.as_str())
-        .bind(self.digest(secret))
-        .bind(self.clock.now() + ttl)
         .fetch_one(&mut *conn)
         .await?;
         Ok(id)
@@ -155,17 +155,19 @@ impl Codes {
         purpose: CodePurpose,
         code: &str,
     ) -> Result<(), CodeError> {
-        let row: Option<(i64, String, i32, bool)> = sqlx::query_as(
-            "select code_id, code_hash, attempts, (used_at is null and expires_at > $3) \
-             from one_time_codes where account_id = $1 and purpose = $2 \
-             order by created_at desc limit 1 for update",
+        let row: Option<(i64, String, i32, bool)> = sqlx::query!(
+            r#"select code_id, code_hash, attempts,
+                 (used_at is null and expires_at > $3) as "live!"
+               from one_time_codes where account_id = $1 and purpose = $2
+               order by created_at desc limit 1 for update"#,
+            account_id,
+            purpose.as_str(),
+            self.clock.now(),
         )
-        .bind(account_id)
-        .bind(purpose.as_str())
-        .bind(self.clock.now())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(IdentityError::from)?;
+        .map_err(IdentityError::from)?
+        .map(|r| (r.code_id, r.code_hash, r.attempts, r.live));
         self.check(conn, row, code.trim()).await
     }
 
@@ -178,17 +180,18 @@ impl Codes {
     ) -> Result<i64, CodeError> {
         let (id, secret) = token.split_once('.').ok_or(CodeError::ExpiredOrUsed)?;
         let id: i64 = id.parse().map_err(|_| CodeError::ExpiredOrUsed)?;
-        let row: Option<(i64, i64, String, i32, bool)> = sqlx::query_as(
-            "select account_id, code_id, code_hash, attempts, \
-             (used_at is null and expires_at > $3) from one_time_codes \
-             where code_id = $1 and purpose = $2 for update",
+        let row: Option<(i64, i64, String, i32, bool)> = sqlx::query!(
+            r#"select account_id, code_id, code_hash, attempts,
+                 (used_at is null and expires_at > $3) as "live!"
+               from one_time_codes where code_id = $1 and purpose = $2 for update"#,
+            id,
+            purpose.as_str(),
+            self.clock.now(),
         )
-        .bind(id)
-        .bind(purpose.as_str())
-        .bind(self.clock.now())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(IdentityError::from)?;
+        .map_err(IdentityError::from)?
+        .map(|r| (r.account_id, r.code_id, r.code_hash, r.attempts, r.live));
         let account_id = row.as_ref().map(|r| r.0);
         self.check(conn, row.map(|r| (r.1, r.2, r.3, r.4)), secret)
             .await?;
@@ -208,16 +211,17 @@ impl Codes {
         let Ok(id) = id.parse::<i64>() else {
             return Ok(None);
         };
-        let row: Option<(i64, String)> = sqlx::query_as(
+        let row: Option<(i64, String)> = sqlx::query!(
             "select account_id, code_hash from one_time_codes where code_id = $1 and purpose = $2 \
              and used_at is null and expires_at > $4 and attempts < $3",
+            id,
+            purpose.as_str(),
+            MAX_ATTEMPTS,
+            self.clock.now(),
         )
-        .bind(id)
-        .bind(purpose.as_str())
-        .bind(MAX_ATTEMPTS)
-        .bind(self.clock.now())
         .fetch_optional(conn)
-        .await?;
+        .await?
+        .map(|r| (r.account_id, r.code_hash));
         Ok(row
             .filter(|(_, hash)| constant_eq(hash, &self.digest(secret)))
             .map(|(account, _)| account))
@@ -239,22 +243,26 @@ impl Codes {
             return Err(CodeError::TooManyAttempts);
         }
         if !constant_eq(&hash, &self.digest(secret)) {
-            sqlx::query("update one_time_codes set attempts = attempts + 1 where code_id = $1")
-                .bind(code_id)
-                .execute(&mut *conn)
-                .await
-                .map_err(IdentityError::from)?;
+            sqlx::query!(
+                "update one_time_codes set attempts = attempts + 1 where code_id = $1",
+                code_id,
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(IdentityError::from)?;
             return Err(if attempts + 1 >= MAX_ATTEMPTS {
                 CodeError::TooManyAttempts
             } else {
                 CodeError::Wrong
             });
         }
-        sqlx::query("update one_time_codes set used_at = now() where code_id = $1")
-            .bind(code_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(IdentityError::from)?;
+        sqlx::query!(
+            "update one_time_codes set used_at = now() where code_id = $1",
+            code_id,
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(IdentityError::from)?;
         Ok(())
     }
 }
