@@ -714,7 +714,7 @@ async fn reminders_are_queued_once() {
     let pending = school(&env, "钟山区提醒校", ZHONGSHAN, "public").await;
     let tenant = app.db().active_tenant(SLUG).unwrap();
     let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
-    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, &env.year)
+    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, env.year.parse().expect("a year"))
         .await
         .unwrap()
         .unwrap();

@@ -13,7 +13,7 @@ async fn shanghai_2016_premium_totals_come_out_exactly() {
     let year = app.open_enrolment_year("shanghai", &[]).await;
     let tenant = app.state.db.active_tenant("shanghai").unwrap();
     let mut tx = app.state.db.tenant_tx(&tenant).await.unwrap();
-    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, &year)
+    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, year.parse().expect("a year"))
         .await
         .unwrap()
         .unwrap();
@@ -124,9 +124,14 @@ async fn shanghai_2016_premium_totals_come_out_exactly() {
     .unwrap();
 
     assert_eq!(expected_fen, 794_700_000, "7,947,000 CNY in fen");
-    let programme = premium_totals(&mut tx, "310000", &year, TotalsBy::Programme)
-        .await
-        .unwrap();
+    let programme = premium_totals(
+        &mut tx,
+        "310000",
+        year.parse().expect("a year"),
+        TotalsBy::Programme,
+    )
+    .await
+    .unwrap();
     let by_product = |lines: &[xiaobao_enrolment::progress::TotalLine], p: &str| -> (i64, i64) {
         lines
             .iter()
@@ -147,9 +152,14 @@ async fn shanghai_2016_premium_totals_come_out_exactly() {
 
     // Grouped by insurer the lines add up to the same total; company 1 has schools 0 and 2 and
     // both vocational schools.
-    let insurers = premium_totals(&mut tx, "310000", &year, TotalsBy::Insurer)
-        .await
-        .unwrap();
+    let insurers = premium_totals(
+        &mut tx,
+        "310000",
+        year.parse().expect("a year"),
+        TotalsBy::Insurer,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         insurers.iter().map(|l| l.premium_fen).sum::<i64>(),
         794_700_000
@@ -161,9 +171,14 @@ async fn shanghai_2016_premium_totals_come_out_exactly() {
         .sum();
     assert_eq!(company1, (400_000 + 500_000) * 500 + 37_100 * 1500);
     // By school: one line per enrolment here.
-    let schools = premium_totals(&mut tx, "310000", &year, TotalsBy::School)
-        .await
-        .unwrap();
+    let schools = premium_totals(
+        &mut tx,
+        "310000",
+        year.parse().expect("a year"),
+        TotalsBy::School,
+    )
+    .await
+    .unwrap();
     assert_eq!(schools.len(), 6);
     tx.commit().await.unwrap();
 }
@@ -214,7 +229,7 @@ async fn roster_ids_are_stored_sealed_and_match_by_keyed_hash() {
     let today = app.clock.today();
     let actor = xiaobao_audit::Actor::cli("test");
     let mut tx = app.state.db.tenant_tx(&tenant).await.unwrap();
-    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, &year)
+    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, year.parse().expect("a year"))
         .await
         .unwrap()
         .unwrap();
@@ -222,7 +237,7 @@ async fn roster_ids_are_stored_sealed_and_match_by_keyed_hash() {
         &mut tx,
         &scope.schools,
         school.org_id,
-        &year,
+        year.parse().expect("a year"),
         "school_liability",
         1,
         &xiaobao_enrolment::school::DraftInput {

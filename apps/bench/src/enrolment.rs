@@ -27,6 +27,11 @@ use crate::scratch::{self, ScratchDb};
 
 const YEAR: &str = "2025-2026";
 
+/// [`YEAR`], typed.
+fn year() -> xiaobao_domain::AcademicYear {
+    YEAR.parse().expect("a valid academic year")
+}
+
 #[derive(clap::Args)]
 pub struct RosterArgs {
     /// Repetitions of each 5,000-row measurement (the median is reported).
@@ -333,7 +338,7 @@ async fn measure_roster(db: &ScratchDb, args: &RosterArgs) -> anyhow::Result<()>
     let (state, tenant) = henan(db, &work).await?;
     let rules = {
         let mut tx = state.db.tenant_tx(&tenant).await?;
-        let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, YEAR)
+        let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, year())
             .await?
             .context("rules")?;
         rules
@@ -556,7 +561,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
     );
 
     let mut tx = state.db.tenant_tx(&tenant).await?;
-    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, YEAR)
+    let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, year())
         .await?
         .context("rules")?;
     let city = "410100";
@@ -593,7 +598,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
                 "county" => xiaobao_enrolment::progress::by_region(
                     &mut tx,
                     &county,
-                    YEAR,
+                    year(),
                     "school_liability",
                     &rules,
                 )
@@ -602,7 +607,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
                 "city" => xiaobao_enrolment::progress::by_region(
                     &mut tx,
                     city,
-                    YEAR,
+                    year(),
                     "school_liability",
                     &rules,
                 )
@@ -611,7 +616,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
                 "province" => xiaobao_enrolment::progress::by_region(
                     &mut tx,
                     "410000",
-                    YEAR,
+                    year(),
                     "school_liability",
                     &rules,
                 )
@@ -620,7 +625,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
                 "county_pending" => xiaobao_enrolment::progress::not_submitted(
                     &mut tx,
                     &county_path,
-                    YEAR,
+                    year(),
                     "school_liability",
                     &rules,
                     200,
@@ -630,7 +635,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
                 "city_premiums" => xiaobao_enrolment::progress::premium_totals(
                     &mut tx,
                     &city_path,
-                    YEAR,
+                    year(),
                     xiaobao_enrolment::progress::TotalsBy::County,
                 )
                 .await?
@@ -638,7 +643,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
                 _ => xiaobao_enrolment::progress::premium_totals(
                     &mut tx,
                     "410000",
-                    YEAR,
+                    year(),
                     xiaobao_enrolment::progress::TotalsBy::Insurer,
                 )
                 .await?

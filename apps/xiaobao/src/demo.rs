@@ -287,19 +287,19 @@ pub async fn seed_demo_accounts(
             name: insurer.name.clone(),
         }];
         for year in xiaobao_db::rules::years(&mut tx).await? {
-            if xiaobao_enrolment::years::get(&mut tx, &year)
+            if xiaobao_enrolment::years::get(&mut tx, year)
                 .await?
                 .is_none()
             {
                 let opened = xiaobao_enrolment::years::open(
                     &mut tx,
-                    &year,
+                    year,
                     &companies,
                     &xiaobao_audit::Actor::system(),
                 )
                 .await?;
                 if let Err(problem) = opened {
-                    tracing::warn!(%problem, year, "demo year not opened");
+                    tracing::warn!(%problem, %year, "demo year not opened");
                 }
             }
         }

@@ -18,11 +18,11 @@ pub async fn send_due(db: &Db, tenant: &Tenant, today: NaiveDate) -> anyhow::Res
         tx.commit().await?;
         return Ok(0);
     };
-    let Some((_, rules)) = xiaobao_enrolment::rules_for(&mut tx, &year).await? else {
+    let Some((_, rules)) = xiaobao_enrolment::rules_for(&mut tx, year).await? else {
         tx.commit().await?;
         return Ok(0);
     };
-    let sent = xiaobao_enrolment::progress::send_reminders(&mut tx, &year, &rules, today).await?;
+    let sent = xiaobao_enrolment::progress::send_reminders(&mut tx, year, &rules, today).await?;
     tx.commit().await?;
     Ok(sent)
 }

@@ -32,7 +32,11 @@ impl Programme {
     /// none yet).
     pub async fn newest_rules(&self) -> DbResult<(Option<String>, Option<RulesVersion>)> {
         let mut tx = self.db.tenant_tx(&self.tenant).await?;
-        let year = rules::years(&mut tx).await?.into_iter().next();
+        let year = rules::years(&mut tx)
+            .await?
+            .into_iter()
+            .next()
+            .map(|y| y.to_string());
         let stored = match &year {
             Some(y) => rules::current(&mut tx, y).await?,
             None => None,

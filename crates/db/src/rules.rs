@@ -45,9 +45,10 @@ pub async fn history(conn: &mut PgConnection, academic_year: &str) -> DbResult<V
 }
 
 /// Academic years that have rules, newest first.
-pub async fn years(conn: &mut PgConnection) -> DbResult<Vec<String>> {
+pub async fn years(conn: &mut PgConnection) -> DbResult<Vec<xiaobao_domain::AcademicYear>> {
     Ok(sqlx::query_scalar!(
-        "select distinct academic_year from programme_rules order by academic_year desc",
+        "select distinct academic_year as \"academic_year!: xiaobao_domain::AcademicYear\" \
+         from programme_rules order by academic_year desc",
     )
     .fetch_all(conn)
     .await?)

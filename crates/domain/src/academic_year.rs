@@ -57,6 +57,14 @@ impl AcademicYear {
         }
     }
 
+    /// A year a request asks for (a path segment or a query parameter): parsed as
+    /// [`AcademicYear::parse`], refused as invalid input on field `year` with the parse
+    /// error's Chinese message.
+    pub fn asked(input: &str) -> Result<AcademicYear, crate::Failure> {
+        AcademicYear::parse(input)
+            .map_err(|e| crate::Refusal::invalid_field("year", e.to_string()).into())
+    }
+
     /// Parses `"2025-2026"`. Also accepts the dashes found in official documents (`—`, `–`,
     /// `－`) and surrounding whitespace; the second year must be the first plus one.
     pub fn parse(input: &str) -> Result<AcademicYear, AcademicYearError> {
@@ -322,6 +330,31 @@ impl From<MonthDay> for String {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    #[test]
+    fn a_year_asked_for_is_parsed_or_refused_on_the_year_field() {
+        assert_eq!(
+            AcademicYear::asked(" 2026-2027 ").unwrap().to_string(),
+            "2026-2027"
+        );
+        for bad in ["2026", "2026-2028", "abcd-efgh", ""] {
+            let failure = AcademicYear::asked(bad).unwrap_err();
+            let refusal = failure
+                .refusal()
+                .expect("a refusal, not an internal failure");
+            assert_eq!(
+                refusal.class,
+                crate::refusal::RefusalClass::Invalid,
+                "{bad}"
+            );
+            assert_eq!(refusal.field.as_deref(), Some("year"), "{bad}");
+            assert!(
+                refusal.message.contains("学年"),
+                "{bad}: {}",
+                refusal.message
+            );
+        }
+    }
 
     #[test]
     fn month_day_places_itself_in_the_academic_year() {

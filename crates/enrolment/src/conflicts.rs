@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
+use xiaobao_domain::AcademicYear;
 
 use crate::{EnrolmentError, Outcome, Problem};
 
@@ -14,7 +15,7 @@ use crate::{EnrolmentError, Outcome, Problem};
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ConflictRow {
     pub conflict_id: i64,
-    pub academic_year: String,
+    pub academic_year: AcademicYear,
     pub product_code: String,
     /// The ID number masked (`410105********1234`).
     pub id_masked: String,
@@ -41,12 +42,12 @@ pub struct ConflictRow {
 pub async fn list(
     conn: &mut PgConnection,
     path_prefix: &str,
-    academic_year: &str,
+    academic_year: AcademicYear,
     limit: i64,
 ) -> Result<Vec<ConflictRow>, EnrolmentError> {
     let rows = sqlx::query_as!(
         ConflictRow,
-        "select c.conflict_id, c.academic_year, c.product_code, c.id_masked, \
+        "select c.conflict_id, c.academic_year as \"academic_year: AcademicYear\", c.product_code, c.id_masked, \
            c.school_org_id, s.name as school_name, c.line, \
            case when c.school_region_path like $1 || '%' then \
              (select r.name from roster_rows r where r.roster_id = c.roster_id \
@@ -64,7 +65,7 @@ pub async fn list(
          order by c.status = 'resolved', c.created_at desc, c.conflict_id desc \
          limit $3",
         path_prefix,
-        academic_year,
+        academic_year as _,
         limit,
     )
     .fetch_all(&mut *conn)

@@ -57,7 +57,7 @@ pub async fn target(
     let pending = row.status != EnrolmentStage::Draft;
     if !pending {
         let (open, deadline, _) =
-            school::window(conn, rules, &row.academic_year, row.school_org_id, today).await?;
+            school::window(conn, rules, row.academic_year, row.school_org_id, today).await?;
         if !open && row.seq == 1 {
             return Ok(Err(Problem::DeadlinePassed(deadline.to_string())));
         }
@@ -300,7 +300,7 @@ pub async fn accept(
     // One uploader per year and product at a time, so two schools cannot both insure an ID.
     sqlx::query!(
         "select pg_advisory_xact_lock(hashtext('xiaobao-roster:' || $1 || ':' || $2))",
-        e.academic_year,
+        e.academic_year as _,
         e.product_code,
     )
     .fetch_one(&mut *conn)
@@ -319,7 +319,7 @@ pub async fn accept(
          from found f join enrolments e on e.roster_id = f.roster_id \
          where e.academic_year = $2 and e.product_code = $3 and e.school_org_id <> $4",
         sealed.hashes,
-        e.academic_year,
+        e.academic_year as _,
         e.product_code,
         e.school_org_id,
     )
@@ -479,7 +479,7 @@ async fn record_conflicts(
            (select en.region_path from enrolments en where en.enrolment_id = $5), r, o, p, $6 \
          from unnest($7::bytea[], $8::text[], $9::int[], $10::bigint[], $11::bigint[], \
            $12::text[]) as t(h, m, l, r, o, p)",
-        e.academic_year,
+        e.academic_year as _,
         e.product_code,
         roster_id,
         e.school_org_id,

@@ -20,6 +20,7 @@ pub mod underwriting;
 pub mod years;
 
 use serde::Serialize;
+use xiaobao_domain::AcademicYear;
 use xiaobao_domain::{EnrolmentStage, Failure, Refusal, RefusalClass, Role};
 use xiaobao_identity::{SchoolScope, Viewer};
 
@@ -350,9 +351,9 @@ impl EnrolmentStatus {
 /// Loads the validated rules of a year.
 pub async fn rules_for(
     conn: &mut sqlx::PgConnection,
-    year: &str,
+    year: AcademicYear,
 ) -> Result<Option<(i32, xiaobao_domain::ProgrammeRules)>, EnrolmentError> {
-    let Some(v) = xiaobao_db::rules::current(conn, year).await? else {
+    let Some(v) = xiaobao_db::rules::current(conn, &year.to_string()).await? else {
         return Ok(None);
     };
     let rules = xiaobao_domain::ProgrammeRules::from_toml_str(&v.document)

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgConnection;
+use xiaobao_domain::AcademicYear;
 use xiaobao_domain::{Deadline, Fen, ProgrammeRules};
 use xiaobao_notify::{Notification, Template};
 
@@ -50,7 +51,7 @@ fn eligible_types(rules: &ProgrammeRules, product: &str) -> Vec<String> {
 pub async fn by_region(
     conn: &mut PgConnection,
     region_code: &str,
-    year: &str,
+    year: AcademicYear,
     product: &str,
     rules: &ProgrammeRules,
 ) -> Result<Vec<RegionProgress>, EnrolmentError> {
@@ -93,7 +94,7 @@ pub async fn by_region(
            left join e on e.code = c.region_code \
          order by c.sort_order, c.region_code",
         region_code,
-        year,
+        year as _,
         product,
         &types,
     )
@@ -118,7 +119,7 @@ pub struct PendingSchool {
 pub async fn not_submitted(
     conn: &mut PgConnection,
     region_path: &str,
-    year: &str,
+    year: AcademicYear,
     product: &str,
     rules: &ProgrammeRules,
     limit: i64,
@@ -136,7 +137,7 @@ pub async fn not_submitted(
            and o.region_path like $1 || '%' and (e.status is null or e.status = 'draft') \
          order by o.region_path, o.name limit $5",
         region_path,
-        year,
+        year as _,
         product,
         &types,
         limit,
@@ -196,7 +197,7 @@ impl TotalLine {
 pub async fn premium_totals(
     conn: &mut PgConnection,
     region_path: &str,
-    year: &str,
+    year: AcademicYear,
     by: TotalsBy,
 ) -> Result<Vec<TotalLine>, EnrolmentError> {
     // The key per row; the label once per group (a region's name is looked up per group, not
@@ -222,7 +223,7 @@ pub async fn premium_totals(
                          and e.region_path like $2 || '%' \
                        group by 1, e.product_code) g \
                      order by g.k, g.product_code",
-                year,
+                year as _,
                 region_path,
             )
             .fetch_all(conn)
@@ -251,7 +252,7 @@ pub async fn premium_totals(
 /// product and day count). Returns how many were queued.
 pub async fn send_reminders(
     conn: &mut PgConnection,
-    year: &str,
+    year: AcademicYear,
     rules: &ProgrammeRules,
     today: NaiveDate,
 ) -> Result<u32, EnrolmentError> {
@@ -285,7 +286,7 @@ pub async fn send_reminders(
                (select name from organisations where org_id = school_org_id) as \"name!\", \
                (select contact_mobile from organisations where org_id = school_org_id) \
                  as \"contact_mobile?\"",
-            year,
+            year as _,
             product.code,
             i32::try_from(days).unwrap_or(0),
             &types,

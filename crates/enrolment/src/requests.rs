@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
+use xiaobao_domain::AcademicYear;
 use xiaobao_domain::calendar::WorkCalendar;
 use xiaobao_domain::{EnrolmentStage, Fen, ModificationReviewer, ProgrammeRules, RequestStatus};
 use xiaobao_identity::SchoolScope;
@@ -26,7 +27,8 @@ pub struct RequestRow {
     pub enrolment_id: i64,
     pub school_org_id: i64,
     pub school_name: String,
-    pub academic_year: String,
+    #[schema(value_type = String)]
+    pub academic_year: AcademicYear,
     pub product_code: String,
     pub headcount: i32,
     pub company_name: Option<String>,
@@ -79,7 +81,8 @@ macro_rules! scoped_requests {
         sqlx::query_as!(
             RequestRow,
             "select q.request_id, q.kind, q.enrolment_id, q.school_org_id, \
-         o.name as school_name, e.academic_year, e.product_code, e.headcount, e.company_name, \
+         o.name as school_name, \
+         e.academic_year as \"academic_year: xiaobao_domain::AcademicYear\", e.product_code, e.headcount, e.company_name, \
          q.new_headcount, q.new_company_id, q.new_company_name, q.new_roster_id, q.reason, \
          q.reviewer, q.status as \"status: xiaobao_domain::RequestStatus\", q.requested_at, q.requested_on_behalf, q.decided_at, \
          q.decision_reason, q.premium_change_fen, q.created_enrolment_id \
@@ -163,7 +166,7 @@ pub async fn request_modification(
         if Some(company_id) == row.company_id {
             return Ok(Err(Problem::SameInsurer));
         }
-        let admitted = years::admitted_for(conn, &row.academic_year, &info.region_path).await?;
+        let admitted = years::admitted_for(conn, row.academic_year, &info.region_path).await?;
         match admitted.into_iter().find(|c| c.company_id == company_id) {
             Some(c) => new_company_name = Some(c.name),
             None => return Ok(Err(Problem::InsurerNotAdmitted)),
@@ -284,7 +287,7 @@ pub async fn request_second_insurer(
     let second = sqlx::query_scalar!(
         "select exists (select 1 from enrolments where academic_year = $1 \
          and school_org_id = $2 and product_code = $3 and seq = 2) as \"exists!\"",
-        row.academic_year,
+        row.academic_year as _,
         row.school_org_id,
         row.product_code,
     )
@@ -293,7 +296,7 @@ pub async fn request_second_insurer(
     if second {
         return Ok(Err(Problem::SecondExists));
     }
-    let admitted = years::admitted_for(conn, &row.academic_year, &info.region_path).await?;
+    let admitted = years::admitted_for(conn, row.academic_year, &info.region_path).await?;
     let Some(company) = admitted.into_iter().find(|c| c.company_id == company_id) else {
         return Ok(Err(Problem::InsurerNotAdmitted));
     };

@@ -96,7 +96,8 @@ pub async fn school(
 #[schema(as = Enrolment)]
 pub struct EnrolmentRow {
     pub enrolment_id: i64,
-    pub academic_year: String,
+    #[schema(value_type = String)]
+    pub academic_year: AcademicYear,
     pub school_org_id: i64,
     pub school_name: String,
     pub product_code: String,
@@ -137,7 +138,8 @@ macro_rules! enrolment_rows {
     ($tail:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             $crate::school::EnrolmentRow,
-            "select e.enrolment_id, e.academic_year, e.school_org_id, \
+            "select e.enrolment_id, \
+             e.academic_year as \"academic_year: xiaobao_domain::AcademicYear\", e.school_org_id, \
              o.name as school_name, e.product_code, e.seq, e.company_id, e.company_name, \
              e.headcount, e.rate_fen, e.premium_fen, e.cover_start, \
              e.status as \"status: xiaobao_domain::EnrolmentStage\", e.roster_id, \
@@ -198,7 +200,8 @@ pub struct ProductView {
 #[schema(as = EnrolmentOverview)]
 pub struct Overview {
     pub school: SchoolInfo,
-    pub academic_year: String,
+    #[schema(value_type = String)]
+    pub academic_year: AcademicYear,
     pub deadline: NaiveDate,
     pub reopened_until: Option<NaiveDate>,
     /// Whether drafts may be changed and submitted today.
@@ -213,7 +216,7 @@ pub struct Overview {
 pub async fn window(
     conn: &mut PgConnection,
     rules: &ProgrammeRules,
-    year: &str,
+    year: AcademicYear,
     school_org_id: i64,
     today: NaiveDate,
 ) -> Result<(bool, NaiveDate, Option<NaiveDate>), EnrolmentError> {
@@ -222,7 +225,7 @@ pub async fn window(
     let reopened: Option<NaiveDate> = sqlx::query_scalar!(
         "select reopened_until from enrolment_reopenings \
          where academic_year = $1 and school_org_id = $2",
-        year,
+        year as _,
         school_org_id,
     )
     .fetch_optional(conn)
@@ -236,7 +239,7 @@ pub async fn overview(
     conn: &mut PgConnection,
     scope: &SchoolScope,
     org_id: i64,
-    year: &str,
+    year: AcademicYear,
     rules: &ProgrammeRules,
     today: NaiveDate,
 ) -> Outcome<Overview> {
@@ -252,7 +255,7 @@ pub async fn overview(
         "where e.school_org_id = $1 and e.academic_year = $2 \
          order by e.product_code, e.seq",
         org_id,
-        year,
+        year.to_string(),
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -282,7 +285,7 @@ pub async fn overview(
         .collect();
     let ay = rules.academic_year();
     Ok(Ok(Overview {
-        academic_year: year.to_string(),
+        academic_year: year,
         deadline,
         reopened_until,
         open,
@@ -308,7 +311,7 @@ pub struct DraftInput {
 pub(crate) async fn ensure_enrolment(
     conn: &mut PgConnection,
     school: &SchoolInfo,
-    year: &str,
+    year: AcademicYear,
     product_code: &str,
     rules: &ProgrammeRules,
 ) -> Outcome<i64> {
@@ -327,7 +330,7 @@ pub(crate) async fn ensure_enrolment(
     sqlx::query!(
         "insert into enrolments (academic_year, school_org_id, product_code, seq, region_path) \
          values ($1, $2, $3, 1, $4) on conflict do nothing",
-        year,
+        year as _,
         school.org_id,
         product_code,
         school.region_path,
@@ -337,7 +340,7 @@ pub(crate) async fn ensure_enrolment(
     let id: i64 = sqlx::query_scalar!(
         "select enrolment_id from enrolments where academic_year = $1 and school_org_id = $2 \
          and product_code = $3 and seq = 1",
-        year,
+        year as _,
         school.org_id,
         product_code,
     )
@@ -375,7 +378,7 @@ pub async fn save_draft(
     conn: &mut PgConnection,
     scope: &SchoolScope,
     org_id: i64,
-    year: &str,
+    year: AcademicYear,
     product_code: &str,
     seq: i16,
     input: &DraftInput,
@@ -395,7 +398,7 @@ pub async fn save_draft(
         let id: Option<i64> = sqlx::query_scalar!(
             "select enrolment_id from enrolments where academic_year = $1 and school_org_id = $2 \
              and product_code = $3 and seq = $4",
-            year,
+            year as _,
             org_id,
             product_code,
             seq,
@@ -436,8 +439,7 @@ pub async fn save_draft(
         }
     }
     if let Some(start) = input.cover_start {
-        let ay = AcademicYear::parse(year)
-            .map_err(|e| EnrolmentError::Rules(year.into(), e.to_string()))?;
+        let ay = year;
         let earliest = NaiveDate::from_ymd_opt(ay.start_year(), 8, 1).unwrap_or(start);
         if start < earliest || start > rules.cover_start_date(ay) {
             return Ok(Err(Problem::BadCoverStart));
@@ -493,14 +495,14 @@ pub async fn submit(
         return Ok(Err(Problem::AlreadySubmitted));
     }
     let (open, deadline, _) =
-        window(conn, rules, &row.academic_year, row.school_org_id, today).await?;
+        window(conn, rules, row.academic_year, row.school_org_id, today).await?;
     if !open && row.seq == 1 {
         return Ok(Err(Problem::DeadlinePassed(deadline.to_string())));
     }
     let Some(company_id) = row.company_id else {
         return Ok(Err(Problem::NoInsurer));
     };
-    let admitted = years::admitted_for(conn, &row.academic_year, &school.region_path).await?;
+    let admitted = years::admitted_for(conn, row.academic_year, &school.region_path).await?;
     if !admitted.iter().any(|c| c.company_id == company_id) {
         return Ok(Err(Problem::InsurerNotAdmitted));
     }
@@ -560,7 +562,7 @@ pub async fn reopen(
     conn: &mut PgConnection,
     scope: &SchoolScope,
     org_id: i64,
-    year: &str,
+    year: AcademicYear,
     until: NaiveDate,
     reason: &str,
     actor: &Actor,
@@ -575,8 +577,7 @@ pub async fn reopen(
     let Some(reason) = reason_ok(reason) else {
         return Ok(Err(Problem::BadReason));
     };
-    let ay =
-        AcademicYear::parse(year).map_err(|e| EnrolmentError::Rules(year.into(), e.to_string()))?;
+    let ay = year;
     if until < today || until > ay.last_day() {
         return Ok(Err(Problem::BadReopenDate));
     }
@@ -586,7 +587,7 @@ pub async fn reopen(
          values ($1, $2, $3, $4, $5) on conflict (academic_year, school_org_id) do update \
          set reopened_until = excluded.reopened_until, reason = excluded.reason, \
          reopened_by = excluded.reopened_by, reopened_at = now()",
-        year,
+        year as _,
         org_id,
         until,
         reason,

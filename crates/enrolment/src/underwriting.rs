@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use xiaobao_audit::{Actor, Entry};
-use xiaobao_domain::{EndorsementStatus, EnrolmentStage, Gender, InsuredGroup, ProgrammeRules};
+use xiaobao_domain::{
+    AcademicYear, EndorsementStatus, EnrolmentStage, Gender, InsuredGroup, ProgrammeRules,
+};
 use xiaobao_roster::{ExportRow, IdSealer};
 
 use crate::school::{self, EnrolmentRow, enrolment_rows};
@@ -16,7 +18,7 @@ use crate::{EnrolmentError, EnrolmentScope, Outcome, Problem};
 /// Filters of the enrolment list.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct ListFilter {
-    pub academic_year: Option<String>,
+    pub academic_year: Option<AcademicYear>,
     /// A region code: only schools in its subtree.
     pub region: Option<String>,
     /// `submitted` or `underwritten`; drafts are never listed for insurers.
@@ -46,7 +48,7 @@ pub async fn list(
         a.org_id,
         a.central_school_id,
         a.company_id,
-        filter.academic_year,
+        filter.academic_year as _,
         filter.region,
         filter.status,
         filter.product,

@@ -21,7 +21,8 @@ pub struct CompanyRef {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = OpenedYear)]
 pub struct YearRow {
-    pub academic_year: String,
+    #[schema(value_type = String)]
+    pub academic_year: AcademicYear,
     pub rules_version: i32,
     pub opened_by: String,
     pub opened_at: DateTime<Utc>,
@@ -40,7 +41,8 @@ pub struct Admission {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = AcademicYearView)]
 pub struct YearView {
-    pub academic_year: String,
+    #[schema(value_type = String)]
+    pub academic_year: AcademicYear,
     pub opened: Option<YearRow>,
     pub rules_version: Option<i32>,
     pub products: Vec<ProductSummary>,
@@ -64,7 +66,7 @@ pub struct ProductSummary {
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<YearView>, EnrolmentError> {
     let mut out = Vec::new();
     for year in xiaobao_db::rules::years(conn).await? {
-        if let Some(v) = view(conn, &year).await? {
+        if let Some(v) = view(conn, year).await? {
             out.push(v);
         }
     }
@@ -72,7 +74,10 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<YearView>, EnrolmentErr
 }
 
 /// One year's view, `None` when it has no rules.
-pub async fn view(conn: &mut PgConnection, year: &str) -> Result<Option<YearView>, EnrolmentError> {
+pub async fn view(
+    conn: &mut PgConnection,
+    year: AcademicYear,
+) -> Result<Option<YearView>, EnrolmentError> {
     let Some((version, rules)) = rules_for(conn, year).await? else {
         return Ok(None);
     };
@@ -80,7 +85,7 @@ pub async fn view(conn: &mut PgConnection, year: &str) -> Result<Option<YearView
     let admissions = admissions(conn, year).await?;
     let ay = rules.academic_year();
     Ok(Some(YearView {
-        academic_year: year.to_string(),
+        academic_year: year,
         opened,
         rules_version: Some(version),
         products: rules
@@ -103,12 +108,16 @@ pub async fn view(conn: &mut PgConnection, year: &str) -> Result<Option<YearView
 }
 
 /// The opened year, if any.
-pub async fn get(conn: &mut PgConnection, year: &str) -> Result<Option<YearRow>, EnrolmentError> {
+pub async fn get(
+    conn: &mut PgConnection,
+    year: AcademicYear,
+) -> Result<Option<YearRow>, EnrolmentError> {
     Ok(sqlx::query_as!(
         YearRow,
-        "select academic_year, rules_version, opened_by, opened_at from academic_years \
+        "select academic_year as \"academic_year: AcademicYear\", rules_version, opened_by, \
+         opened_at from academic_years \
          where academic_year = $1",
-        year,
+        year as _,
     )
     .fetch_optional(conn)
     .await?)
@@ -119,30 +128,32 @@ pub async fn get(conn: &mut PgConnection, year: &str) -> Result<Option<YearRow>,
 pub async fn current(
     conn: &mut PgConnection,
     today: NaiveDate,
-) -> Result<Option<String>, EnrolmentError> {
-    let containing = AcademicYear::containing_date(today).to_string();
-    let years: Vec<String> =
-        sqlx::query_scalar!("select academic_year from academic_years order by academic_year desc")
-            .fetch_all(conn)
-            .await?;
+) -> Result<Option<AcademicYear>, EnrolmentError> {
+    let containing = AcademicYear::containing_date(today);
+    let mut years: Vec<AcademicYear> = sqlx::query_scalar!(
+        "select academic_year as \"academic_year: AcademicYear\" from academic_years"
+    )
+    .fetch_all(conn)
+    .await?;
+    years.sort_unstable_by(|a, b| b.cmp(a));
     Ok(years
         .iter()
-        .find(|y| y.as_str() <= containing.as_str())
+        .find(|y| **y <= containing)
         .or(years.first())
-        .cloned())
+        .copied())
 }
 
 /// Every admission of a year.
 pub async fn admissions(
     conn: &mut PgConnection,
-    year: &str,
+    year: AcademicYear,
 ) -> Result<Vec<Admission>, EnrolmentError> {
     Ok(sqlx::query_as!(
         Admission,
         "select a.company_id, a.company_name, a.region_code, r.name as region_name \
          from admitted_insurers a join regions r on r.region_code = a.region_code \
          where a.academic_year = $1 order by a.company_name, a.region_path",
-        year,
+        year as _,
     )
     .fetch_all(conn)
     .await?)
@@ -151,7 +162,7 @@ pub async fn admissions(
 /// The companies a school at `school_path` may choose: admitted for its region or above.
 pub async fn admitted_for(
     conn: &mut PgConnection,
-    year: &str,
+    year: AcademicYear,
     school_path: &str,
 ) -> Result<Vec<CompanyRef>, EnrolmentError> {
     Ok(sqlx::query_as!(
@@ -159,7 +170,7 @@ pub async fn admitted_for(
         "select distinct company_id, company_name as name from admitted_insurers \
          where academic_year = $1 and ($2 || '.') like region_path || '.%' \
          order by company_name",
-        year,
+        year as _,
         school_path,
     )
     .fetch_all(conn)
@@ -172,7 +183,7 @@ pub async fn admitted_for(
 /// region.
 pub async fn open(
     conn: &mut PgConnection,
-    year: &str,
+    year: AcademicYear,
     companies: &[CompanyRef],
     actor: &Actor,
 ) -> Outcome<YearRow> {
@@ -181,7 +192,7 @@ pub async fn open(
     };
     sqlx::query!(
         "select pg_advisory_xact_lock(hashtext('xiaobao-year:' || $1))",
-        year
+        year as _
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -195,8 +206,9 @@ pub async fn open(
     let row = sqlx::query_as!(
         YearRow,
         "insert into academic_years (academic_year, rules_version, opened_by) \
-         values ($1, $2, $3) returning academic_year, rules_version, opened_by, opened_at",
-        year,
+         values ($1, $2, $3) returning academic_year as \"academic_year: AcademicYear\", rules_version, opened_by, \
+         opened_at",
+        year as _,
         version,
         actor.label,
     )
@@ -208,7 +220,7 @@ pub async fn open(
              (academic_year, company_id, company_name, region_code, region_path) \
              select $1, $2, $3, r.region_code, r.path from regions r where r.region_code = $4 \
              on conflict do nothing",
-            year,
+            year as _,
             company.company_id,
             company.name,
             region_code,

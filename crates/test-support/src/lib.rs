@@ -477,7 +477,7 @@ impl TestApp {
         let tenant = self.state.db.active_tenant(slug).unwrap();
         let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
         let actor = xiaobao_audit::Actor::cli("test");
-        xiaobao_enrolment::years::open(&mut tx, &year, &[], &actor)
+        xiaobao_enrolment::years::open(&mut tx, self.clock.academic_year(), &[], &actor)
             .await
             .unwrap()
             .expect("year opens");

@@ -1,6 +1,7 @@
 //! The enrolment actions of insurer branches (the enrolments of their company in their
 //! subtree: lists, 已承保, endorsements, roster archives) and the departments' 花名册冲突.
 
+use xiaobao_domain::AcademicYear;
 use xiaobao_domain::ids::{EndorsementId, EnrolmentId, Id, RosterConflictId};
 use xiaobao_domain::{Failure, Outcome, Refusal};
 use xiaobao_identity::SchoolScope;
@@ -26,11 +27,11 @@ impl Enrolments {
     pub async fn underwriting(
         &self,
         mut filter: ListFilter,
-    ) -> Outcome<(String, Vec<EnrolmentRow>, Vec<EndorsementRow>)> {
+    ) -> Outcome<(AcademicYear, Vec<EnrolmentRow>, Vec<EndorsementRow>)> {
         let scope = self.scope();
         let mut tx = self.caller.tx().await?;
         let ctx = self.year_in_force(&mut tx).await?;
-        filter.academic_year = Some(ctx.year.clone());
+        filter.academic_year = Some(ctx.year);
         let rows = underwriting::list(&mut tx, &scope, &filter, LIST_LIMIT).await?;
         let endorsements = underwriting::endorsements(&mut tx, &scope, LIST_LIMIT).await?;
         tx.commit().await?;
@@ -75,7 +76,7 @@ impl Enrolments {
     ) -> Outcome<(YearRules, Vec<EnrolmentId>)> {
         let mut tx = self.caller.tx().await?;
         let ctx = self.year_in_force(&mut tx).await?;
-        filter.academic_year = Some(ctx.year.clone());
+        filter.academic_year = Some(ctx.year);
         let ids = underwriting::list(&mut tx, &self.scope(), &filter, LIST_LIMIT)
             .await?
             .iter()
@@ -119,9 +120,10 @@ impl Enrolments {
     }
 
     /// The year asked for, or the one in force; `None` when none is open.
-    pub async fn year_or_current(&self, asked: Option<&str>) -> Outcome<Option<String>> {
+    /// A year asked for that is not a year (`2025-2026`) is refused.
+    pub async fn year_or_current(&self, asked: Option<&str>) -> Outcome<Option<AcademicYear>> {
         if let Some(year) = asked.map(str::trim).filter(|y| !y.is_empty()) {
-            return Ok(Some(year.to_string()));
+            return Ok(Some(AcademicYear::asked(year)?));
         }
         let mut tx = self.caller.tx().await?;
         let year = years::current(&mut tx, self.caller.clock.today()).await?;
@@ -130,7 +132,7 @@ impl Enrolments {
     }
 
     /// The roster conflicts of `year` in the caller's subtree.
-    pub async fn conflicts(&self, year: &str) -> Outcome<Vec<ConflictRow>> {
+    pub async fn conflicts(&self, year: AcademicYear) -> Outcome<Vec<ConflictRow>> {
         let Some(region) = self.conflict_region() else {
             return Ok(Vec::new());
         };

@@ -41,7 +41,7 @@ pub struct Enrolments {
 #[derive(Debug, Clone)]
 pub struct SchoolList {
     /// The year in force; `None` when no year is open.
-    pub year: Option<String>,
+    pub year: Option<AcademicYear>,
     pub schools: Vec<orgs::SchoolRow>,
 }
 
@@ -78,18 +78,18 @@ impl Enrolments {
     pub(super) async fn current_year(
         &self,
         conn: &mut sqlx::PgConnection,
-    ) -> Outcome<Option<(String, ProgrammeRules)>> {
+    ) -> Outcome<Option<(AcademicYear, ProgrammeRules)>> {
         let Some(year) = years::current(conn, self.caller.clock.today()).await? else {
             return Ok(None);
         };
-        Ok(crate::rules_for(conn, &year)
+        Ok(crate::rules_for(conn, year)
             .await?
             .map(|(_, rules)| (year, rules)))
     }
 
     pub(super) async fn rules_of(
         conn: &mut sqlx::PgConnection,
-        year: &str,
+        year: AcademicYear,
     ) -> Outcome<ProgrammeRules> {
         Ok(crate::rules_for(conn, year)
             .await?
@@ -106,7 +106,7 @@ impl Enrolments {
         };
         let scope = self.caller.viewer.school_scope();
         let today = self.caller.clock.today();
-        let overview = school::overview(&mut tx, &scope, org_id, &year, &rules, today)
+        let overview = school::overview(&mut tx, &scope, org_id, year, &rules, today)
             .await?
             .map_err(|p| Failure::from(p).about("organisation", org_id))?;
         tx.commit().await?;
@@ -169,7 +169,7 @@ impl Enrolments {
             &mut tx,
             &scope,
             org_id,
-            &year,
+            year,
             product_code,
             seq,
             input,
@@ -192,7 +192,7 @@ impl Enrolments {
         let row = school::enrolment(conn, &self.scope(), enrolment_id)
             .await?
             .ok_or_else(|| Refusal::out_of_scope("enrolment", enrolment_id))?;
-        let rules = Self::rules_of(conn, &row.academic_year).await?;
+        let rules = Self::rules_of(conn, row.academic_year).await?;
         let actor = self.caller.actor_for(row.school_org_id);
         Ok((row, rules, actor))
     }

@@ -2,6 +2,7 @@
 //! modifications): academic years, progress below a region, reopening a school, deciding
 //! requests, premium totals and the roster download of an enrolment in scope.
 
+use xiaobao_domain::AcademicYear;
 use xiaobao_domain::ids::{EnrolmentId, EnrolmentRequestId, Id, OrgId};
 use xiaobao_domain::{
     Failure, ModificationReviewer, Outcome, ProgrammeRules, Refusal, RequestStatus,
@@ -18,14 +19,14 @@ use crate::{EnrolmentScope, Problem};
 /// The year in force and its rules.
 #[derive(Debug, Clone)]
 pub struct YearRules {
-    pub year: String,
+    pub year: AcademicYear,
     pub rules: ProgrammeRules,
 }
 
 /// The progress of one product below a region of the caller's subtree.
 #[derive(Debug, Clone)]
 pub struct Progress {
-    pub academic_year: String,
+    pub academic_year: AcademicYear,
     pub product_code: String,
     pub region_code: String,
     pub region_path: String,
@@ -59,7 +60,7 @@ impl Enrolments {
     }
 
     /// Opens `year` for enrolment with the insurers its rules admit.
-    pub async fn open_year(&self, year: &str) -> Outcome<YearRow> {
+    pub async fn open_year(&self, year: AcademicYear) -> Outcome<YearRow> {
         let companies: Vec<CompanyRef> =
             xiaobao_identity::companies::list(self.caller.db.clusters.main(), "insurer")
                 .await
@@ -110,11 +111,11 @@ impl Enrolments {
             }
         };
         let regions =
-            progress::by_region(&mut tx, &region_code, &ctx.year, &product, &ctx.rules).await?;
+            progress::by_region(&mut tx, &region_code, ctx.year, &product, &ctx.rules).await?;
         let not_submitted = progress::not_submitted(
             &mut tx,
             &region_path,
-            &ctx.year,
+            ctx.year,
             &product,
             &ctx.rules,
             LIST_LIMIT,
@@ -143,7 +144,7 @@ impl Enrolments {
             &mut tx,
             &self.caller.viewer.school_scope(),
             org_id,
-            &ctx.year,
+            ctx.year,
             until,
             reason,
             &self.caller.actor,
@@ -201,7 +202,8 @@ impl Enrolments {
         let miss = || Refusal::out_of_scope("enrolment_request", request_id);
         let mut tx = self.caller.tx().await?;
         let year = sqlx::query_scalar!(
-            "select e.academic_year from enrolment_requests q \
+            "select e.academic_year as \"academic_year: xiaobao_domain::AcademicYear\" \
+             from enrolment_requests q \
              join enrolments e on e.enrolment_id = q.enrolment_id where q.request_id = $1",
             request_id,
         )
@@ -231,7 +233,7 @@ impl Enrolments {
         &self,
         by: TotalsBy,
     ) -> Outcome<(
-        String,
+        AcademicYear,
         Vec<TotalLine>,
         Vec<TotalLine>,
         Vec<(String, String)>,
@@ -239,7 +241,7 @@ impl Enrolments {
         let mut tx = self.caller.tx().await?;
         let ctx = self.year_in_force(&mut tx).await?;
         let region_path = &self.caller.viewer.region_path;
-        let lines = progress::premium_totals(&mut tx, region_path, &ctx.year, by).await?;
+        let lines = progress::premium_totals(&mut tx, region_path, ctx.year, by).await?;
         tx.commit().await?;
         let names: Vec<(String, String)> = ctx
             .rules
@@ -281,7 +283,8 @@ impl Enrolments {
         let mut tx = self.caller.tx().await?;
         // The rules of the enrolment's own year.
         let year = sqlx::query_scalar!(
-            "select academic_year from enrolments where enrolment_id = $1",
+            "select academic_year as \"academic_year: xiaobao_domain::AcademicYear\" \
+             from enrolments where enrolment_id = $1",
             enrolment_id,
         )
         .fetch_optional(&mut *tx)
@@ -308,8 +311,8 @@ impl Enrolments {
 /// lookup found no row.
 async fn rules_of_year(
     conn: &mut sqlx::PgConnection,
-    year: Option<String>,
+    year: Option<AcademicYear>,
     miss: impl FnOnce() -> Refusal,
 ) -> Outcome<ProgrammeRules> {
-    Enrolments::rules_of(conn, &year.ok_or_else(miss)?).await
+    Enrolments::rules_of(conn, year.ok_or_else(miss)?).await
 }

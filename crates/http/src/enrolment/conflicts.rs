@@ -27,7 +27,7 @@ use crate::web::nav::Section;
 use crate::web::session::WebSession;
 use crate::web::tenant::{ApiTenant, PageTenant};
 use std::sync::Arc;
-use xiaobao_domain::Failure;
+use xiaobao_domain::{AcademicYear, Failure};
 
 pub fn routes() -> Routes {
     let resolve = Permission::ROSTER_CONFLICTS_RESOLVE;
@@ -62,7 +62,7 @@ async fn year_of(
     tenant: &Arc<xiaobao_db::Tenant>,
     current: &Current,
     asked: Option<String>,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<AcademicYear>, Failure> {
     enrolments(state, tenant, current)
         .year_or_current(asked.as_deref())
         .await
@@ -72,7 +72,7 @@ async fn load(
     state: &AppState,
     tenant: &Arc<xiaobao_db::Tenant>,
     current: &Current,
-    year: &str,
+    year: AcademicYear,
 ) -> Result<Vec<ConflictRow>, Failure> {
     enrolments(state, tenant, current).conflicts(year).await
 }
@@ -94,7 +94,8 @@ async fn resolve(
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ConflictView {
     conflict_id: i64,
-    academic_year: String,
+    #[schema(value_type = String)]
+    academic_year: AcademicYear,
     product_code: String,
     /// Masked, e.g. `410105********1234`.
     id_masked: String,
@@ -159,7 +160,7 @@ async fn render(
     let result = async {
         let year = year_of(state, &page.tenant, current, asked).await?;
         let rows = match &year {
-            Some(y) => load(state, &page.tenant, current, y).await?,
+            Some(y) => load(state, &page.tenant, current, *y).await?,
             None => Vec::new(),
         };
         let view = ConflictsPage {
@@ -168,7 +169,7 @@ async fn render(
             csrf: session.csrf_token().await?,
             base: page.href("enrolment/conflicts"),
             notice: year.is_none().then_some(NO_YEAR_NOTICE),
-            year: year.unwrap_or_default(),
+            year: year.map(|y| y.to_string()).unwrap_or_default(),
             rows: rows.into_iter().map(ConflictView::from).collect(),
             error,
         };
@@ -231,7 +232,9 @@ async fn submit_resolve(
     params(("slug" = String, Path, description = "租户标识"), ConflictsQuery),
     responses(
         (status = 200, description = "冲突列表", body = Vec<ConflictView>),
-        (status = 403, description = "无权限", body = crate::web::error::ErrorBody)))]
+        (status = 403, description = "无权限", body = crate::web::error::ErrorBody),
+        (status = 422, description = "学年格式不正确，或当前没有开放的学年",
+            body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_conflicts(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
@@ -243,7 +246,7 @@ pub(crate) async fn api_conflicts(
         let Some(year) = year_of(&state, &tenant, &current, asked).await? else {
             return Err(Failure::from(Problem::YearNotOpen("当前".into())));
         };
-        let rows = load(&state, &tenant, &current, &year).await?;
+        let rows = load(&state, &tenant, &current, year).await?;
         Ok(Json(rows.into_iter().map(ConflictView::from).collect::<Vec<_>>()).into_response())
     }
     .await;

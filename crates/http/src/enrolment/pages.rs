@@ -249,7 +249,7 @@ async fn render_school(
         csrf: session.csrf_token().await?,
         school_name: overview.school.name.clone(),
         region_name: overview.school.region_name.clone(),
-        year: overview.academic_year.clone(),
+        year: overview.academic_year.to_string(),
         deadline: overview.deadline.to_string(),
         reopened_until: overview
             .reopened_until

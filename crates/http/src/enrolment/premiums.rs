@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use xiaobao_db::Tenant;
-use xiaobao_domain::Failure;
+use xiaobao_domain::{AcademicYear, Failure};
 use xiaobao_enrolment::progress::{TotalLine, TotalsBy};
 
 use crate::AppState;
@@ -36,7 +36,8 @@ pub(crate) struct PremiumsQuery {
 /// Premium totals and the grand total per product.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct PremiumsView {
-    academic_year: String,
+    #[schema(value_type = String)]
+    academic_year: AcademicYear,
     /// `county`, `city`, `insurer`, `school` or `programme`.
     #[schema(value_type = String)]
     by: TotalsBy,
@@ -152,7 +153,7 @@ pub(super) async fn show_premiums(
         let view = PremiumsPage {
             layout: Layout::tenant(&page, &mut session, Section::Premiums, Some("保费统计"))
                 .await?,
-            year: v.academic_year.clone(),
+            year: v.academic_year.to_string(),
             by_label: by.label(),
             tabs,
             lines: v.lines.iter().map(row).collect(),

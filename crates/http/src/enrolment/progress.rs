@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use xiaobao_authz::Permission;
 use xiaobao_db::Tenant;
-use xiaobao_domain::Failure;
+use xiaobao_domain::{AcademicYear, Failure};
 use xiaobao_enrolment::Problem;
 use xiaobao_enrolment::progress::{PendingSchool, RegionProgress};
 
@@ -57,7 +57,7 @@ pub(super) fn reopen_error(code: &str) -> Option<String> {
 /// Progress of one product below a region of the viewer's subtree.
 #[derive(Debug, Serialize)]
 pub(super) struct ProgressView {
-    academic_year: String,
+    academic_year: AcademicYear,
     product_code: String,
     region_code: String,
     region_path: String,
@@ -243,7 +243,7 @@ pub(super) async fn show_progress(
             )
             .await?,
             csrf: session.csrf_token().await?,
-            year: view.academic_year,
+            year: view.academic_year.to_string(),
             tabs,
             lines,
             pending,
@@ -265,7 +265,8 @@ pub(super) async fn show_progress(
 /// The progress of a product below a region, as the API answers it.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ProgressAnswer {
-    academic_year: String,
+    #[schema(value_type = String)]
+    academic_year: AcademicYear,
     product_code: String,
     region_code: String,
     regions: Vec<RegionLine>,

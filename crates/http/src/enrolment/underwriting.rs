@@ -8,7 +8,7 @@
 use std::io::Write;
 use utoipa_axum::routes;
 use xiaobao_domain::ids::{EndorsementId, EnrolmentId};
-use xiaobao_domain::{EndorsementStatus, EnrolmentStage};
+use xiaobao_domain::{AcademicYear, EndorsementStatus, EnrolmentStage};
 
 use askama::Template;
 use axum::Json;
@@ -100,7 +100,7 @@ async fn load_list(
     tenant: &Arc<Tenant>,
     current: &Current,
     q: &FilterQuery,
-) -> Result<(String, Vec<EnrolmentRow>, Vec<EndorsementRow>), Failure> {
+) -> Result<(AcademicYear, Vec<EnrolmentRow>, Vec<EndorsementRow>), Failure> {
     enrolments(state, tenant, current)
         .underwriting(filter(q))
         .await
@@ -183,7 +183,7 @@ async fn show_list(
         // While no year is open the page says so instead of listing.
         let (year, rows, endorsements, notice) =
             match load_list(&state, &page.tenant, &current, &q).await {
-                Ok((year, rows, endorsements)) => (year, rows, endorsements, None),
+                Ok((year, rows, endorsements)) => (year.to_string(), rows, endorsements, None),
                 Err(f) if no_year_open(&f) => {
                     (String::new(), Vec::new(), Vec::new(), Some(NO_YEAR_NOTICE))
                 }

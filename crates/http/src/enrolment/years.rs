@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use xiaobao_db::Tenant;
-use xiaobao_domain::Failure;
+use xiaobao_domain::{AcademicYear, Failure};
 use xiaobao_enrolment::years::{self, YearView};
 
 use crate::AppState;
@@ -126,6 +126,7 @@ pub(super) async fn open_year(
     current: &Current,
     year: &str,
 ) -> Result<years::YearRow, Failure> {
+    let year = AcademicYear::asked(year)?;
     enrolments(state, tenant, current).open_year(year).await
 }
 
