@@ -422,11 +422,11 @@ pub async fn import_departments(
         .flatten()
         .map(|r| r.region_code.as_str())
         .collect();
-    let active: HashSet<String> = sqlx::query_scalar::<_, String>(
+    let active: HashSet<String> = sqlx::query_scalar!(
         "select region_code from organisations \
           where kind = 'department' and status = 'active' and region_code = any($1)",
+        &codes as &[&str],
     )
-    .bind(&codes)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
@@ -452,10 +452,10 @@ pub async fn import_departments(
         .flat_map(|(a, b)| [a.as_str(), b.as_str()])
         .filter(|s| !s.is_empty())
         .collect();
-    let taken: HashSet<String> = sqlx::query_scalar::<_, String>(
+    let taken: HashSet<String> = sqlx::query_scalar!(
         "select login_name from accounts where account_type = 'department' and login_name = any($1)",
+        &all_candidates as &[&str],
     )
-    .bind(&all_candidates)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
@@ -536,7 +536,15 @@ pub async fn import_departments(
     let tx = &mut *savepoint;
     let actor_account = importer.actor.account_id;
 
-    let org_rows: Vec<(i64, String)> = sqlx::query_as(
+    let names: Vec<String> = planned.iter().map(|p| p.0.name.clone()).collect();
+    let region_codes: Vec<String> = planned.iter().map(|p| p.1.region_code.clone()).collect();
+    let region_paths: Vec<String> = planned.iter().map(|p| p.1.path.clone()).collect();
+    let contact_names: Vec<String> = planned.iter().map(|p| p.0.contact_name.clone()).collect();
+    let mobiles: Vec<String> = planned.iter().map(|p| p.3.to_string()).collect();
+    let ords: Vec<i32> = (0..planned.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    let org_rows = sqlx::query!(
         "insert into organisations (kind, name, region_code, region_path, status, contact_name, \
          contact_mobile, decided_by, decided_at) \
          select 'department', t.name, t.region_code, t.region_path, 'active', t.contact_name, \
@@ -545,33 +553,21 @@ pub async fn import_departments(
                 as t(name, region_code, region_path, contact_name, contact_mobile, ord) \
           order by t.ord \
          returning org_id, region_code",
+        &names,
+        &region_codes,
+        &region_paths,
+        &contact_names,
+        &mobiles,
+        &ords,
+        actor_account,
     )
-    .bind(planned.iter().map(|p| p.0.name.clone()).collect::<Vec<_>>())
-    .bind(
-        planned
-            .iter()
-            .map(|p| p.1.region_code.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(planned.iter().map(|p| p.1.path.clone()).collect::<Vec<_>>())
-    .bind(
-        planned
-            .iter()
-            .map(|p| p.0.contact_name.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(planned.iter().map(|p| p.3.to_string()).collect::<Vec<_>>())
-    .bind(
-        (0..planned.len())
-            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
-            .collect::<Vec<_>>(),
-    )
-    .bind(actor_account)
     .fetch_all(&mut *tx)
     .await
     .map_err(OnboardingError::from_write)?;
-    let org_by_region: HashMap<String, i64> =
-        org_rows.into_iter().map(|(id, code)| (code, id)).collect();
+    let org_by_region: HashMap<String, i64> = org_rows
+        .into_iter()
+        .map(|r| (r.region_code, r.org_id))
+        .collect();
     let mut org_ids = Vec::with_capacity(planned.len());
     for p in &planned {
         let Some(id) = org_by_region.get(&p.1.region_code) else {
@@ -583,34 +579,38 @@ pub async fn import_departments(
         org_ids.push(*id);
     }
 
-    let account_rows: Vec<(i64, i64)> = sqlx::query_as(
+    let logins: Vec<String> = planned.iter().map(|p| p.2.to_string()).collect();
+    let account_rows = sqlx::query!(
         "insert into accounts (org_id, account_type, login_name, display_name, password_hash, \
          must_change_password, created_by) \
          select t.org_id, 'department', t.login_name, t.display_name, null, true, $4 \
            from unnest($1::bigint[], $2::text[], $3::text[]) as t(org_id, login_name, display_name) \
          returning account_id, org_id",
+        &org_ids,
+        &logins,
+        &names,
+        actor_account,
     )
-    .bind(&org_ids)
-    .bind(planned.iter().map(|p| p.2.to_string()).collect::<Vec<_>>())
-    .bind(planned.iter().map(|p| p.0.name.clone()).collect::<Vec<_>>())
-    .bind(actor_account)
     .fetch_all(&mut *tx)
     .await
     .map_err(OnboardingError::from_write)?;
-    let account_by_org: HashMap<i64, i64> = account_rows.into_iter().map(|(a, o)| (o, a)).collect();
+    let account_by_org: HashMap<i64, i64> = account_rows
+        .into_iter()
+        .map(|r| (r.org_id, r.account_id))
+        .collect();
     let account_ids: Vec<i64> = org_ids
         .iter()
         .filter_map(|o| account_by_org.get(o).copied())
         .collect();
     let roles: Vec<&str> = planned.iter().map(|p| p.4.as_str()).collect();
 
-    sqlx::query(
+    sqlx::query!(
         "insert into account_roles (account_id, role, granted_by) \
          select t.account_id, t.role, $3 from unnest($1::bigint[], $2::text[]) as t(account_id, role)",
+        &account_ids,
+        &roles as &[&str],
+        actor_account,
     )
-    .bind(&account_ids)
-    .bind(&roles)
-    .bind(actor_account)
     .execute(&mut *tx)
     .await
     .map_err(OnboardingError::from_write)?;

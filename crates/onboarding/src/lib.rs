@@ -267,11 +267,12 @@ impl Onboarding {
     pub async fn import(&self, sheet: &Sheet) -> Result<ImportReport, OnboardingError> {
         let caller = &self.caller;
         let mut tx = caller.db.tenant_tx(&caller.tenant).await?;
-        let level: Option<String> =
-            sqlx::query_scalar("select level from regions where region_code = $1")
-                .bind(&caller.viewer.region_code)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let level: Option<String> = sqlx::query_scalar!(
+            "select level from regions where region_code = $1",
+            caller.viewer.region_code,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(region_level) = level.as_deref().and_then(RegionLevel::parse) else {
             return Err(OnboardingError::NotPermitted(
                 "本账号所属区域无效，无法导入".into(),

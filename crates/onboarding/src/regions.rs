@@ -11,7 +11,7 @@ use crate::Importer;
 use crate::normalise::name_key;
 
 /// One region of the tenant.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct RegionInfo {
     pub(crate) region_code: String,
     pub(crate) name: String,
@@ -47,7 +47,8 @@ pub(crate) struct RegionIndex {
 
 impl RegionIndex {
     pub(crate) async fn load(conn: &mut PgConnection) -> Result<Self, sqlx::Error> {
-        let all: Vec<RegionInfo> = sqlx::query_as(
+        let all = sqlx::query_as!(
+            RegionInfo,
             "select region_code, name, parent_code, level, path from regions \
              order by path",
         )

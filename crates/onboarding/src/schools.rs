@@ -461,7 +461,7 @@ fn check_duplicates(rows: &[SchoolRow], problems: &mut Vec<RowProblem>) {
 }
 
 /// A live school of the tenant (pending or active).
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 struct ExistingSchool {
     org_id: i64,
     name: String,
@@ -543,8 +543,10 @@ pub async fn import_schools(
     }
 
     // Live schools and school login names.
-    let existing: Vec<ExistingSchool> = sqlx::query_as(
-        "select org_id, name, contact_mobile, region_code, status, is_central, central_school_id \
+    let existing = sqlx::query_as!(
+        ExistingSchool,
+        "select org_id, name, contact_mobile, region_code, status as \"status: OrgStatus\", \
+         is_central, central_school_id \
          from organisations where kind = 'school' and status in ('pending', 'active')",
     )
     .fetch_all(&mut *conn)
@@ -556,10 +558,10 @@ pub async fn import_schools(
         .filter_map(|s| s.contact_mobile.as_deref())
         .collect();
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    let taken_logins: HashSet<String> = sqlx::query_scalar::<_, String>(
+    let taken_logins: HashSet<String> = sqlx::query_scalar!(
         "select login_name from accounts where account_type = 'school' and login_name = any($1)",
+        &names as &[&str],
     )
-    .bind(&names)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
@@ -705,7 +707,22 @@ pub async fn import_schools(
     let tx = &mut *savepoint;
     let actor_account = importer.actor.account_id;
 
-    let org_rows: Vec<(i64, String)> = sqlx::query_as(
+    let names: Vec<String> = planned.iter().map(|p| p.0.name.clone()).collect();
+    let region_codes: Vec<String> = planned.iter().map(|p| p.1.region_code.clone()).collect();
+    let region_paths: Vec<String> = planned.iter().map(|p| p.1.path.clone()).collect();
+    let natures: Vec<&str> = planned.iter().map(|p| p.2.code()).collect();
+    let school_types: Vec<&str> = planned.iter().map(|p| p.3.code()).collect();
+    let addresses: Vec<_> = planned.iter().map(|p| p.0.address.clone()).collect();
+    let principals: Vec<_> = planned.iter().map(|p| p.0.principal.clone()).collect();
+    let contact_names: Vec<_> = planned.iter().map(|p| p.0.contact_name.clone()).collect();
+    let mobiles: Vec<String> = planned.iter().map(|p| p.4.to_string()).collect();
+    let is_central: Vec<bool> = (0..planned.len())
+        .map(|i| new_central.contains(&i))
+        .collect();
+    let ords: Vec<i32> = (0..planned.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    let org_rows = sqlx::query!(
         "insert into organisations (kind, name, region_code, region_path, status, nature, \
          school_type, address, principal, contact_name, contact_mobile, is_central, decided_by, \
          decided_at) \
@@ -717,52 +734,24 @@ pub async fn import_schools(
                      contact_name, contact_mobile, is_central, ord) \
           order by t.ord \
          returning org_id, name",
+        &names,
+        &region_codes,
+        &region_paths,
+        &natures as &[&str],
+        &school_types as &[&str],
+        &addresses as _,
+        &principals as _,
+        &contact_names as _,
+        &mobiles,
+        &is_central,
+        &ords,
+        actor_account,
     )
-    .bind(planned.iter().map(|p| p.0.name.clone()).collect::<Vec<_>>())
-    .bind(
-        planned
-            .iter()
-            .map(|p| p.1.region_code.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(planned.iter().map(|p| p.1.path.clone()).collect::<Vec<_>>())
-    .bind(planned.iter().map(|p| p.2.code()).collect::<Vec<_>>())
-    .bind(planned.iter().map(|p| p.3.code()).collect::<Vec<_>>())
-    .bind(
-        planned
-            .iter()
-            .map(|p| p.0.address.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        planned
-            .iter()
-            .map(|p| p.0.principal.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        planned
-            .iter()
-            .map(|p| p.0.contact_name.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(planned.iter().map(|p| p.4.to_string()).collect::<Vec<_>>())
-    .bind(
-        (0..planned.len())
-            .map(|i| new_central.contains(&i))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (0..planned.len())
-            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
-            .collect::<Vec<_>>(),
-    )
-    .bind(actor_account)
     .fetch_all(&mut *tx)
     .await
     .map_err(OnboardingError::from_write)?;
     let org_by_name: HashMap<String, i64> =
-        org_rows.into_iter().map(|(id, name)| (name, id)).collect();
+        org_rows.into_iter().map(|r| (r.name, r.org_id)).collect();
     let mut org_ids = Vec::with_capacity(planned.len());
     for p in &planned {
         let Some(id) = org_by_name.get(&p.0.name) else {
@@ -774,31 +763,34 @@ pub async fn import_schools(
         org_ids.push(*id);
     }
 
-    let account_rows: Vec<(i64, i64)> = sqlx::query_as(
+    let account_rows = sqlx::query!(
         "insert into accounts (org_id, account_type, login_name, display_name, password_hash, \
          must_change_password, created_by) \
          select t.org_id, 'school', t.name, t.name, null, true, $3 \
            from unnest($1::bigint[], $2::text[]) as t(org_id, name) \
          returning account_id, org_id",
+        &org_ids,
+        &names,
+        actor_account,
     )
-    .bind(&org_ids)
-    .bind(planned.iter().map(|p| p.0.name.clone()).collect::<Vec<_>>())
-    .bind(actor_account)
     .fetch_all(&mut *tx)
     .await
     .map_err(OnboardingError::from_write)?;
-    let account_by_org: HashMap<i64, i64> = account_rows.into_iter().map(|(a, o)| (o, a)).collect();
+    let account_by_org: HashMap<i64, i64> = account_rows
+        .into_iter()
+        .map(|r| (r.org_id, r.account_id))
+        .collect();
     let account_ids: Vec<i64> = org_ids
         .iter()
         .filter_map(|o| account_by_org.get(o).copied())
         .collect();
 
-    sqlx::query(
+    sqlx::query!(
         "insert into account_roles (account_id, role, granted_by) \
          select t.account_id, 'school', $2 from unnest($1::bigint[]) as t(account_id)",
+        &account_ids,
+        actor_account,
     )
-    .bind(&account_ids)
-    .bind(actor_account)
     .execute(&mut *tx)
     .await
     .map_err(OnboardingError::from_write)?;
@@ -816,22 +808,22 @@ pub async fn import_schools(
         })
         .unzip();
     if !linked.is_empty() {
-        sqlx::query(
+        sqlx::query!(
             "update organisations o set central_school_id = t.central, updated_at = now() \
                from unnest($1::bigint[], $2::bigint[]) as t(org_id, central) \
               where o.org_id = t.org_id",
+            &linked,
+            &centrals,
         )
-        .bind(&linked)
-        .bind(&centrals)
         .execute(&mut *tx)
         .await?;
     }
     if !promoted.is_empty() {
-        sqlx::query(
+        sqlx::query!(
             "update organisations set is_central = true, updated_at = now() \
               where org_id = any($1) and kind = 'school'",
+            &promoted,
         )
-        .bind(&promoted)
         .execute(&mut *tx)
         .await?;
     }
@@ -839,14 +831,14 @@ pub async fn import_schools(
     central_school_ids.sort_unstable();
     central_school_ids.extend(promoted.iter().copied());
     if !central_school_ids.is_empty() {
-        sqlx::query(
+        sqlx::query!(
             "insert into account_roles (account_id, role, granted_by) \
              select account_id, 'central_school', $2 from accounts \
               where org_id = any($1) and account_type = 'school' \
              on conflict (account_id, role) do nothing",
+            &central_school_ids,
+            actor_account,
         )
-        .bind(&central_school_ids)
-        .bind(actor_account)
         .execute(&mut *tx)
         .await?;
     }
