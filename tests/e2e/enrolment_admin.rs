@@ -705,6 +705,59 @@ async fn premium_totals_add_up() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json()["error"]["code"], "year_already_open");
+    // A year that is not a year is refused on field `year`, on every route that takes one.
+    for path in [
+        format!("/api/v1/t/{SLUG}/enrolment/years/2026/open"),
+        format!("/api/v1/t/{SLUG}/enrolment/years/2026-2028/open"),
+    ] {
+        let r = app.json_as(&s, "POST", &path, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["error"]["field"], "year", "{path}");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("学年")),
+            "{path}: {}",
+            r.text()
+        );
+    }
+    let r = app
+        .json_as(
+            &s,
+            "GET",
+            &format!("/api/v1/t/{SLUG}/enrolment/conflicts?year=abcd-efgh"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "year");
+    let page = app
+        .get_with_cookie(
+            &format!("/t/{SLUG}/enrolment/conflicts?year=2025-2027"),
+            &s.cookie,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.text().contains("学年的两个年份必须相邻"),
+        "{}",
+        page.text()
+    );
+    // The year itself still lists.
+    let r = app
+        .json_as(
+            &s,
+            "GET",
+            &format!("/api/v1/t/{SLUG}/enrolment/conflicts?year={}", env.year),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
 #[tokio::test]

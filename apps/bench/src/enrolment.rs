@@ -84,10 +84,10 @@ async fn henan(
     state.db.catalog.reload(state.db.clusters.main()).await?;
     let tenant = state.db.active_tenant("bench")?;
     let mut tx = state.db.tenant_tx(&tenant).await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into academic_years (academic_year, rules_version, opened_by) values ($1, 1, 'bench')",
+        YEAR,
     )
-    .bind(YEAR)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -166,22 +166,22 @@ fn xlsx(base: u64, rows: u64) -> anyhow::Result<Vec<u8>> {
 
 /// Creates a school and its draft enrolment; returns the enrolment id.
 async fn school_enrolment(conn: &mut PgConnection, n: u32) -> anyhow::Result<i64> {
-    let org_id: i64 = sqlx::query_scalar(
+    let org_id: i64 = sqlx::query_scalar!(
         "insert into organisations (kind, name, region_code, region_path, nature, school_type, \
          contact_name, contact_mobile) select 'school', $1, region_code, path, 'public', \
          'primary', '联系人', $2 from regions where region_code = '410105' returning org_id",
+        format!("基准学校{n}"),
+        format!("139{n:08}"),
     )
-    .bind(format!("基准学校{n}"))
-    .bind(format!("139{n:08}"))
     .fetch_one(&mut *conn)
     .await?;
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "insert into enrolments (academic_year, school_org_id, product_code, region_path, \
          company_id, company_name) select $1, org_id, 'school_liability', region_path, 1, \
          '基准保险公司' from organisations where org_id = $2 returning enrolment_id",
+        YEAR,
+        org_id,
     )
-    .bind(YEAR)
-    .bind(org_id)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -229,16 +229,16 @@ async fn ingest_once(
     let target = ingest::target(&mut tx, &scope, enrolment_id, rules, today)
         .await?
         .map_err(|p| anyhow::anyhow!("{p}"))?;
-    let document_id: i64 = sqlx::query_scalar(
+    let document_id: i64 = sqlx::query_scalar!(
         "insert into documents (tenant_id, kind, owner_kind, owner_id, original_name, media_type, \
          size_bytes, sha256, object_key, uploaded_by) values ($1, 'roster', 'enrolment', $2, \
-         'roster.csv', 'text/csv', $3, $4, 'tenants/' || $1 || '/sha256/' || substr($4, 1, 2) || '/' || $4, 'bench') \
+         'roster.csv', 'text/csv', $3, $4, 'tenants/' || $1::bigint || '/sha256/' || substr($4, 1, 2) || '/' || $4, 'bench') \
          returning document_id",
+        tenant.tenant_id,
+        enrolment_id.to_string(),
+        bytes.len() as i64,
+        format!("{:064x}", enrolment_id as u128 * 7919 + bytes.len() as u128),
     )
-    .bind(tenant.tenant_id)
-    .bind(enrolment_id.to_string())
-    .bind(bytes.len() as i64)
-    .bind(format!("{:064x}", enrolment_id as u128 * 7919 + bytes.len() as u128))
     .fetch_one(&mut *tx)
     .await?;
     let result =
@@ -265,16 +265,19 @@ async fn ingest_once(
 /// Plain `COPY … from stdin (format csv)` of the CSV into an unindexed table (an ordinary,
 /// logged table like `roster_rows`).
 async fn copy_floor(conn: &mut PgConnection, bytes: &[u8]) -> anyhow::Result<Duration> {
+    // Runtime: DDL of the bench's own scratch table, which the tenant schema does not have.
     sqlx::query(
         "create table if not exists copy_floor (name text, gender text, class_name text, \
          id text, student_no text, note text)",
     )
     .execute(&mut *conn)
     .await?;
+    // Runtime: the bench's scratch table is not in the tenant schema the checker knows.
     sqlx::query("truncate copy_floor")
         .execute(&mut *conn)
         .await?;
     let started = Instant::now();
+    // Runtime: COPY.
     let mut copy = conn
         .copy_in_raw("copy copy_floor from stdin with (format csv, header true)")
         .await?;
@@ -442,7 +445,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
     let started = Instant::now();
     let mut tx = state.db.tenant_tx(&tenant).await?;
     // Schools spread over the counties; 85 % submitted the student product, 60 % staff.
-    sqlx::query(
+    sqlx::query!(
         "with counties as (select region_code, path, row_number() over (order by region_code) - 1 as i, \
            count(*) over () as n from regions where level in ('county', 'direct')) \
          insert into organisations (kind, name, region_code, region_path, nature, school_type, \
@@ -451,47 +454,47 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
            case when g % 5 = 0 then 'private' else 'public' end, \
            (array['kindergarten','primary','junior_high','senior_high','vocational'])[1 + g % 5], \
            '联系人', '139' || lpad(g::text, 8, '0') \
-         from generate_series(1, $1) g join counties c on c.i = g % c.n",
+         from generate_series(1, $1::bigint) g join counties c on c.i = g % c.n",
+        i64::from(args.schools),
     )
-    .bind(i64::from(args.schools))
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into enrolments (academic_year, school_org_id, product_code, region_path, company_id, \
            company_name, headcount, rate_fen, premium_fen, status, submitted_at) \
          select $1, org_id, p.code, region_path, 1 + org_id % 3, '保险公司' || (1 + org_id % 3), \
            400, 500, 200000, 'draft', null \
          from organisations o cross join (values ('school_liability', 85), ('staff_liability', 60)) p(code, pct) \
          where o.kind = 'school' and o.org_id % 100 < p.pct",
+        YEAR,
     )
-    .bind(YEAR)
     .execute(&mut *tx)
     .await?;
-    let enrolments: i64 = sqlx::query_scalar("select count(*) from enrolments")
+    let enrolments: i64 = sqlx::query_scalar!(r#"select count(*) as "count!" from enrolments"#)
         .fetch_one(&mut *tx)
         .await?;
     // A document and an accepted roster per enrolment (enrolments become submitted with it),
     // then the rows.
-    sqlx::query(
+    sqlx::query!(
         "insert into documents (tenant_id, kind, owner_kind, owner_id, original_name, media_type, \
            size_bytes, sha256, object_key, uploaded_by) \
          select $1, 'roster', 'enrolment', enrolment_id::text, 'r.xlsx', 'text/csv', 1, h, \
-           'tenants/' || $1 || '/sha256/' || substr(h, 1, 2) || '/' || h, 'bench' \
+           'tenants/' || $1::bigint || '/sha256/' || substr(h, 1, 2) || '/' || h, 'bench' \
          from (select enrolment_id, encode(sha256(enrolment_id::text::bytea), 'hex') h from enrolments) e",
+        tenant.tenant_id,
     )
-    .bind(tenant.tenant_id)
     .execute(&mut *tx)
     .await?;
     let per_roster = (args.roster_rows / enrolments.max(1) as u64).max(1);
-    sqlx::query(
+    sqlx::query!(
         "insert into rosters (enrolment_id, document_id, status, row_count) \
          select e.enrolment_id, d.document_id, 'accepted', $1 from enrolments e \
          join documents d on d.owner_id = e.enrolment_id::text",
+        per_roster as i32,
     )
-    .bind(per_roster as i32)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "update enrolments e set roster_id = r.roster_id, headcount = r.row_count, \
          premium_fen = r.row_count * 500, submitted_at = now(), \
          status = case when e.school_org_id % 7 = 0 then 'underwritten' else 'submitted' end \
@@ -509,7 +512,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
     let rows_started = Instant::now();
     let roster_ids: Vec<i64> = {
         let mut tx = state.db.tenant_tx(&tenant).await?;
-        sqlx::query_scalar("select roster_id from rosters order by roster_id")
+        sqlx::query_scalar!("select roster_id from rosters order by roster_id")
             .fetch_all(&mut *tx)
             .await?
     };
@@ -517,31 +520,34 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
     // twenty million single inserts into a random-key btree would take hours here.
     {
         let mut tx = state.db.tenant_tx(&tenant).await?;
-        sqlx::query("drop index roster_rows_roster_idx, roster_rows_hash_idx")
+        sqlx::query!("drop index roster_rows_roster_idx, roster_rows_hash_idx")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
     }
     for chunk in roster_ids.chunks(2_000) {
         let mut tx = state.db.tenant_tx(&tenant).await?;
-        sqlx::query(
+        sqlx::query!(
             "insert into roster_rows (roster_id, row_no, line, name, gender, class_name, id_sealed, \
                id_hash, id_masked, student_no) \
              select r, g, g + 1, '学生' || g, case when g % 2 = 0 then 'F' else 'M' end, '三年级2班', \
                sha256((r * 1000003 + g)::text::bytea) || sha256(g::text::bytea), \
                substr(sha256((r * 7919 + g)::text::bytea), 1, 16), '410105********123X', 'G' || g \
              from unnest($1::bigint[]) r, generate_series(1, $2) g",
+            chunk,
+            per_roster as i32,
         )
-        .bind(chunk)
-        .bind(per_roster as i32)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
     }
     let mut su = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await?;
     let schema = &tenant.schema_name;
+    sqlx::query!("set maintenance_work_mem = '1GB'")
+        .execute(&mut su)
+        .await?;
+    // Runtime: DDL naming the tenant's schema, known only at run time.
     for sql in [
-        "set maintenance_work_mem = '1GB'".to_string(),
         format!(
             "create index roster_rows_roster_idx on {schema}.roster_rows using brin (roster_id)"
         ),
@@ -549,6 +555,7 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
     ] {
         sqlx::query(&sql).execute(&mut su).await?;
     }
+    // Runtime: names the tenant's schema, known only at run time.
     sqlx::query(&format!(
         "analyze {}.organisations, {}.enrolments, {}.roster_rows, {}.regions",
         tenant.schema_name, tenant.schema_name, tenant.schema_name, tenant.schema_name
@@ -565,20 +572,20 @@ async fn measure_province(db: &ScratchDb, args: &ProvinceArgs) -> anyhow::Result
         .await?
         .context("rules")?;
     let city = "410100";
-    let county: String = sqlx::query_scalar(
+    let county: String = sqlx::query_scalar!(
         "select region_code from regions where parent_code = $1 and level = 'county' order by region_code limit 1",
+        city,
     )
-    .bind(city)
     .fetch_one(&mut *tx)
     .await?;
-    let county_path: String = sqlx::query_scalar("select path from regions where region_code = $1")
-        .bind(&county)
-        .fetch_one(&mut *tx)
-        .await?;
-    let city_path: String = sqlx::query_scalar("select path from regions where region_code = $1")
-        .bind(city)
-        .fetch_one(&mut *tx)
-        .await?;
+    let county_path: String =
+        sqlx::query_scalar!("select path from regions where region_code = $1", county)
+            .fetch_one(&mut *tx)
+            .await?;
+    let city_path: String =
+        sqlx::query_scalar!("select path from regions where region_code = $1", city)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     let mut results = Vec::new();
     let queries: [(&str, &str); 6] = [

@@ -27,6 +27,7 @@ impl ScratchDb {
     async fn create(admin_url: &str, name: &str) -> anyhow::Result<Self> {
         let url = with_database(admin_url, name)?;
         let mut admin = connect(admin_url).await?;
+        // Runtime: DDL naming a database.
         admin
             .execute(format!("create database {}", quote_ident(name)).as_str())
             .await
@@ -42,6 +43,7 @@ impl ScratchDb {
     /// Drops the database (terminating its sessions) and every role `<name>_t_…`.
     async fn destroy(self) -> anyhow::Result<()> {
         let mut admin = connect(&self.admin_url).await?;
+        // Runtime: DDL naming a database.
         admin
             .execute(
                 format!(
@@ -52,14 +54,15 @@ impl ScratchDb {
             )
             .await
             .with_context(|| format!("cannot drop database {}", self.name))?;
-        let roles: Vec<String> = sqlx::query_scalar(
-            "select rolname::text from pg_roles where starts_with(rolname, $1 || '_t_')",
+        let roles: Vec<String> = sqlx::query_scalar!(
+            r#"select rolname::text as "rolname!" from pg_roles where starts_with(rolname, $1 || '_t_')"#,
+            self.name,
         )
-        .bind(&self.name)
         .fetch_all(&mut admin)
         .await
         .context("cannot list the tenant roles")?;
         for role in roles {
+            // Runtime: DDL naming a role.
             admin
                 .execute(format!("drop role if exists {}", quote_ident(&role)).as_str())
                 .await

@@ -211,12 +211,13 @@ pub async fn seed_demo_accounts(
     // One platform login of the broker, granted every demo programme (切换项目), made by
     // the demo (marked) or left alone.
     let main = db.clusters.main();
-    let group: Option<(i64, bool, Option<String>)> = sqlx::query_as(
+    let group = sqlx::query!(
         "select identity_id, demo, password_hash from control.identities where login_name = $1",
+        DEMO_BROKER_IDENTITY,
     )
-    .bind(DEMO_BROKER_IDENTITY)
     .fetch_optional(main)
-    .await?;
+    .await?
+    .map(|r| (r.identity_id, r.demo, r.password_hash));
     let group = match group {
         Some((id, true, current)) => {
             let current_works = match current {
@@ -236,13 +237,13 @@ pub async fn seed_demo_accounts(
             None
         }
         None => {
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = sqlx::query_scalar!(
                 "insert into control.identities (login_name, display_name, company_id, demo) \
                  values ($1, $2, $3, true) returning identity_id",
+                DEMO_BROKER_IDENTITY,
+                "示例保险经纪有限公司（总部）",
+                broker.company_id,
             )
-            .bind(DEMO_BROKER_IDENTITY)
-            .bind("示例保险经纪有限公司（总部）")
-            .bind(broker.company_id)
             .fetch_one(main)
             .await?;
             xiaobao_identity::platform::store_password(main, id, &hash, false).await?;
@@ -253,11 +254,12 @@ pub async fn seed_demo_accounts(
         let Ok(tenant) = db.active_tenant(plan.slug) else {
             continue;
         };
-        let demo: bool =
-            sqlx::query_scalar("select demo from control.tenants where tenant_id = $1")
-                .bind(tenant.tenant_id)
-                .fetch_one(main)
-                .await?;
+        let demo: bool = sqlx::query_scalar!(
+            "select demo from control.tenants where tenant_id = $1",
+            tenant.tenant_id
+        )
+        .fetch_one(main)
+        .await?;
         if !demo {
             tracing::warn!(
                 tenant.slug = plan.slug,
@@ -266,9 +268,10 @@ pub async fn seed_demo_accounts(
             continue;
         }
         let mut tx = db.tenant_tx(&tenant).await?;
-        let present: bool = sqlx::query_scalar("select exists (select 1 from accounts)")
-            .fetch_one(&mut *tx)
-            .await?;
+        let present: bool =
+            sqlx::query_scalar!(r#"select exists (select 1 from accounts) as "present!""#)
+                .fetch_one(&mut *tx)
+                .await?;
         if present {
             refresh_demo_password(&mut tx, hasher, password, &hash).await?;
         } else {
@@ -312,10 +315,12 @@ pub async fn seed_demo_accounts(
         };
         let county: Option<String> = {
             let mut tx = db.tenant_tx(&tenant).await?;
-            let name = sqlx::query_scalar("select name from regions where region_code = $1")
-                .bind(plan.county)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let name = sqlx::query_scalar!(
+                "select name from regions where region_code = $1",
+                plan.county
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
             tx.commit().await?;
             name
         };
@@ -334,10 +339,10 @@ pub async fn seed_demo_accounts(
         logins.push(login(AccountType::Broker, plan.broker_login, "经纪机构"));
         let broker_account: Option<i64> = {
             let mut tx = db.tenant_tx(&tenant).await?;
-            let id = sqlx::query_scalar(
+            let id = sqlx::query_scalar!(
                 "select account_id from accounts where account_type = 'broker' and login_name = $1",
+                plan.broker_login,
             )
-            .bind(plan.broker_login)
             .fetch_optional(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -364,9 +369,9 @@ async fn refresh_demo_password(
     password: &str,
     hash: &str,
 ) -> anyhow::Result<()> {
-    let shared: Vec<String> = sqlx::query_scalar(
-        "select password_hash from accounts where password_hash is not null \
-         group by password_hash having count(*) > 1",
+    let shared: Vec<String> = sqlx::query_scalar!(
+        r#"select password_hash as "password_hash!" from accounts where password_hash is not null
+         group by password_hash having count(*) > 1"#,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -374,11 +379,12 @@ async fn refresh_demo_password(
         if hasher.verify(password, &old).await {
             continue;
         }
-        let ids: Vec<i64> =
-            sqlx::query_scalar("select account_id from accounts where password_hash = $1")
-                .bind(&old)
-                .fetch_all(&mut *conn)
-                .await?;
+        let ids: Vec<i64> = sqlx::query_scalar!(
+            "select account_id from accounts where password_hash = $1",
+            old
+        )
+        .fetch_all(&mut *conn)
+        .await?;
         tracing::info!(
             accounts = ids.len(),
             "demo accounts given the current demo password"
@@ -398,8 +404,8 @@ async fn seed_one(
     broker: (i64, &str),
 ) -> anyhow::Result<()> {
     let actor = Actor::system();
-    let root: (String, String) =
-        sqlx::query_as("select region_code, name from regions where parent_code is null limit 1")
+    let root =
+        sqlx::query!("select region_code, name from regions where parent_code is null limit 1")
             .fetch_one(&mut *conn)
             .await?;
     let mut made: Vec<i64> = Vec::new();
@@ -407,7 +413,7 @@ async fn seed_one(
     let org = orgs::create(
         conn,
         &actor,
-        &NewOrganisation::basic(OrgKind::Authority, plan.authority, &root.0),
+        &NewOrganisation::basic(OrgKind::Authority, plan.authority, &root.region_code),
     )
     .await?
     .ok_or_else(|| anyhow::anyhow!("root region missing"))?;
@@ -424,29 +430,30 @@ async fn seed_one(
         .await?,
     );
     // A department per city and county (the root itself is the authority's).
-    let regions: Vec<(String, String, String)> = sqlx::query_as(
+    let regions = sqlx::query!(
         "select region_code, name, level from regions where level in ('city', 'county') \
          and parent_code is not null order by path",
     )
     .fetch_all(&mut *conn)
     .await?;
-    for (code, name, level) in regions {
-        let role = if level == "city" {
+    for region in regions {
+        let (code, name) = (region.region_code, region.name);
+        let role = if region.level == "city" {
             Role::CityDepartment
         } else {
             Role::CountyDepartment
         };
-        let taken: bool = sqlx::query_scalar(
-            "select exists (select 1 from accounts where account_type = 'department' and login_name = $1)",
+        let taken: bool = sqlx::query_scalar!(
+            r#"select exists (select 1 from accounts where account_type = 'department' and login_name = $1) as "taken!""#,
+            name,
         )
-        .bind(&name)
         .fetch_one(&mut *conn)
         .await?;
         let login_name = if taken {
-            let parent: String = sqlx::query_scalar(
+            let parent: String = sqlx::query_scalar!(
                 "select p.name from regions r join regions p on p.region_code = r.parent_code where r.region_code = $1",
+                code,
             )
-            .bind(&code)
             .fetch_one(&mut *conn)
             .await?;
             format!("{parent}{name}")
@@ -499,7 +506,11 @@ async fn seed_one(
         }
     }
     // The insurer's province branch and a broker office at the root.
-    let mut branch = NewOrganisation::basic(OrgKind::InsurerBranch, plan.insurer_branch, &root.0);
+    let mut branch = NewOrganisation::basic(
+        OrgKind::InsurerBranch,
+        plan.insurer_branch,
+        &root.region_code,
+    );
     branch.company_id = Some(insurer.0);
     branch.company_name = Some(insurer.1.to_string());
     branch.branch_level = Some(if plan.insurer_role == Role::InsurerCity {
@@ -524,8 +535,8 @@ async fn seed_one(
     );
     let mut office = NewOrganisation::basic(
         OrgKind::BrokerOffice,
-        &format!("{}{}服务部", broker.1, root.1),
-        &root.0,
+        &format!("{}{}服务部", broker.1, root.name),
+        &root.region_code,
     );
     office.company_id = Some(broker.0);
     office.company_name = Some(broker.1.to_string());

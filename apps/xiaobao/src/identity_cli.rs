@@ -45,11 +45,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let main = db.clusters.main();
     let find = async |login: &str| -> anyhow::Result<i64> {
-        sqlx::query_scalar("select identity_id from control.identities where login_name = $1")
-            .bind(login)
-            .fetch_optional(main)
-            .await?
-            .with_context(|| format!("没有平台账号 {login}"))
+        sqlx::query_scalar!(
+            "select identity_id from control.identities where login_name = $1",
+            login
+        )
+        .fetch_optional(main)
+        .await?
+        .with_context(|| format!("没有平台账号 {login}"))
     };
     match command {
         IdentityCommand::Create {
@@ -59,10 +61,10 @@ pub async fn run(
         } => {
             let company_id = match company {
                 Some(c) => Some(
-                    sqlx::query_scalar::<_, i64>(
+                    sqlx::query_scalar!(
                         "select company_id from control.companies where name = $1",
+                        c,
                     )
-                    .bind(&c)
                     .fetch_optional(main)
                     .await?
                     .with_context(|| format!("没有公司 {c}"))?,
@@ -80,11 +82,11 @@ pub async fn run(
             let identity = find(&login).await?;
             let t = db.active_tenant(&tenant)?;
             let mut tx = db.tenant_tx(&t).await?;
-            let account_id: Option<i64> = sqlx::query_scalar(
+            let account_id: Option<i64> = sqlx::query_scalar!(
                 "select account_id from accounts where account_type in ('broker', 'insurer') \
                  and login_name = $1 and status = 'active'",
+                account,
             )
-            .bind(&account)
             .fetch_optional(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -394,7 +394,7 @@ pub fn check_value(key: &[u8], purpose: &str) -> [u8; 32] {
 
 /// Whether the catalog already records any key check (data made with some key exists).
 pub async fn has_key_checks(db: &Db) -> anyhow::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from control.key_checks)")
+    sqlx::query_scalar!(r#"select exists (select 1 from control.key_checks) as "exists!""#)
         .fetch_one(db.clusters.main())
         .await
         .context("无法读取 control.key_checks")
@@ -464,21 +464,21 @@ pub async fn verify(db: &Db, keys: &Keyring) -> anyhow::Result<()> {
     let mut id_key_failed = false;
     for check in checks {
         let value = check_value(check.key.expose(), check.purpose);
-        sqlx::query(
+        sqlx::query!(
             "insert into control.key_checks (purpose, key_id, check_value) values ($1, $2, $3) \
              on conflict (purpose, key_id) do nothing",
+            check.purpose,
+            i32::from(check.key_id),
+            value.as_slice(),
         )
-        .bind(check.purpose)
-        .bind(i32::from(check.key_id))
-        .bind(value.as_slice())
         .execute(main)
         .await
         .context("无法写入 control.key_checks")?;
-        let stored: Vec<u8> = sqlx::query_scalar(
+        let stored: Vec<u8> = sqlx::query_scalar!(
             "select check_value from control.key_checks where purpose = $1 and key_id = $2",
+            check.purpose,
+            i32::from(check.key_id),
         )
-        .bind(check.purpose)
-        .bind(i32::from(check.key_id))
         .fetch_one(main)
         .await
         .context("无法读取 control.key_checks")?;
@@ -568,7 +568,7 @@ pub async fn reseal(
         let sealer = IdSealer::for_tenant(id_keys, &tenant.slug);
         let rosters: Vec<i64> = {
             let mut tx = db.tenant_tx(&tenant).await?;
-            let ids = sqlx::query_scalar("select distinct roster_id from roster_rows order by 1")
+            let ids = sqlx::query_scalar!("select distinct roster_id from roster_rows order by 1")
                 .fetch_all(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -583,22 +583,23 @@ pub async fn reseal(
             let mut after = i32::MIN;
             loop {
                 let mut tx = db.tenant_tx(&tenant).await?;
-                let rows: Vec<(i32, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+                let rows = sqlx::query!(
                     "select row_no, id_sealed, id_hash from roster_rows \
                      where roster_id = $1 and row_no > $2 order by row_no limit $3",
+                    roster_id,
+                    after,
+                    batch,
                 )
-                .bind(roster_id)
-                .bind(after)
-                .bind(batch)
                 .fetch_all(&mut *tx)
                 .await?;
-                let Some(last) = rows.last().map(|r| r.0) else {
+                let Some(last) = rows.last().map(|r| r.row_no) else {
                     break;
                 };
                 after = last;
                 report.rows += rows.len() as u64;
                 let (mut row_nos, mut fresh, mut old) = (Vec::new(), Vec::new(), Vec::new());
-                for (row_no, sealed, hash) in rows {
+                for row in rows {
+                    let (row_no, sealed, hash) = (row.row_no, row.id_sealed, row.id_hash);
                     if !sealer.needs_reseal(&sealed) {
                         continue;
                     }
@@ -623,15 +624,15 @@ pub async fn reseal(
                     old.push(sealed);
                 }
                 if !row_nos.is_empty() {
-                    let updated = sqlx::query(
+                    let updated = sqlx::query!(
                         "update roster_rows r set id_sealed = u.fresh \
                          from unnest($2::integer[], $3::bytea[], $4::bytea[]) as u(row_no, fresh, old) \
                          where r.roster_id = $1 and r.row_no = u.row_no and r.id_sealed = u.old",
+                        roster_id,
+                        &row_nos,
+                        &fresh,
+                        &old,
                     )
-                    .bind(roster_id)
-                    .bind(&row_nos)
-                    .bind(&fresh)
-                    .bind(&old)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

@@ -259,11 +259,12 @@ pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
 pub async fn seed_demo_tenants(db: &Db) -> anyhow::Result<Vec<(String, ProvisionOutcome)>> {
     let mut out = Vec::new();
     for demo in demo_tenants() {
-        let marked: Option<bool> =
-            sqlx::query_scalar("select demo from control.tenants where slug = $1")
-                .bind(demo.slug)
-                .fetch_optional(db.clusters.main())
-                .await?;
+        let marked: Option<bool> = sqlx::query_scalar!(
+            "select demo from control.tenants where slug = $1",
+            demo.slug
+        )
+        .fetch_optional(db.clusters.main())
+        .await?;
         if marked == Some(false) {
             tracing::warn!(
                 tenant.slug = demo.slug,

@@ -44,7 +44,6 @@ pub struct WarningReport {
     pub skipped_without_mobile: usize,
 }
 
-#[derive(sqlx::FromRow)]
 struct Due {
     account_id: i64,
     contact_mobile: Option<String>,
@@ -61,11 +60,12 @@ pub async fn warn_expiring(
     let warn = i32::try_from(policy.warn_days).unwrap_or(i32::MAX);
     let mut tx = db.tenant_tx(tenant).await?;
     // Locked rows belong to a run (or a password change) in progress: skip them.
-    let due: Vec<Due> = sqlx::query_as(
+    let due: Vec<Due> = sqlx::query_as!(
+        Due,
         "select a.account_id, o.contact_mobile, \
            greatest(1, ceil(extract(epoch from \
              (a.password_changed_at + make_interval(days => $1)) - now()) / 86400))::int \
-             as days_left \
+             as \"days_left!\" \
          from accounts a join organisations o on o.org_id = a.org_id \
          where a.status = 'active' and o.status = 'active' and a.password_hash is not null \
            and a.password_changed_at + make_interval(days => $1) > now() \
@@ -74,9 +74,9 @@ pub async fn warn_expiring(
            and (a.password_warned_at is null or a.password_warned_at < a.password_changed_at) \
          order by a.account_id \
          for update of a skip locked",
+        max_age,
+        warn,
     )
-    .bind(max_age)
-    .bind(warn)
     .fetch_all(&mut *tx)
     .await?;
     let mut report = WarningReport::default();
@@ -95,11 +95,11 @@ pub async fn warn_expiring(
             }
             Err(e) => return Err(e.into()),
         }
-        sqlx::query(
+        sqlx::query!(
             "update accounts set password_warned_at = now(), updated_at = now() \
              where account_id = $1",
+            account.account_id,
         )
-        .bind(account.account_id)
         .execute(&mut *tx)
         .await?;
         report.warned += 1;
