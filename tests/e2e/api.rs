@@ -102,11 +102,13 @@ async fn rules_in_force_are_served_with_their_version() {
     )
     .await
     .unwrap();
-    let audited: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'rules.change'")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'rules.change' \
+             and entity_id like '2025-2026#%'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(v, 2);
     assert_eq!(audited, 2);

@@ -154,7 +154,8 @@ async fn the_academic_year_ends_at_1_september_00_00_china_time() {
     assert_eq!(env.app.clock.academic_year().to_string(), "2025-2026");
     assert_eq!(save(&env, 30).await, (StatusCode::OK, String::new()));
     // One second later it is 1 September in China — 16:00 on 31 August in UTC — and the
-    // year is over: no change, no reopening.
+    // year is over: 2026-2027 is the current year and it is not open, so nothing can be
+    // changed or reopened, and the school sees 2025-2026 as 上一学年, read-only.
     env.app.clock.advance(chrono::Duration::seconds(1));
     assert_eq!(
         env.app.clock.now().to_rfc3339(),
@@ -163,9 +164,100 @@ async fn the_academic_year_ends_at_1_september_00_00_china_time() {
     assert_eq!(env.app.clock.academic_year().to_string(), "2026-2027");
     assert_eq!(
         save(&env, 31).await,
-        (StatusCode::CONFLICT, "deadline_passed".to_string())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "year_not_open".to_string()
+        )
     );
     let (status, body) = reopen(&env, "2026-09-02").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"]["code"], "bad_reopen_date");
+    assert_eq!(body["error"]["code"], "year_not_open");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2026-2027学年尚未开放"),
+        "{body}"
+    );
+    let page = env
+        .app
+        .get_with_cookie(&format!("/t/{SLUG}/enrolment"), &env.school_session.cookie)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(
+        html.contains("2026-2027 学年尚未开放投保") && html.contains("上一学年（2025-2026）"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("提交投保</button>") && !html.contains(">保存</button>"),
+        "the previous year is read-only: {html}"
+    );
+    let api = env
+        .app
+        .get_with_cookie(
+            &format!("/api/v1/t/{SLUG}/enrolment/schools/{}", env.school.org_id),
+            &env.school_session.cookie,
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.text());
+    let overview = api.json();
+    assert_eq!(overview["academic_year"], "2025-2026");
+    assert_eq!(overview["not_open_year"], "2026-2027");
+    assert_eq!(overview["open"], false);
+}
+
+#[tokio::test]
+async fn the_current_year_is_the_one_containing_today_once_it_is_open() {
+    let env = setup().await;
+    // In August 2026 the opened 2025-2026 is still the current year.
+    at(&env, "2026-08-20 09:00:00");
+    let o = overview(&env).await;
+    assert_eq!(o["academic_year"], "2025-2026");
+    assert!(o["not_open_year"].is_null(), "{o}");
+    // The authority opens 2026-2027 ahead of time (rules copied from 2025-2026): in August
+    // it is not current yet, from 1 September 00:00 China time it is.
+    let tenant = env.app.state.db.active_tenant(SLUG).unwrap();
+    let mut tx = env.app.state.db.tenant_tx(&tenant).await.unwrap();
+    let next = xiaobao_domain::AcademicYear::parse("2026-2027").unwrap();
+    let document = xiaobao_domain::programmes::demo_rules_for(
+        SLUG,
+        next,
+        chrono::NaiveDate::from_ymd_opt(2026, 8, 20).unwrap(),
+    )
+    .unwrap();
+    xiaobao_db::rules::save_version(&mut tx, "2026-2027", &document, "test", "下一学年")
+        .await
+        .unwrap();
+    xiaobao_enrolment::years::open(&mut tx, next, &[], &xiaobao_audit::Actor::cli("test"))
+        .await
+        .unwrap()
+        .expect("2026-2027 opens");
+    sqlx::query(
+        "insert into admitted_insurers (academic_year, company_id, company_name, region_code, \
+         region_path) select '2026-2027', $1, '测试财险', region_code, path from regions \
+         where region_code = '410100'",
+    )
+    .bind(COMPANY)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(overview(&env).await["academic_year"], "2025-2026");
+    at(&env, "2026-08-31 23:59:59");
+    assert_eq!(overview(&env).await["academic_year"], "2025-2026");
+    env.app.clock.advance(chrono::Duration::seconds(1));
+    let o = overview(&env).await;
+    assert_eq!(o["academic_year"], "2026-2027");
+    assert!(o["not_open_year"].is_null(), "{o}");
+    assert_eq!(o["deadline"], "2026-09-30");
+    assert_eq!(save(&env, 30).await, (StatusCode::OK, String::new()));
+}
+
+async fn overview(env: &Env) -> serde_json::Value {
+    let path = format!("/api/v1/t/{SLUG}/enrolment/schools/{}", env.school.org_id);
+    env.app
+        .get_with_cookie(&path, &env.school_session.cookie)
+        .await
+        .json()
 }

@@ -450,7 +450,9 @@ async fn demo_accounts_go_only_into_tenants_the_demo_made() {
     );
     // A real programme that happens to be called henan.
     app.tenant("henan", "410000", "main").await;
-    let seeded = xiaobao::seed_demo_tenants(app.db()).await.unwrap();
+    let seeded = xiaobao::seed_demo_tenants(app.db(), xiaobao_test_support::enrolment_season_day())
+        .await
+        .unwrap();
     let slugs: Vec<&str> = seeded.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(slugs, ["liupanshui", "shanghai"]);
     let marks: Vec<(String, bool)> =

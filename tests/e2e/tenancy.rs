@@ -176,7 +176,9 @@ async fn provisioning_twice_changes_nothing() {
     );
     assert_eq!(before.1, 1);
 
-    let again = xiaobao::seed_demo_tenants(app.db()).await.unwrap();
+    let again = xiaobao::seed_demo_tenants(app.db(), xiaobao_test_support::enrolment_season_day())
+        .await
+        .unwrap();
     for (slug, outcome) in again {
         assert_eq!(
             outcome,

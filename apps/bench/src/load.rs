@@ -177,7 +177,7 @@ async fn load_routes(db: &ScratchDb, args: &LoadArgs) -> anyhow::Result<RouteFig
     let config = app::config(db, &work_dir, args.max_connections);
     let pool_max_connections = config.database.max_connections;
     let state = app::build_state(config).await?;
-    xiaobao::seed_demo_tenants(&state.db)
+    xiaobao::seed_demo_tenants(&state.db, state.clock.today())
         .await
         .context("cannot provision the demo tenants")?;
 

@@ -256,7 +256,17 @@ pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
 /// marked `demo` in the catalog; demo programmes made earlier are only brought up to date. A
 /// tenant with a demo slug that the demo did not make is a real programme: it is left alone
 /// (with a warning) and not returned.
-pub async fn seed_demo_tenants(db: &Db) -> anyhow::Result<Vec<(String, ProvisionOutcome)>> {
+///
+/// The demo lives in `today`'s year: each demo programme gets rules for the academic year
+/// containing `today` and the one before, where it has none for them yet, from
+/// [`demo_rules_for`](xiaobao_domain::programmes::demo_rules_for): in the current year a
+/// school enrolment deadline that has already passed is moved 30 days ahead of `today`, also
+/// in rules an earlier start wrote (rules a person changed are kept as they are).
+pub async fn seed_demo_tenants(
+    db: &Db,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<Vec<(String, ProvisionOutcome)>> {
+    let current = xiaobao_domain::AcademicYear::containing_date(today);
     let mut out = Vec::new();
     for demo in demo_tenants() {
         let marked: Option<bool> = sqlx::query_scalar!(
@@ -273,9 +283,13 @@ pub async fn seed_demo_tenants(db: &Db) -> anyhow::Result<Vec<(String, Provision
             continue;
         }
         let regions = regions_under(REGIONS_CSV, demo.root_region_code)?;
-        let rules = xiaobao_db::RulesSeed {
-            academic_year: demo.academic_year.to_string(),
-            document: demo.rules_toml.to_string(),
+        let rules_of = |year: xiaobao_domain::AcademicYear| {
+            xiaobao_domain::programmes::demo_rules_for(demo.slug, year, today)
+                .map(|document| xiaobao_db::RulesSeed {
+                    academic_year: year.to_string(),
+                    document,
+                })
+                .with_context(|| format!("演示租户 {} 没有 {year} 学年的规则", demo.slug))
         };
         let outcome = db
             .provisioner()
@@ -287,13 +301,51 @@ pub async fn seed_demo_tenants(db: &Db) -> anyhow::Result<Vec<(String, Provision
                     cluster: MAIN_CLUSTER.to_string(),
                 },
                 &regions,
-                Some(&rules),
+                Some(&rules_of(current)?),
             )
             .await
             .with_context(|| format!("无法开通演示租户 {}", demo.slug))?;
+        let tenant = db.active_tenant(demo.slug)?;
+        let mut tx = db.tenant_tx(&tenant).await?;
+        for year in [current.previous(), current] {
+            let year_text = year.to_string();
+            let reason = match xiaobao_db::rules::current(&mut tx, &year_text).await? {
+                None => "演示数据：当前学年及上一学年的规则",
+                // Rules the demo wrote whose school deadline has passed since (an earlier
+                // start): moved again, so that today's visitor can still enrol.
+                Some(stored)
+                    if year == current
+                        && stored.changed_by.starts_with("system:")
+                        && demo_deadline_passed(&stored.document, today) =>
+                {
+                    "演示数据：学校投保截止日期按今天顺延"
+                }
+                Some(_) => continue,
+            };
+            let seed = rules_of(year)?;
+            xiaobao_db::rules::save_version(
+                &mut tx,
+                &year_text,
+                &seed.document,
+                "system:demo",
+                reason,
+            )
+            .await?;
+        }
+        tx.commit().await?;
         out.push((demo.slug.to_string(), outcome));
     }
     Ok(out)
+}
+
+/// Whether the school enrolment deadline of a stored rules document lies before `today`.
+fn demo_deadline_passed(document: &str, today: chrono::NaiveDate) -> bool {
+    xiaobao_domain::ProgrammeRules::from_toml_str(document).is_ok_and(|rules| {
+        rules.deadline(
+            xiaobao_domain::rules::Deadline::SchoolEnrolment,
+            rules.academic_year(),
+        ) < today
+    })
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.

@@ -190,7 +190,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 let state = xiaobao::build_state(config.clone(), &urls).await?;
                 let mut demo_logins = Vec::new();
                 if config.demo_seed() {
-                    for (slug, outcome) in xiaobao::seed_demo_tenants(&state.db).await? {
+                    for (slug, outcome) in
+                        xiaobao::seed_demo_tenants(&state.db, state.clock.today()).await?
+                    {
                         tracing::info!(tenant.slug = %slug, ?outcome, "demo tenant");
                     }
                     let password = xiaobao::demo::demo_password(&config)?;
@@ -201,7 +203,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     )
                     .await?;
                 }
-                print_banner(&config, &state.db, &demo_logins)?;
+                print_banner(&config, &state.db, &state.clock, &demo_logins)?;
                 xiaobao::serve(state).await
             }
             .await;
@@ -405,7 +407,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "the start banner is for the person who ran the command"
 )]
-fn print_banner(config: &Config, db: &Db, demo: &[xiaobao::demo::DemoLogin]) -> anyhow::Result<()> {
+fn print_banner(
+    config: &Config,
+    db: &Db,
+    clock: &xiaobao_domain::Clock,
+    demo: &[xiaobao::demo::DemoLogin],
+) -> anyhow::Result<()> {
     let base = config.public_url();
     println!();
     println!("校保已启动：{base}/");
@@ -421,6 +428,11 @@ fn print_banner(config: &Config, db: &Db, demo: &[xiaobao::demo::DemoLogin]) -> 
         let path = config.demo_password_path();
         let password = xiaobao::demo::read_password(&path)?
             .with_context(|| format!("演示密码文件 {} 不存在", path.display()))?;
+        println!(
+            "  演示数据在当前学年 {}（今天 {}）：演示学校现在即可投保",
+            clock.academic_year(),
+            clock.today()
+        );
         println!(
             "  演示账号（密码均为 {password}，仅供演示，保存在 {}）：",
             path.display()

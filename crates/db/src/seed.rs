@@ -129,40 +129,31 @@ pub fn regions_under(csv: &str, root: &str) -> Result<Vec<RegionSeed>, SeedError
     Ok(out)
 }
 
-/// A demo programme seeded on first start.
+/// A demo programme seeded on first start (its rules: `xiaobao_domain::programmes`).
 #[derive(Debug, Clone)]
 pub struct DemoTenant {
     pub slug: &'static str,
     pub name_zh: &'static str,
     pub root_region_code: &'static str,
-    pub academic_year: &'static str,
-    pub rules_toml: &'static str,
 }
 
 /// The three demo programmes of `domain.md`.
 pub fn demo_tenants() -> Vec<DemoTenant> {
-    let rules = |slug| xiaobao_domain::programmes::demo_rules(slug).unwrap_or_default();
     vec![
         DemoTenant {
             slug: "henan",
             name_zh: "河南省教育保险管理系统",
             root_region_code: "410000",
-            academic_year: "2025-2026",
-            rules_toml: rules("henan"),
         },
         DemoTenant {
             slug: "liupanshui",
             name_zh: "六盘水市校方责任保险管理系统",
             root_region_code: "520200",
-            academic_year: "2025-2026",
-            rules_toml: rules("liupanshui"),
         },
         DemoTenant {
             slug: "shanghai",
             name_zh: "上海市中小学校方责任保险管理系统",
             root_region_code: "310000",
-            academic_year: "2025-2026",
-            rules_toml: rules("shanghai"),
         },
     ]
 }

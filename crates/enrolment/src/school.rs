@@ -206,6 +206,10 @@ pub struct Overview {
     pub reopened_until: Option<NaiveDate>,
     /// Whether drafts may be changed and submitted today.
     pub open: bool,
+    /// Set when the year containing today is not open yet: this is the year it names, and
+    /// the overview is of the previous year (上一学年), read-only (`open` is false).
+    #[schema(value_type = Option<String>)]
+    pub not_open_year: Option<AcademicYear>,
     pub cover_start: NaiveDate,
     pub cover_end: NaiveDate,
     pub insurers: Vec<CompanyRef>,
@@ -289,6 +293,7 @@ pub async fn overview(
         deadline,
         reopened_until,
         open,
+        not_open_year: None,
         cover_start: rules.cover_start_date(ay),
         cover_end: ay.last_day(),
         insurers,

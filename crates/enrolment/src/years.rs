@@ -123,24 +123,30 @@ pub async fn get(
     .await?)
 }
 
-/// The year schools enrol in now: the newest opened year whose cover has started by
-/// `today`'s academic year, else the newest opened year.
+/// The year in force: the academic year containing `today` (China time), when it is open.
+/// An expired year is never the current one: before the authority opens the new year there
+/// is none, and pages show [`previous`] read-only.
 pub async fn current(
     conn: &mut PgConnection,
     today: NaiveDate,
 ) -> Result<Option<AcademicYear>, EnrolmentError> {
     let containing = AcademicYear::containing_date(today);
-    let mut years: Vec<AcademicYear> = sqlx::query_scalar!(
-        "select academic_year as \"academic_year: AcademicYear\" from academic_years"
+    Ok(get(conn, containing).await?.map(|row| row.academic_year))
+}
+
+/// The newest open year before the one containing `today` (上一学年), if any.
+pub async fn previous(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+) -> Result<Option<AcademicYear>, EnrolmentError> {
+    let containing = AcademicYear::containing_date(today);
+    Ok(sqlx::query_scalar!(
+        "select academic_year as \"academic_year: AcademicYear\" from academic_years \
+         where academic_year < $1 order by academic_year desc limit 1",
+        containing as _,
     )
-    .fetch_all(conn)
-    .await?;
-    years.sort_unstable_by(|a, b| b.cmp(a));
-    Ok(years
-        .iter()
-        .find(|y| **y <= containing)
-        .or(years.first())
-        .copied())
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Every admission of a year.

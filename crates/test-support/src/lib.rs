@@ -126,6 +126,13 @@ pub struct TestApp {
 /// before its schools' deadline (09-30) in every demo programme.
 pub const ENROLMENT_SEASON: &str = "2025-09-15 10:00";
 
+/// The day of [`ENROLMENT_SEASON`]: the demo programmes of the tests are seeded as on that day
+/// (rules for 2025-2026 as the programmes wrote them, and for 2024-2025), whatever the date.
+#[must_use]
+pub fn enrolment_season_day() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2025, 9, 15).expect("a date")
+}
+
 /// Options for [`TestApp::start`].
 #[derive(Default)]
 pub struct TestAppOptions {
@@ -298,9 +305,11 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Provisions the three demo programmes.
+    /// Provisions the three demo programmes as on [`enrolment_season_day`].
     pub async fn with_demo_tenants(self) -> Self {
-        xiaobao::seed_demo_tenants(self.db()).await.unwrap();
+        xiaobao::seed_demo_tenants(self.db(), enrolment_season_day())
+            .await
+            .unwrap();
         self
     }
 

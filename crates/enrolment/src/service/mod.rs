@@ -97,18 +97,31 @@ impl Enrolments {
             .ok_or_else(|| Problem::NoRules(year.to_string()))?)
     }
 
-    /// The school's page for the current year.
+    /// The school's page for the current year (or, before it is open, the previous one,
+    /// read-only).
     pub async fn overview(&self, org_id: OrgId) -> Outcome<Overview> {
         let org_id = org_id.get();
         let mut tx = self.caller.tx().await?;
-        let Some((year, rules)) = self.current_year(&mut tx).await? else {
-            return Err(self.year_not_open());
+        let today = self.caller.clock.today();
+        // Before the year containing today is open, the previous year is shown read-only.
+        let (year, rules, not_open_year) = match self.current_year(&mut tx).await? {
+            Some((year, rules)) => (year, rules, None),
+            None => {
+                let Some(previous) = years::previous(&mut tx, today).await? else {
+                    return Err(self.year_not_open());
+                };
+                let rules = Self::rules_of(&mut tx, previous).await?;
+                (previous, rules, Some(AcademicYear::containing_date(today)))
+            }
         };
         let scope = self.caller.viewer.school_scope();
-        let today = self.caller.clock.today();
-        let overview = school::overview(&mut tx, &scope, org_id, year, &rules, today)
+        let mut overview = school::overview(&mut tx, &scope, org_id, year, &rules, today)
             .await?
             .map_err(|p| Failure::from(p).about("organisation", org_id))?;
+        if not_open_year.is_some() {
+            overview.open = false;
+            overview.not_open_year = not_open_year;
+        }
         tx.commit().await?;
         Ok(overview)
     }

@@ -42,7 +42,7 @@ impl Enrolments {
         let (year, rules) = self
             .current_year(conn)
             .await?
-            .ok_or_else(|| Problem::YearNotOpen("当前".into()))?;
+            .ok_or_else(|| self.year_not_open())?;
         Ok(YearRules { year, rules })
     }
 

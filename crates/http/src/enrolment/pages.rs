@@ -87,6 +87,9 @@ struct SchoolPage {
     deadline: String,
     reopened_until: String,
     open: bool,
+    /// The year containing today when it is not open yet (the page shows the previous one,
+    /// read-only).
+    not_open_year: Option<String>,
     cover: String,
     products: Vec<ProductCard>,
     requests: Vec<RequestLine>,
@@ -256,6 +259,7 @@ async fn render_school(
             .map(|d| d.to_string())
             .unwrap_or_default(),
         open: overview.open,
+        not_open_year: overview.not_open_year.map(|y| y.to_string()),
         cover: format!("{} 至 {}", overview.cover_start, overview.cover_end),
         products,
         requests: requests.iter().map(request_line).collect(),
