@@ -56,16 +56,16 @@ pub fn demo_rules_for(
     doc.academic_year = year;
     if let Some(days) = shift {
         let moved = |md: crate::MonthDay| -> crate::MonthDay {
+            use chrono::Datelike;
             let date =
                 (md.in_academic_year(year) + chrono::Duration::days(days)).min(year.last_day());
-            let date = if (chrono::Datelike::month(&date), chrono::Datelike::day(&date)) == (2, 29)
-            {
-                date - chrono::Duration::days(1)
+            // A month-day is the same every year, so 29 February is written as the 28th.
+            let day = if (date.month(), date.day()) == (2, 29) {
+                28
             } else {
-                date
+                date.day()
             };
-            crate::MonthDay::new(chrono::Datelike::month(&date), chrono::Datelike::day(&date))
-                .unwrap_or(md)
+            crate::MonthDay::new(date.month(), day).unwrap_or(md)
         };
         let d = &mut doc.deadlines;
         d.school_enrolment = moved(d.school_enrolment);
