@@ -184,3 +184,59 @@ async fn seeding_again_keeps_the_rules_and_a_new_year_brings_its_own() {
         "2027-11-19"
     );
 }
+
+#[tokio::test]
+async fn the_demo_authority_changes_a_rule_and_its_second_account_approves_it() {
+    let app = TestApp::init().await;
+    assert!(app.clock.set_china("2026-12-04 10:00"));
+    let password = xiaobao::demo::generate_password();
+    seed(&app, &password).await;
+    let sign_in = |login: String| {
+        let (app, password) = (&app, password.clone());
+        async move {
+            app.sign_in_with(SLUG, AccountType::Authority, &login, &password)
+                .await
+                .unwrap_or_else(|r| panic!("{login}: {} {}", r.status, r.text()))
+        }
+    };
+    let maker = sign_in("河南省教育厅".to_string()).await;
+    let checker = sign_in(xiaobao::demo::checker_login("河南省教育厅")).await;
+    let r = app
+        .json_as(
+            &maker,
+            "POST",
+            &format!("/api/v1/t/{SLUG}/rules/2026-2027/proposals"),
+            Some(serde_json::json!({
+                "changes": {"claims.settle_tiers[1].working_days": 4},
+                "reason": "缩短小额案件结案时限",
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["proposal_id"].as_i64().unwrap();
+    let r = app
+        .json_as(
+            &checker,
+            "POST",
+            &format!("/api/v1/t/{SLUG}/rule-proposals/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["version"], 2);
+    let rules = app
+        .get(&format!("/api/v1/t/{SLUG}/rules/2026-2027"))
+        .await
+        .json();
+    assert_eq!(
+        rules["rules"]["claims"]["settle_tiers"][0]["working_days"],
+        4
+    );
+    // Started again: the approved change is kept (it is not the demo's own version).
+    seed(&app, &password).await;
+    let rules = app
+        .get(&format!("/api/v1/t/{SLUG}/rules/2026-2027"))
+        .await
+        .json();
+    assert_eq!(rules["version"], 2, "{rules}");
+}

@@ -29,6 +29,7 @@ mod onboarding_web;
 mod pages;
 mod platform_identity;
 mod registration;
+mod rules;
 mod schemathesis;
 mod schools;
 mod sessions;

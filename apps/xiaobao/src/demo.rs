@@ -284,6 +284,7 @@ pub async fn seed_demo_accounts(
             )
             .await?;
         }
+        ensure_checker(&mut tx, plan, &hash).await?;
         // The demo year is open for enrolment, its insurers admitted from the branches above.
         let companies = [xiaobao_enrolment::years::CompanyRef {
             company_id: insurer.company_id,
@@ -325,6 +326,11 @@ pub async fn seed_demo_accounts(
             name
         };
         logins.push(login(AccountType::Authority, plan.authority, "主管部门"));
+        logins.push(login(
+            AccountType::Authority,
+            &checker_login(plan.authority),
+            "主管部门复核人（审核规则修改）",
+        ));
         if let Some(county) = county {
             logins.push(login(AccountType::Department, &county, "县区教育部门"));
         }
@@ -393,6 +399,48 @@ async fn refresh_demo_password(
             accounts::set_password_hash(conn, id, hash).await?;
         }
     }
+    Ok(())
+}
+
+/// The login of a demo authority's second account, which approves the first one's rule
+/// changes: `河南省教育厅复核`.
+pub fn checker_login(authority: &str) -> String {
+    format!("{authority}复核")
+}
+
+/// Gives the demo authority a second account (复核) when it has none: rule changes take effect
+/// only when an account other than the proposer's approves them.
+async fn ensure_checker(conn: &mut PgConnection, plan: &Plan, hash: &str) -> anyhow::Result<()> {
+    let login = checker_login(plan.authority);
+    let org: Option<i64> = sqlx::query_scalar!(
+        "select a.org_id from accounts a where a.account_type = 'authority' and a.login_name = $1",
+        plan.authority,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(org) = org else {
+        return Ok(());
+    };
+    let exists: bool = sqlx::query_scalar!(
+        r#"select exists (select 1 from accounts where account_type = 'authority' and login_name = $1) as "exists!""#,
+        login,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if exists {
+        return Ok(());
+    }
+    let id = accounts::create(
+        conn,
+        &Actor::system(),
+        org,
+        AccountType::Authority,
+        &login,
+        &format!("{}（复核）", plan.authority),
+        &[Role::ProgrammeAuthority],
+    )
+    .await?;
+    accounts::set_password_hash(conn, id, hash).await?;
     Ok(())
 }
 

@@ -70,6 +70,9 @@ permissions! {
     UNDERWRITING_LIST = ("underwriting", "list"), "An insurer branch's enrolments, endorsements and region archives.";
     UNDERWRITING_RECEIVE = ("underwriting", "receive"), "Marking enrolments received and endorsements issued.";
     ROSTERS_DOWNLOAD = ("rosters", "download"), "Downloading an accepted roster (ID numbers masked).";
+    RULES_READ = ("programme_rules", "read"), "The programme's rules: versions, their differences, proposals.";
+    RULES_PROPOSE = ("programme_rules", "propose"), "Proposing a change of the rules, withdrawing one's own proposal.";
+    RULES_DECIDE = ("programme_rules", "decide"), "Approving or refusing another account's proposal (maker-checker).";
     ROSTERS_UNMASKED = ("rosters", "unmasked"), "Seeing roster ID numbers in full (underwriting); every such view is audited.";
 }
 

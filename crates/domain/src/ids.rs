@@ -84,6 +84,8 @@ ids! {
     EndorsementId = "endorsement";
     /// A school's request to change its registered details.
     ChangeRequestId = "change_request";
+    /// A proposed change of a programme's rules, awaiting a second authority account.
+    RulesProposalId = "rules_proposal";
 }
 
 /// The key of a typed id: digits only (no sign, no spaces), at most 18 of them, not zero.

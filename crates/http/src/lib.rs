@@ -10,6 +10,7 @@ mod enrolment;
 mod home;
 mod identity;
 mod onboarding;
+mod programme;
 mod schools;
 mod web;
 
@@ -80,6 +81,7 @@ pub(crate) fn all_routes() -> auth::Routes {
         .merge(enrolment::admin::routes())
         .merge(enrolment::conflicts::routes())
         .merge(enrolment::underwriting::routes())
+        .merge(programme::routes())
 }
 
 /// Every guarded route of the application.

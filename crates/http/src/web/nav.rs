@@ -126,6 +126,7 @@ impl Section {
             Section::RosterConflicts => Some("enrolment/conflicts"),
             Section::EnrolmentYears => Some("enrolment/years"),
             Section::Premiums => Some("enrolment/premiums"),
+            Section::ProgrammeRules => Some("rules"),
             _ => None,
         }
     }
