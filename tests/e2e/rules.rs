@@ -683,3 +683,107 @@ async fn the_pages_propose_show_the_difference_and_approve() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     drop(env);
 }
+
+#[tokio::test]
+async fn a_new_year_starts_as_a_copy_of_the_year_before_approved_then_opened() {
+    let env = setup().await;
+    let app = &env.app;
+    let next = "2026-2027";
+    let page = |s: &SignedInSession, path: String| {
+        let cookie = s.cookie.clone();
+        async move { app.get_with_cookie(&path, &cookie).await }
+    };
+    // 开启新学年 on the list, the form prefilled from 2025-2026.
+    let list = page(&env.maker, format!("/t/{SLUG}/rules")).await.text();
+    assert!(
+        list.contains(&format!(
+            "href=\"/t/{SLUG}/rules/{next}/edit\" id=\"rules_roll_over\""
+        )),
+        "{list}"
+    );
+    let form = page(&env.maker, format!("/t/{SLUG}/rules/{next}/edit")).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text());
+    let form = form.text();
+    assert!(form.contains("rules_copied"), "{form}");
+    assert!(
+        form.contains(&format!("value=\"{next}\" readonly")),
+        "{form}"
+    );
+    let r = app
+        .json_as(
+            &env.maker,
+            "GET",
+            &api(&format!("rules/{next}/draft")),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["copied_from"], YEAR, "{}", r.text());
+    assert!(r.json()["version"].is_null());
+
+    let rate_field = format!("f:{RATE}");
+    let r = app
+        .post_as(
+            &env.maker,
+            &format!("/t/{SLUG}/rules/{next}/edit"),
+            &[
+                ("mode", "fields"),
+                (&rate_field, "1100"),
+                ("reason", "开启新学年"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let location = r.headers["location"].to_str().unwrap().to_string();
+    let id: i64 = location
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.split('?').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    // Compared with the year it was copied from: the year and the rate differ.
+    let r = app
+        .json_as(
+            &env.checker,
+            "GET",
+            &api(&format!("rule-proposals/{id}")),
+            None,
+        )
+        .await;
+    let detail = r.json();
+    assert_eq!(detail["base_label"], format!("{YEAR}学年（第1版）"));
+    let paths: Vec<&str> = detail["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["academic_year", RATE], "{detail}");
+    let r = app
+        .json_as(
+            &env.checker,
+            "POST",
+            &api(&format!("rule-proposals/{id}/approve")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["version"], 1);
+    let r = app.get(&api(&format!("rules/{next}"))).await;
+    assert_eq!(
+        r.json()["rules"]["products"][0]["rates"][0]["rate_fen"],
+        1100
+    );
+    // Then the year opens for enrolment, with the admissions its rules carry.
+    let r = app
+        .json_as(
+            &env.maker,
+            "POST",
+            &api(&format!("enrolment/years/{next}/open")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let list = page(&env.maker, format!("/t/{SLUG}/rules")).await.text();
+    assert!(list.contains("开启 2027-2028 学年"), "{list}");
+    drop(env);
+}

@@ -183,6 +183,14 @@ pub fn apply(document: &str, edits: &[(String, String)]) -> Result<String, Vec<R
     }
 }
 
+/// `document` as the rules of `year`: the same text with its `academic_year` replaced (the
+/// draft of a new year copied from the year before).
+pub fn for_year(document: &str, year: &str) -> Result<String, RuleProblem> {
+    let mut doc = parse(document)?;
+    set(&mut doc, "academic_year", Some(Value::from(year)))?;
+    Ok(doc.to_string())
+}
+
 /// The fields that differ between `before` and `after`, in the order of `after` and then the
 /// ones `after` no longer has. Comments and layout are not differences.
 pub fn diff(before: &str, after: &str) -> Result<Vec<Change>, RuleProblem> {
@@ -799,6 +807,18 @@ mod tests {
             ]
         );
         assert!(problems[1].problem.contains("可选：学生、教职工"));
+    }
+
+    #[test]
+    fn a_new_year_draft_keeps_everything_but_the_year() {
+        let original = liupanshui();
+        let next = for_year(&original, "2026-2027").expect("draft");
+        let rules = ProgrammeRules::from_toml_str(&next).expect("valid");
+        assert_eq!(rules.academic_year().to_string(), "2026-2027");
+        let changes = diff(&original, &next).expect("diff");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].path, "academic_year");
+        assert!(next.contains("# 缴费标准：10元/人/年"));
     }
 
     #[test]

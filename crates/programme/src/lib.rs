@@ -19,7 +19,7 @@ use xiaobao_domain::rules::RuleProblem;
 use xiaobao_domain::{Failure, Refusal, RefusalClass, RequestStatus};
 
 pub use service::{
-    ProposalDetail, ProposalView, Proposed, Rules, RulesYear, VersionMeta, VersionView,
+    Draft, ProposalDetail, ProposalView, Proposed, Rules, RulesYear, VersionMeta, VersionView,
     YearSummary, check_document,
 };
 

@@ -99,8 +99,11 @@ pub struct ProposalDetail {
     pub proposal: ProposalView,
     /// The proposed TOML document.
     pub document: String,
-    /// The document of the base version (empty when the year had none).
+    /// The document it is compared with: the base version, or for a new year the latest
+    /// version of the year before (empty when there is none).
     pub base_document: String,
+    /// What `base_document` is, e.g. 现行（第2版） or 2025-2026学年（第3版）.
+    pub base_label: String,
     /// The fields that differ from the base version.
     pub changes: Vec<Change>,
     /// A newer version is in force than the one it was written for: it can only be withdrawn.
@@ -131,6 +134,23 @@ pub struct YearSummary {
     pub changed_at: Option<DateTime<Utc>>,
     /// The pending proposal, when there is one.
     pub pending_proposal_id: Option<i64>,
+}
+
+/// What a change of a year's rules starts from: the version in force, or for a year without
+/// rules yet the latest version of the year before, copied to the new year (开启新学年).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = RulesDraft)]
+pub struct Draft {
+    #[schema(value_type = String, example = "2026-2027")]
+    pub academic_year: AcademicYear,
+    /// The TOML document to edit.
+    pub document: String,
+    /// The version in force it is (`null` for a new year's copy).
+    pub version: Option<i32>,
+    /// Where it was copied from, for a new year: the previous year and its version.
+    #[schema(value_type = Option<String>, example = "2025-2026")]
+    pub copied_from: Option<AcademicYear>,
+    pub copied_version: Option<i32>,
 }
 
 /// What a proposal changes: the whole document, or fields of the version in force.
@@ -261,6 +281,41 @@ impl Rules {
         })
     }
 
+    /// What a change of `year` starts from (see [`Draft`]); a miss when neither the year nor
+    /// the one before has rules.
+    pub async fn draft(&self, year: AcademicYear) -> Outcome<Draft> {
+        let mut tx = self.caller.tx().await?;
+        let draft = Self::draft_in(&mut tx, year).await?;
+        tx.commit().await?;
+        draft
+            .ok_or_else(|| Refusal::out_of_scope("rules_version", format!("{year}#current")).into())
+    }
+
+    async fn draft_in(tx: &mut sqlx::PgConnection, year: AcademicYear) -> Outcome<Option<Draft>> {
+        if let Some(current) = rules::current(tx, &year.to_string()).await? {
+            return Ok(Some(Draft {
+                academic_year: year,
+                document: current.document,
+                version: Some(current.version),
+                copied_from: None,
+                copied_version: None,
+            }));
+        }
+        let previous = year.previous();
+        let Some(before) = rules::current(tx, &previous.to_string()).await? else {
+            return Ok(None);
+        };
+        let document = edit::for_year(&before.document, &year.to_string())
+            .map_err(|p| Problem::Invalid(vec![p]))?;
+        Ok(Some(Draft {
+            academic_year: year,
+            document,
+            version: None,
+            copied_from: Some(previous),
+            copied_version: Some(before.version),
+        }))
+    }
+
     /// Proposes a change of `year`'s rules, checked like a rules file; it takes effect when
     /// another authority account approves it.
     pub async fn propose(
@@ -275,7 +330,9 @@ impl Rules {
         let document = match proposed {
             Proposed::Document(document) => document,
             Proposed::Changes(changes) => {
-                let base = current.as_ref().ok_or(Problem::NoBase)?;
+                let base = Self::draft_in(&mut tx, year)
+                    .await?
+                    .ok_or(Problem::NoBase)?;
                 edit::apply(&base.document, &changes).map_err(Problem::Invalid)?
             }
         };
@@ -338,11 +395,24 @@ impl Rules {
             .ok_or_else(|| Refusal::out_of_scope(RulesProposalId::ENTITY, id))?;
         let year = row.academic_year.to_string();
         let history = rules::history(&mut tx, &year).await?;
-        tx.commit().await?;
         let base = row
             .base_version
             .and_then(|b| history.iter().find(|v| v.version == b));
-        let base_document = base.map(|b| b.document.clone()).unwrap_or_default();
+        // A new year's proposal is shown against the year it was copied from.
+        let previous = match row.base_version {
+            None => rules::current(&mut tx, &row.academic_year.previous().to_string()).await?,
+            Some(_) => None,
+        };
+        let base_label = match (base, &previous) {
+            (Some(b), _) => format!("现行（第{}版）", b.version),
+            (None, Some(p)) => format!("{}学年（第{}版）", p.academic_year, p.version),
+            (None, None) => "原值".to_string(),
+        };
+        let base_document = base
+            .or(previous.as_ref())
+            .map(|b| b.document.clone())
+            .unwrap_or_default();
+        tx.commit().await?;
         let changes = if base_document.is_empty() {
             edit::diff("", &row.document)
         } else {
@@ -355,6 +425,7 @@ impl Rules {
             proposal: self.view(&row),
             document: row.document,
             base_document,
+            base_label,
             changes,
             stale,
         })

@@ -11,7 +11,7 @@ use xiaobao_domain::ids::RulesProposalId;
 use xiaobao_domain::{AcademicYear, Failure, Outcome, Refusal};
 use xiaobao_programme::edit::{self, Field};
 use xiaobao_programme::{
-    ProposalDetail, ProposalView, Proposed, RulesYear, VersionView, YearSummary,
+    Draft, ProposalDetail, ProposalView, Proposed, RulesYear, VersionView, YearSummary,
 };
 
 use super::rules;
@@ -126,7 +126,8 @@ pub(crate) async fn version(
     call.answer(outcome).await
 }
 
-/// The editable fields of the version in force, with the paths a proposal's `changes` use.
+/// The editable fields of the version in force (for a year without rules, of the copy of the
+/// year before), with the paths a proposal's `changes` use.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/rules/{academic_year}/fields", operation_id = "get_rules_fields", tag = "rules",
     params(("slug" = String, Path, description = "租户标识"), ("academic_year" = String, Path, description = "学年，如 2026-2027")),
     responses((status = 200, body = Vec<Field>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -135,11 +136,24 @@ pub(crate) async fn fields(
     Path(path): Path<(String, String)>,
 ) -> Result<Json<Vec<Field>>, ApiError> {
     let outcome: Outcome<Vec<Field>> = async {
-        let current = rules(&call).version(year_of(&path.1)?, None).await?;
+        let current = rules(&call).draft(year_of(&path.1)?).await?;
         edit::fields(&current.document)
             .map_err(|p| xiaobao_programme::Problem::Invalid(vec![p]).into())
     }
     .await;
+    call.answer(outcome).await
+}
+
+/// What a change of a year's rules starts from: the version in force, or for a year without
+/// rules the latest version of the year before copied to it (开启新学年).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/rules/{academic_year}/draft", operation_id = "get_rules_draft", tag = "rules",
+    params(("slug" = String, Path, description = "租户标识"), ("academic_year" = String, Path, description = "学年，如 2026-2027")),
+    responses((status = 200, body = Draft), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn draft(
+    call: ApiCall,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<Draft>, ApiError> {
+    let outcome = async { rules(&call).draft(year_of(&path.1)?).await }.await;
     call.answer(outcome).await
 }
 

@@ -77,6 +77,7 @@ pub fn routes() -> Routes {
         .api(read, routes!(api::year))
         .api(read, routes!(api::version))
         .api(read, routes!(api::fields))
+        .api(propose, routes!(api::draft))
         .api(propose, routes!(api::propose))
         .api(read, routes!(api::proposal))
         .api(decide, routes!(api::approve))

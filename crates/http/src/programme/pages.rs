@@ -58,6 +58,8 @@ struct YearRow {
 struct YearsPage {
     layout: Layout,
     years: Vec<YearRow>,
+    /// 开启新学年: the year after the newest with rules, when it has none yet.
+    next_year: Option<(String, String, String)>,
 }
 
 pub(super) async fn show_years(
@@ -66,8 +68,24 @@ pub(super) async fn show_years(
 ) -> Result<Html<String>, PageError> {
     let years = call.take(rules(&call).years().await).await?;
     let page = &call.page;
+    let newest = years.iter().find(|y| y.version.is_some());
+    let next_year = newest
+        .map(|n| (n.academic_year, n.academic_year.next()))
+        .filter(|(_, next)| {
+            !years.iter().any(|y| {
+                y.academic_year == *next && (y.version.is_some() || y.pending_proposal_id.is_some())
+            })
+        })
+        .map(|(from, next)| {
+            (
+                next.to_string(),
+                from.to_string(),
+                page.href(&format!("rules/{next}/edit")),
+            )
+        });
     let view = YearsPage {
         layout: layout(&call, &mut session, TITLE).await?,
+        next_year,
         years: years
             .into_iter()
             .map(|y| YearRow {
@@ -247,7 +265,9 @@ struct EditPage {
     layout: Layout,
     csrf: CsrfToken,
     year: String,
-    version: i32,
+    /// The version in force it starts from; `None` for a new year's copy.
+    version: Option<i32>,
+    copied_from: Option<String>,
     fields: Vec<FieldRow>,
     /// Problems not shown beside a field of the form.
     other_problems: Vec<String>,
@@ -309,7 +329,7 @@ async fn render_edit(
 ) -> Result<Html<String>, PageError> {
     let service = rules(call);
     let outcome = async {
-        let current = service.version(year, None).await?;
+        let current = service.draft(year).await?;
         let y = service.year(year).await?;
         Ok::<_, Failure>((current, y))
     }
@@ -355,7 +375,10 @@ async fn render_edit(
     let view = EditPage {
         layout: layout(call, session, &format!("修改 {year_s} 学年方案规则")).await?,
         csrf: session.csrf_token().await?,
-        version: current.meta.version,
+        version: current.version,
+        copied_from: current
+            .copied_from
+            .map(|y| format!("{y} 学年第{}版", current.copied_version.unwrap_or(0))),
         fields: rows,
         other_problems,
         document: retry.document.unwrap_or(current.document),
@@ -414,7 +437,7 @@ async fn precheck(
             }],
         }
     } else {
-        let current = call.take(rules(call).version(year, None).await).await?;
+        let current = call.take(rules(call).draft(year).await).await?;
         match edit::apply(&current.document, &s.edits) {
             Err(problems) => problems,
             Ok(document) => match check_document(year, &document) {
@@ -538,10 +561,7 @@ async fn render_proposal(
         .await?,
         csrf: session.csrf_token().await?,
         changes: d.changes,
-        before_title: d
-            .proposal
-            .base_version
-            .map_or_else(|| "原值".to_string(), |b| format!("现行（第{b}版）")),
+        before_title: d.base_label,
         after_title: "修改后".to_string(),
         document: d.document,
         base_document: d.base_document,
