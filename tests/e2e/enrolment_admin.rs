@@ -876,3 +876,107 @@ async fn department_pages_without_an_open_year_show_a_notice() {
         assert_eq!(r.json()["error"]["code"], "year_not_open", "{api}");
     }
 }
+
+#[tokio::test]
+async fn schools_insured_last_year_that_have_not_submitted_are_listed_as_lapsing() {
+    let env = setup().await;
+    let app = &env.app;
+    let last_year = "2024-2025";
+    {
+        let tenant = app.db().active_tenant(SLUG).unwrap();
+        let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
+        xiaobao_enrolment::years::open(
+            &mut tx,
+            last_year.parse().unwrap(),
+            &[],
+            &xiaobao_audit::Actor::cli("test"),
+        )
+        .await
+        .unwrap()
+        .expect("the year before opens");
+        tx.commit().await.unwrap();
+    }
+    let lapsing = school(&env, "钟山区去年投保校", ZHONGSHAN, "public").await;
+    let renewed = school(&env, "钟山区已续保校", ZHONGSHAN, "public").await;
+    let never = school(&env, "钟山区从未投保校", ZHONGSHAN, "public").await;
+    // Both insured last year; only one has submitted this year.
+    for (s, seed) in [(&lapsing, 21), (&renewed, 22)] {
+        let id = enrol(&env, s, 1, &ids("520201", 2, seed), true).await;
+        sql_i64(
+            app,
+            &format!(
+                "with u as (update enrolments set academic_year = '{last_year}' \
+                 where enrolment_id = {id} returning 1) select count(*) from u"
+            ),
+        )
+        .await;
+    }
+    enrol(&env, &renewed, 1, &ids("520201", 2, 23), true).await;
+
+    let dept = department(&env, "钟山区教育局断保", ZHONGSHAN).await;
+    let d = app.sign_in(SLUG, &dept).await;
+    let r = app
+        .json_as(
+            &d,
+            "GET",
+            &format!("/api/v1/t/{SLUG}/enrolment/progress"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["lapsing"], 1, "{}", r.text());
+    let r = app
+        .json_as(
+            &d,
+            "GET",
+            &format!("/api/v1/t/{SLUG}/enrolment/progress/not-submitted"),
+            None,
+        )
+        .await;
+    let list = r.json();
+    let flag = |org: i64| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["org_id"] == org)
+            .map(|p| p["insured_last_year"].as_bool().unwrap())
+    };
+    assert_eq!(flag(lapsing.org_id), Some(true), "{list}");
+    assert_eq!(flag(never.org_id), Some(false), "{list}");
+    assert_eq!(flag(renewed.org_id), None, "{list}");
+    let page = app
+        .get_with_cookie(&format!("/t/{SLUG}/enrolment/progress"), &d.cookie)
+        .await
+        .text();
+    assert!(page.contains("id=\"lapsing\""), "{page}");
+    assert!(page.contains(&format!("data-lapsing=\"{}\"", lapsing.org_id)));
+
+    // The school sees it on its own page; the renewed one does not.
+    let s = app.sign_in(SLUG, &lapsing).await;
+    let overview = app
+        .get_with_cookie(
+            &format!("/api/v1/t/{SLUG}/enrolment/schools/{}", lapsing.org_id),
+            &s.cookie,
+        )
+        .await
+        .json();
+    assert_eq!(
+        overview["lapsing"],
+        serde_json::json!(["校方责任险（含附加无过失责任险）"]),
+        "{overview}"
+    );
+    let page = app
+        .get_with_cookie(&format!("/t/{SLUG}/enrolment"), &s.cookie)
+        .await
+        .text();
+    assert!(page.contains("enrolment_lapsing"), "{page}");
+    let s = app.sign_in(SLUG, &renewed).await;
+    let overview = app
+        .get_with_cookie(
+            &format!("/api/v1/t/{SLUG}/enrolment/schools/{}", renewed.org_id),
+            &s.cookie,
+        )
+        .await
+        .json();
+    assert_eq!(overview["lapsing"], serde_json::json!([]), "{overview}");
+}

@@ -113,6 +113,9 @@ pub struct PendingSchool {
     /// `draft` when started, `None` when never opened.
     pub status: Option<String>,
     pub reopened_until: Option<NaiveDate>,
+    /// It had the product in force the year before: unless it submits, its cover lapses
+    /// (不得断保).
+    pub insured_last_year: bool,
 }
 
 /// Active schools under `region_path` that may enrol in `product` and have not submitted it.
@@ -128,7 +131,10 @@ pub async fn not_submitted(
     Ok(sqlx::query_as!(
         PendingSchool,
         "select o.org_id, o.name, r.name as region_name, o.contact_name, o.contact_mobile, \
-         e.status as \"status?\", ro.reopened_until as \"reopened_until?\" \
+         e.status as \"status?\", ro.reopened_until as \"reopened_until?\", \
+         exists (select 1 from enrolments p where p.school_org_id = o.org_id \
+           and p.academic_year = $6 and p.product_code = $3 \
+           and p.status in ('submitted', 'underwritten')) as \"insured_last_year!\" \
          from organisations o join regions r on r.region_code = o.region_code \
          left join enrolments e on e.school_org_id = o.org_id and e.academic_year = $2 \
            and e.product_code = $3 and e.seq = 1 \
@@ -141,8 +147,34 @@ pub async fn not_submitted(
         product,
         &types,
         limit,
+        year.previous() as _,
     )
     .fetch_all(conn)
+    .await?)
+}
+
+/// Schools under `region_path` that had `product` in force the year before `year` and have not
+/// submitted it for `year`: their cover lapses at the year's start unless they do (不得断保).
+pub async fn lapsing(
+    conn: &mut PgConnection,
+    region_path: &str,
+    year: AcademicYear,
+    product: &str,
+) -> Result<i64, EnrolmentError> {
+    Ok(sqlx::query_scalar!(
+        "select count(distinct p.school_org_id) as \"n!\" from enrolments p \
+         join organisations o on o.org_id = p.school_org_id \
+         where p.academic_year = $2 and p.product_code = $3 \
+           and p.status in ('submitted', 'underwritten') \
+           and o.kind = 'school' and o.status = 'active' and o.region_path like $1 || '%' \
+           and not exists (select 1 from enrolments e where e.school_org_id = p.school_org_id \
+             and e.academic_year = $4 and e.product_code = $3 and e.status <> 'draft')",
+        region_path,
+        year.previous() as _,
+        product,
+        year as _,
+    )
+    .fetch_one(conn)
     .await?)
 }
 

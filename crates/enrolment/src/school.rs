@@ -214,6 +214,9 @@ pub struct Overview {
     pub cover_end: NaiveDate,
     pub insurers: Vec<CompanyRef>,
     pub products: Vec<ProductView>,
+    /// Names of the products the school had in force the year before and has not submitted
+    /// for this year: that cover ends when this year starts unless it enrols (不得断保).
+    pub lapsing: Vec<String>,
 }
 
 /// Whether a school may change drafts and submit on `today`, and until when it was reopened.
@@ -263,7 +266,7 @@ pub async fn overview(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let products = rules
+    let products: Vec<ProductView> = rules
         .products()
         .iter()
         .map(|p| {
@@ -287,8 +290,24 @@ pub async fn overview(
             }
         })
         .collect();
+    let insured_before: Vec<String> = sqlx::query_scalar!(
+        "select distinct product_code from enrolments where school_org_id = $1 \
+         and academic_year = $2 and status in ('submitted', 'underwritten')",
+        org_id,
+        year.previous() as _,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let lapsing = products
+        .iter()
+        .filter(|p: &&ProductView| {
+            insured_before.contains(&p.code) && p.status == EnrolmentStatus::NotSubmitted
+        })
+        .map(|p| p.name.clone())
+        .collect();
     let ay = rules.academic_year();
     Ok(Ok(Overview {
+        lapsing,
         academic_year: year,
         deadline,
         reopened_until,

@@ -121,6 +121,7 @@ impl Enrolments {
         if not_open_year.is_some() {
             overview.open = false;
             overview.not_open_year = not_open_year;
+            overview.lapsing.clear();
         }
         tx.commit().await?;
         Ok(overview)

@@ -34,6 +34,8 @@ pub struct Progress {
     pub products: Vec<(String, String)>,
     pub regions: Vec<RegionProgress>,
     pub not_submitted: Vec<PendingSchool>,
+    /// Schools insured the year before that have not submitted this year (不得断保).
+    pub lapsing: i64,
 }
 
 impl Enrolments {
@@ -121,6 +123,7 @@ impl Enrolments {
             LIST_LIMIT,
         )
         .await?;
+        let lapsing = progress::lapsing(&mut tx, &region_path, ctx.year, &product).await?;
         tx.commit().await?;
         Ok(Progress {
             academic_year: ctx.year,
@@ -130,6 +133,7 @@ impl Enrolments {
             products,
             regions,
             not_submitted,
+            lapsing,
         })
     }
 

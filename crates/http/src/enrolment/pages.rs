@@ -90,6 +90,9 @@ struct SchoolPage {
     /// The year containing today when it is not open yet (the page shows the previous one,
     /// read-only).
     not_open_year: Option<String>,
+    /// Products insured last year and not submitted this year, joined (不得断保).
+    lapsing: String,
+    cover_start: String,
     cover: String,
     products: Vec<ProductCard>,
     requests: Vec<RequestLine>,
@@ -260,6 +263,8 @@ async fn render_school(
             .unwrap_or_default(),
         open: overview.open,
         not_open_year: overview.not_open_year.map(|y| y.to_string()),
+        lapsing: overview.lapsing.join("、"),
+        cover_start: overview.cover_start.to_string(),
         cover: format!("{} 至 {}", overview.cover_start, overview.cover_end),
         products,
         requests: requests.iter().map(request_line).collect(),

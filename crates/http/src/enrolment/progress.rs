@@ -63,6 +63,8 @@ pub(super) struct ProgressView {
     region_path: String,
     regions: Vec<RegionProgress>,
     not_submitted: Vec<PendingView>,
+    /// Schools insured the year before that have not submitted this year (不得断保).
+    lapsing: i64,
 }
 
 /// A school that has not submitted (contact mobile masked).
@@ -75,6 +77,8 @@ pub(super) struct PendingView {
     contact_mobile: String,
     status: Option<String>,
     reopened_until: Option<NaiveDate>,
+    /// Insured the year before: its cover lapses unless it submits (不得断保).
+    insured_last_year: bool,
 }
 
 impl From<PendingSchool> for PendingView {
@@ -87,6 +91,7 @@ impl From<PendingSchool> for PendingView {
             contact_name: p.contact_name,
             status: p.status,
             reopened_until: p.reopened_until,
+            insured_last_year: p.insured_last_year,
         }
     }
 }
@@ -108,6 +113,7 @@ pub(super) async fn load_progress(
             region_path: p.region_path,
             regions: p.regions,
             not_submitted: p.not_submitted.into_iter().map(Into::into).collect(),
+            lapsing: p.lapsing,
         },
         p.products,
     ))
@@ -129,6 +135,8 @@ pub(super) struct ProgressPage {
     tabs: Vec<Tab>,
     lines: Vec<ProgressLine>,
     pending: Vec<PendingLine>,
+    /// Schools insured the year before that have not submitted (不得断保).
+    lapsing: i64,
     can_reopen: bool,
     up_href: Option<String>,
     done: bool,
@@ -172,6 +180,7 @@ pub(super) async fn show_progress(
                     tabs: Vec::new(),
                     lines: Vec::new(),
                     pending: Vec::new(),
+                    lapsing: 0,
                     can_reopen: false,
                     up_href: None,
                     done,
@@ -220,6 +229,7 @@ pub(super) async fn show_progress(
             .collect();
         let up_href = (view.region_code != current.viewer().region_code)
             .then(|| page.href(&format!("enrolment/progress?product={product}")));
+        let lapsing = view.lapsing;
         let pending = view
             .not_submitted
             .into_iter()
@@ -247,6 +257,7 @@ pub(super) async fn show_progress(
             tabs,
             lines,
             pending,
+            lapsing,
             can_reopen,
             up_href,
             done,
@@ -270,6 +281,10 @@ pub(crate) struct ProgressAnswer {
     product_code: String,
     region_code: String,
     regions: Vec<RegionLine>,
+    /// Schools below the region insured the year before that have not submitted this year:
+    /// their cover lapses at the year's start unless they do (不得断保). Listed with
+    /// `insured_last_year` in `…/progress/not-submitted`.
+    lapsing: i64,
 }
 
 /// One child region's progress.
@@ -318,6 +333,7 @@ pub(crate) async fn api_progress(
             academic_year: v.academic_year,
             product_code: v.product_code,
             region_code: v.region_code,
+            lapsing: v.lapsing,
         })
         .into_response(),
         Err(f) => audited(&state, &tenant, &current, f).await.api(),
