@@ -12,6 +12,7 @@ mod branches;
 mod browser;
 mod browser_enrolment;
 mod browser_registration;
+mod browser_rules;
 mod demo;
 mod documents;
 mod enrolment_admin;
