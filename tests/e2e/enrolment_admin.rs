@@ -980,3 +980,39 @@ async fn schools_insured_last_year_that_have_not_submitted_are_listed_as_lapsing
         .json();
     assert_eq!(overview["lapsing"], serde_json::json!([]), "{overview}");
 }
+
+#[tokio::test]
+async fn before_the_new_year_opens_departments_see_the_previous_years_progress_read_only() {
+    let env = setup().await;
+    let app = &env.app;
+    let done = school(&env, "钟山区上学年已交校", ZHONGSHAN, "public").await;
+    school(&env, "钟山区上学年未交校", ZHONGSHAN, "public").await;
+    enrol(&env, &done, 1, &ids("520201", 3, 31), true).await;
+    let dept = department(&env, "钟山区教育局上一学年", ZHONGSHAN).await;
+    let d = app.sign_in(SLUG, &dept).await;
+    // 2 September 2026: 2026-2027 contains today and is not open.
+    assert!(app.clock.set_china("2026-09-02 09:00"));
+    let r = app
+        .json_as(
+            &d,
+            "GET",
+            &format!("/api/v1/t/{SLUG}/enrolment/progress"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["academic_year"], "2025-2026", "{v}");
+    assert_eq!(v["not_open_year"], "2026-2027", "{v}");
+    assert_eq!(v["regions"][0]["submitted"], 1, "{v}");
+    let html = app
+        .get_with_cookie(&format!("/t/{SLUG}/enrolment/progress"), &d.cookie)
+        .await
+        .text();
+    assert!(html.contains("id=\"progress_not_open\""), "{html}");
+    assert!(html.contains("上一学年 · 2025-2026学年"), "{html}");
+    assert!(
+        !html.contains("重新开放</button>"),
+        "no reopening of a past year: {html}"
+    );
+}

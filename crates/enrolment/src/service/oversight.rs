@@ -36,6 +36,9 @@ pub struct Progress {
     pub not_submitted: Vec<PendingSchool>,
     /// Schools insured the year before that have not submitted this year (不得断保).
     pub lapsing: i64,
+    /// Set when the year containing today is not open yet: this is the year it names, and
+    /// the progress is of the previous year (上一学年), read-only.
+    pub not_open_year: Option<AcademicYear>,
 }
 
 impl Enrolments {
@@ -83,7 +86,24 @@ impl Enrolments {
     pub async fn progress(&self, product: Option<&str>, region: Option<&str>) -> Outcome<Progress> {
         let viewer = &self.caller.viewer;
         let mut tx = self.caller.tx().await?;
-        let ctx = self.year_in_force(&mut tx).await?;
+        // Before the year containing today is open, the previous year is shown read-only.
+        let (ctx, not_open_year) = match self.current_year(&mut tx).await? {
+            Some((year, rules)) => (YearRules { year, rules }, None),
+            None => {
+                let today = self.caller.clock.today();
+                let previous = years::previous(&mut tx, today)
+                    .await?
+                    .ok_or_else(|| self.year_not_open())?;
+                let rules = Self::rules_of(&mut tx, previous).await?;
+                (
+                    YearRules {
+                        year: previous,
+                        rules,
+                    },
+                    Some(AcademicYear::containing_date(today)),
+                )
+            }
+        };
         let products: Vec<(String, String)> = ctx
             .rules
             .products()
@@ -134,6 +154,7 @@ impl Enrolments {
             regions,
             not_submitted,
             lapsing,
+            not_open_year,
         })
     }
 

@@ -65,6 +65,9 @@ pub(super) struct ProgressView {
     not_submitted: Vec<PendingView>,
     /// Schools insured the year before that have not submitted this year (不得断保).
     lapsing: i64,
+    /// The year containing today when it is not open yet (this is the previous year's
+    /// progress, read-only).
+    not_open_year: Option<AcademicYear>,
 }
 
 /// A school that has not submitted (contact mobile masked).
@@ -114,6 +117,7 @@ pub(super) async fn load_progress(
             regions: p.regions,
             not_submitted: p.not_submitted.into_iter().map(Into::into).collect(),
             lapsing: p.lapsing,
+            not_open_year: p.not_open_year,
         },
         p.products,
     ))
@@ -144,6 +148,8 @@ pub(super) struct ProgressPage {
     error: Option<String>,
     /// Instead of the data, when no year is open.
     notice: Option<&'static str>,
+    /// The year containing today when it is not open: the data is of the previous year.
+    not_open_year: Option<String>,
 }
 
 pub(super) struct PendingLine {
@@ -186,6 +192,7 @@ pub(super) async fn show_progress(
                     done,
                     error: None,
                     notice: Some(NO_YEAR_NOTICE),
+                    not_open_year: None,
                 };
                 return Ok::<_, Failure>(
                     Html(view.render().map_err(PageError::from)?).into_response(),
@@ -207,10 +214,11 @@ pub(super) async fn show_progress(
                 current: *code == view.product_code,
             })
             .collect();
-        let can_reopen = state
-            .auth
-            .authz
-            .allows(&current.viewer().roles, Permission::ENROLMENT_REOPEN);
+        let can_reopen = view.not_open_year.is_none()
+            && state
+                .auth
+                .authz
+                .allows(&current.viewer().roles, Permission::ENROLMENT_REOPEN);
         let product = view.product_code.clone();
         let lines = view
             .regions
@@ -263,6 +271,7 @@ pub(super) async fn show_progress(
             done,
             error,
             notice: None,
+            not_open_year: view.not_open_year.map(|y| y.to_string()),
         };
         Ok(Html(view.render().map_err(PageError::from)?).into_response())
     }
@@ -285,6 +294,10 @@ pub(crate) struct ProgressAnswer {
     /// their cover lapses at the year's start unless they do (不得断保). Listed with
     /// `insured_last_year` in `…/progress/not-submitted`.
     lapsing: i64,
+    /// Set when the year containing today is not open yet: this is the year it names, and
+    /// the progress is of the previous year (上一学年).
+    #[schema(value_type = Option<String>)]
+    not_open_year: Option<AcademicYear>,
 }
 
 /// One child region's progress.
@@ -334,6 +347,7 @@ pub(crate) async fn api_progress(
             product_code: v.product_code,
             region_code: v.region_code,
             lapsing: v.lapsing,
+            not_open_year: v.not_open_year,
         })
         .into_response(),
         Err(f) => audited(&state, &tenant, &current, f).await.api(),
