@@ -21,6 +21,7 @@ mod enrolment_premiums;
 mod enrolment_school;
 mod enrolment_second_insurer;
 mod health;
+mod home_todos;
 mod hostile;
 mod hostile_files;
 mod identity;

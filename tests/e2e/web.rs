@@ -440,7 +440,7 @@ async fn every_role_gets_its_menu_and_no_menu_entry_is_a_dead_link() {
             &[Role::ProgrammeAuthority][..],
             "410000",
             "河南省教育厅",
-            &["项目规则"][..],
+            &["数据统计"][..],
         ),
     ] {
         let account = app

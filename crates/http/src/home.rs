@@ -94,6 +94,8 @@ struct TenantLanding {
     regions: Vec<xiaobao_db::regions::Region>,
     entries: Vec<LoginEntry>,
     now: String,
+    /// What the signed-in account has to do now.
+    todos: Vec<crate::todo::Todo>,
 }
 
 /// The programme facts shown on the landing and login pages.
@@ -136,7 +138,20 @@ async fn tenant_landing(
         Some(p) => (product_rows(p), deadline_rows(p)),
         None => (Vec::new(), Vec::new()),
     };
+    let todos = match session.user().filter(|u| !u.must_change_password) {
+        Some(user) => {
+            let current = crate::web::auth::Current {
+                user: user.clone(),
+                ip: None,
+                user_agent: None,
+            };
+            let caller = crate::web::call::caller(&state, &page.tenant, &current);
+            crate::todo::for_caller(&state, &page, caller, user.role).await
+        }
+        None => Vec::new(),
+    };
     let view = TenantLanding {
+        todos,
         layout: Layout::tenant(&page, &mut session, Section::Home, None).await?,
         academic_year: facts.academic_year,
         rules_version: facts.rules_version,

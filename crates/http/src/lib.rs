@@ -12,6 +12,7 @@ mod identity;
 mod onboarding;
 mod programme;
 mod schools;
+mod todo;
 mod web;
 
 pub use web::{auth, client, csrf, nav, session};

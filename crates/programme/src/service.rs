@@ -240,6 +240,14 @@ impl Rules {
         Ok(out)
     }
 
+    /// The pending proposals of every year, oldest first.
+    pub async fn pending(&self) -> Outcome<Vec<ProposalView>> {
+        let mut tx = self.caller.tx().await?;
+        let rows = store::pending(&mut tx).await.map_err(db)?;
+        tx.commit().await?;
+        Ok(rows.iter().map(|p| self.view(p)).collect())
+    }
+
     /// One year: the version in force, every version, the proposals.
     pub async fn year(&self, year: AcademicYear) -> Outcome<RulesYear> {
         let mut tx = self.caller.tx().await?;
