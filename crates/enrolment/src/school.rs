@@ -241,6 +241,34 @@ pub async fn window(
     Ok((open, deadline, reopened))
 }
 
+/// The stage of the first enrolment of each product of `year` for the schools among `org_ids`
+/// in `scope`: (school, product code, stage).
+pub async fn stages(
+    conn: &mut PgConnection,
+    scope: &SchoolScope,
+    year: AcademicYear,
+    org_ids: &[i64],
+) -> Result<Vec<(i64, String, EnrolmentStage)>, EnrolmentError> {
+    let a = ScopeArgs::schools(scope);
+    let rows = sqlx::query!(
+        "select e.school_org_id, e.product_code, e.status as \"status: EnrolmentStage\" \
+         from enrolments e join organisations o on o.org_id = e.school_org_id \
+         where e.academic_year = $4 and e.seq = 1 and e.school_org_id = any($5) \
+         and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)",
+        a.region_prefix,
+        a.org_id,
+        a.central_school_id,
+        year as _,
+        org_ids,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.school_org_id, r.product_code, r.status))
+        .collect())
+}
+
 /// The page of school `org_id` (in `scope`) for `year`.
 pub async fn overview(
     conn: &mut PgConnection,

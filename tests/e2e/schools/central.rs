@@ -280,3 +280,43 @@ async fn assignment_across_scopes_is_refused() {
         "{audited:?}"
     );
 }
+
+#[tokio::test]
+async fn a_central_school_follows_each_assigned_schools_enrolment() {
+    let Central {
+        app, central, a, ..
+    } = central_with_two_schools().await;
+    app.open_enrolment_year(SLUG, &[(9001, "测试财险", "410100")])
+        .await;
+    let s = app.sign_in(SLUG, &central).await;
+    // A draft for 甲, saved on its behalf.
+    let r = app
+        .json_as(
+            &s,
+            "PUT",
+            &format!(
+                "/api/v1/t/henan/enrolment/schools/{}/products/school_liability",
+                a.org_id
+            ),
+            Some(serde_json::json!({"headcount": 30, "company_id": 9001})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    for path in ["/t/henan/assigned-schools", "/t/henan/enrolment"] {
+        let html = app.get_with_cookie(path, &s.cookie).await.text();
+        let row = |name: &str| {
+            html.split("<tr>")
+                .find(|r| r.contains(name))
+                .unwrap_or_else(|| panic!("{path}: no row of {name}: {html}"))
+                .to_string()
+        };
+        assert!(
+            row("郑州市金水区甲小学").contains("校方责任保险（无过失责任险）：草稿"),
+            "{path}: {html}"
+        );
+        assert!(
+            row("郑州市金水区乙小学").contains("未开始"),
+            "{path}: {html}"
+        );
+    }
+}

@@ -24,6 +24,14 @@ mod oversight;
 
 pub use oversight::{Progress, YearRules};
 
+fn stage_word(stage: xiaobao_domain::EnrolmentStage) -> &'static str {
+    match stage {
+        xiaobao_domain::EnrolmentStage::Draft => "草稿",
+        xiaobao_domain::EnrolmentStage::Submitted => "已提交",
+        xiaobao_domain::EnrolmentStage::Underwritten => "已承保",
+    }
+}
+
 /// Largest roster file accepted.
 pub const MAX_ROSTER_BYTES: usize = 20 * 1024 * 1024;
 
@@ -43,6 +51,9 @@ pub struct SchoolList {
     /// The year in force; `None` when no year is open.
     pub year: Option<AcademicYear>,
     pub schools: Vec<orgs::SchoolRow>,
+    /// Per school (by org id), its enrolment in the year in force in words: each product it
+    /// may enrol in with its stage (`校方责任险：已提交`), or 未开始.
+    pub progress: std::collections::HashMap<i64, String>,
 }
 
 /// A roster upload as received: the declared headcount and the file, both as sent.
@@ -160,8 +171,38 @@ impl Enrolments {
         )
         .await
         .map_err(Failure::internal)?;
+        let mut progress = std::collections::HashMap::new();
+        if let Some(year) = year {
+            let rules = Self::rules_of(&mut tx, year).await?;
+            let ids: Vec<i64> = schools.iter().map(|s| s.org_id).collect();
+            let stages = school::stages(&mut tx, &scope, year, &ids).await?;
+            for s in &schools {
+                let school_type = s.school_type.as_deref().and_then(|t| t.parse().ok());
+                let parts: Vec<String> = rules
+                    .products()
+                    .iter()
+                    .filter(|p| school_type.is_none_or(|t| p.is_eligible(t)))
+                    .filter_map(|p| {
+                        stages
+                            .iter()
+                            .find(|(org, code, _)| *org == s.org_id && *code == p.code)
+                            .map(|(_, _, stage)| format!("{}：{}", p.name, stage_word(*stage)))
+                    })
+                    .collect();
+                let label = if parts.is_empty() {
+                    "未开始".to_string()
+                } else {
+                    parts.join("；")
+                };
+                progress.insert(s.org_id, label);
+            }
+        }
         tx.commit().await?;
-        Ok(SchoolList { year, schools })
+        Ok(SchoolList {
+            year,
+            schools,
+            progress,
+        })
     }
 
     /// Saves the draft of a product's enrolment (headcount, insurer, cover start).

@@ -106,7 +106,8 @@ struct SchoolPage {
 struct ListPage {
     layout: Layout,
     message: Option<String>,
-    rows: Vec<(String, String, String)>,
+    /// Name, region, the year's enrolment in words, link.
+    rows: Vec<(String, String, String, String)>,
 }
 
 fn yuan(fen: Option<i64>) -> String {
@@ -312,12 +313,14 @@ pub(super) async fn show_home(
         Some(_) if list.schools.is_empty() => Some("管辖范围内没有学校。".to_string()),
         Some(_) => None,
     };
+    let mut progress = list.progress;
     let rows = list
         .schools
         .into_iter()
         .map(|s| {
             let href = call.page.href(&format!("enrolment/schools/{}", s.org_id));
-            (s.name, s.region_name, href)
+            let state = progress.remove(&s.org_id).unwrap_or_default();
+            (s.name, s.region_name, state, href)
         })
         .collect();
     let layout = Layout::tenant(

@@ -148,6 +148,8 @@ struct AssignedRow {
     status_label: &'static str,
     contact_name: String,
     contact_mobile: String,
+    /// The year's enrolment in words (on 所辖学校).
+    enrolment: String,
 }
 
 #[derive(Template)]
@@ -170,7 +172,10 @@ async fn show_central(call: PageCall, mut session: WebSession) -> Result<Html<St
             name: c.name,
             region_name: c.region_name,
             assigned: c.assigned,
-            schools: schools.into_iter().map(|s| assigned_row(page, s)).collect(),
+            schools: schools
+                .into_iter()
+                .map(|s| assigned_row(page, s, String::new()))
+                .collect(),
         })
         .collect();
     let view = CentralPage {
@@ -187,8 +192,9 @@ async fn show_central(call: PageCall, mut session: WebSession) -> Result<Html<St
     Ok(Html(view.render()?))
 }
 
-fn assigned_row(page: &PageTenant, s: SchoolRow) -> AssignedRow {
+fn assigned_row(page: &PageTenant, s: SchoolRow, enrolment: String) -> AssignedRow {
     AssignedRow {
+        enrolment,
         href: page.href(&format!("schools/{}", s.org_id)),
         status_label: school_admin::school_status_label(s.status),
         contact_name: s.contact_name.unwrap_or_default(),
@@ -209,6 +215,12 @@ struct AssignedPage {
 
 async fn show_assigned(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
     let rows = call.take(service(&call).assigned().await).await?;
+    // The year's enrolment of each (the central school's scope is these schools).
+    let mut progress = xiaobao_enrolment::Enrolments::new(call.caller())
+        .schools()
+        .await
+        .map(|l| l.progress)
+        .unwrap_or_default();
     let page = &call.page;
     let active = rows
         .iter()
@@ -228,7 +240,15 @@ async fn show_assigned(call: PageCall, mut session: WebSession) -> Result<Html<S
         .await?,
         active,
         pending,
-        rows: rows.into_iter().map(|s| assigned_row(page, s)).collect(),
+        rows: rows
+            .into_iter()
+            .map(|s| {
+                let enrolment = progress
+                    .remove(&s.org_id)
+                    .unwrap_or_else(|| "—".to_string());
+                assigned_row(page, s, enrolment)
+            })
+            .collect(),
     };
     Ok(Html(view.render()?))
 }
