@@ -787,3 +787,60 @@ async fn a_new_year_starts_as_a_copy_of_the_year_before_approved_then_opened() {
     assert!(list.contains("开启 2027-2028 学年"), "{list}");
     drop(env);
 }
+
+#[tokio::test]
+async fn with_a_single_authority_account_the_platform_operator_approves() {
+    let app = TestApp::init().await.with_demo_tenants().await;
+    let only = app
+        .account(
+            SLUG,
+            AccountSpec::new("唯一主管账号", ROOT, &[Role::ProgrammeAuthority]),
+        )
+        .await;
+    let s = app.sign_in(SLUG, &only).await;
+    let r = app
+        .json_as(
+            &s,
+            "POST",
+            &api(&format!("rules/{YEAR}/proposals")),
+            Some(json!({"changes": {RATE: 1150}, "reason": "调整费率"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = xiaobao_domain::ids::RulesProposalId(r.json()["proposal_id"].as_i64().unwrap());
+    let tenant = app.db().active_tenant(SLUG).unwrap();
+    let (year, version) = xiaobao_programme::approve_as_operator(app.db(), &tenant, id, "张运维")
+        .await
+        .unwrap();
+    assert_eq!((year.to_string().as_str(), version), (YEAR, 2));
+    let r = app
+        .json_as(&s, "GET", &api(&format!("rule-proposals/{id}")), None)
+        .await;
+    assert_eq!(
+        r.json()["proposal"]["decided_by_name"],
+        "平台运营方（张运维）"
+    );
+    assert_eq!(
+        app.get(&api(&format!("rules/{YEAR}"))).await.json()["rules"]["products"][0]["rates"][0]["rate_fen"],
+        1150
+    );
+    // With a second authority account the operator does not approve.
+    app.account(
+        SLUG,
+        AccountSpec::new("第二主管账号", ROOT, &[Role::ProgrammeAuthority]),
+    )
+    .await;
+    let r = app
+        .json_as(
+            &s,
+            "POST",
+            &api(&format!("rules/{YEAR}/proposals")),
+            Some(json!({"changes": {RATE: 1250}, "reason": "再次调整"})),
+        )
+        .await;
+    let id = xiaobao_domain::ids::RulesProposalId(r.json()["proposal_id"].as_i64().unwrap());
+    let refused = xiaobao_programme::approve_as_operator(app.db(), &tenant, id, "张运维")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.refusal().unwrap().code, "operator_not_needed");
+}

@@ -119,6 +119,18 @@ enum RulesCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Approve, as the platform operator, a proposed change of a programme that has a single
+    /// authority account (with two or more, another authority account approves it).
+    Approve {
+        #[arg(long)]
+        tenant: String,
+        /// The proposal's number (编号), as its page shows it.
+        #[arg(long)]
+        proposal: i64,
+        /// The operator's name, recorded as the approver.
+        #[arg(long)]
+        operator: String,
+    },
     /// Print the rules in force.
     Show {
         #[arg(long)]
@@ -334,6 +346,23 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     .await?;
                     tx.commit().await?;
                     println!("已保存 {} {year} 学年规则第 {version} 版", tenant.slug);
+                }
+                RulesCommand::Approve {
+                    tenant,
+                    proposal,
+                    operator,
+                } => {
+                    let tenant = db.active_tenant(&tenant)?;
+                    let id = xiaobao_domain::ids::RulesProposalId(proposal);
+                    match xiaobao_programme::approve_as_operator(&db, &tenant, id, &operator).await
+                    {
+                        Ok((year, version)) => println!(
+                            "已审核通过 {} 的修改（编号{proposal}），{year} 学年规则第 {version} 版生效",
+                            tenant.slug
+                        ),
+                        Err(xiaobao_domain::Failure::Refused(r)) => bail!("{}", r.message),
+                        Err(other) => return Err(other.into()),
+                    }
                 }
                 RulesCommand::Show {
                     tenant,

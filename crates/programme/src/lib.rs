@@ -20,7 +20,7 @@ use xiaobao_domain::{Failure, Refusal, RefusalClass, RequestStatus};
 
 pub use service::{
     Draft, ProposalDetail, ProposalView, Proposed, Rules, RulesYear, VersionMeta, VersionView,
-    YearSummary, check_document,
+    YearSummary, approve_as_operator, check_document,
 };
 
 /// Longest reason of a proposal or a refusal.
@@ -57,6 +57,8 @@ pub enum Problem {
     SelfDecision,
     #[error("只有提出人可以撤回该修改")]
     NotProposer,
+    #[error("本项目有两个以上主管部门账号，应由提出人以外的主管部门账号审核，平台运营方不代为审核")]
+    OperatorNotNeeded,
 }
 
 fn status_word(s: RequestStatus) -> &'static str {
@@ -109,15 +111,17 @@ impl Problem {
             Problem::Stale { .. } => "proposal_stale",
             Problem::SelfDecision => "self_decision",
             Problem::NotProposer => "not_proposer",
+            Problem::OperatorNotNeeded => "operator_not_needed",
         }
     }
 
     fn class(&self) -> RefusalClass {
         match self {
             Problem::TooLarge => RefusalClass::TooLarge,
-            Problem::Pending { .. } | Problem::Decided(_) | Problem::Stale { .. } => {
-                RefusalClass::Conflict
-            }
+            Problem::Pending { .. }
+            | Problem::Decided(_)
+            | Problem::Stale { .. }
+            | Problem::OperatorNotNeeded => RefusalClass::Conflict,
             Problem::SelfDecision | Problem::NotProposer => RefusalClass::Forbidden,
             _ => RefusalClass::Invalid,
         }

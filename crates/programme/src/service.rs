@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use xiaobao_audit::Entry;
+use xiaobao_audit::{Actor, Entry};
 use xiaobao_db::rules::{self, RulesVersion};
 use xiaobao_domain::ids::{Id, RulesProposalId};
 use xiaobao_domain::rules::RulesError;
@@ -190,6 +190,109 @@ pub fn check_document(year: AcademicYear, document: &str) -> Result<ProgrammeRul
         });
     }
     Ok(rules)
+}
+
+/// Who approves: an authority account, or the platform operator for a programme with a single
+/// authority account.
+struct Approver<'a> {
+    name: &'a str,
+    account_id: Option<i64>,
+    actor: &'a Actor,
+}
+
+/// Stores a locked pending proposal's document as the year's next version and records the
+/// approval; refused when a newer version is in force than the one it was written for.
+async fn approve_locked(
+    tx: &mut sqlx::PgConnection,
+    row: &ProposalRow,
+    approver: Approver<'_>,
+) -> Outcome<ProposalRow> {
+    let year = row.academic_year.to_string();
+    let current = rules::current(tx, &year).await?.map(|c| c.version);
+    if current != row.base_version {
+        return Err(Problem::Stale {
+            base: row.base_version,
+            current: current.unwrap_or(0),
+        }
+        .into());
+    }
+    // Checked again: what the loader accepts is what the service will read.
+    check_document(row.academic_year, &row.document)?;
+    let changed_by = format!("{}提出，{}审核", row.proposed_by_name, approver.name);
+    let version = rules::save_version(tx, &year, &row.document, &changed_by, &row.reason).await?;
+    let decided = match approver.account_id {
+        Some(account) => store::decide(
+            tx,
+            row.proposal_id,
+            RequestStatus::Approved,
+            account,
+            None,
+            Some(version),
+        )
+        .await
+        .map_err(db)?,
+        None => store::approve_by_operator(tx, row.proposal_id, approver.name, version)
+            .await
+            .map_err(db)?,
+    };
+    xiaobao_audit::record(
+        tx,
+        approver.actor,
+        Entry::new("rules.approved", "rules_proposal", Some(row.proposal_id))
+            .detail("academic_year", &year)
+            .detail("version", version)
+            .detail("proposed_by", row.proposed_by)
+            .detail("approved_by", approver.name),
+    )
+    .await
+    .map_err(Failure::internal)?;
+    Ok(decided)
+}
+
+/// The platform operator approves a proposal of a programme that has a single active authority
+/// account, so no second account could (the operator's command `rules approve`). Refused when
+/// the programme has a second authority account: it approves instead.
+pub async fn approve_as_operator(
+    database: &xiaobao_db::Db,
+    tenant: &xiaobao_db::Tenant,
+    id: RulesProposalId,
+    operator: &str,
+) -> Outcome<(AcademicYear, i32)> {
+    let operator = operator.trim();
+    if operator.is_empty() {
+        return Err(Refusal::invalid_field("operator", "请写明审核的平台运营人员").into());
+    }
+    let mut tx = database.tenant_tx(tenant).await?;
+    let authorities = store::active_authorities(&mut tx).await.map_err(db)?;
+    if authorities > 1 {
+        return Err(Problem::OperatorNotNeeded.into());
+    }
+    let row = pending_locked(&mut tx, id).await?;
+    let name = format!("平台运营方（{operator}）");
+    let decided = approve_locked(
+        &mut tx,
+        &row,
+        Approver {
+            name: &name,
+            account_id: None,
+            actor: &Actor::cli(operator),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((decided.academic_year, decided.version.unwrap_or(0)))
+}
+
+/// A pending proposal locked for a decision, or why there is none to decide.
+async fn pending_locked(tx: &mut sqlx::PgConnection, id: RulesProposalId) -> Outcome<ProposalRow> {
+    let row = store::get(tx, id.get(), true)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| Refusal::out_of_scope(RulesProposalId::ENTITY, id))?;
+    if row.status != RequestStatus::Pending {
+        return Err(Problem::Decided(row.status).into());
+    }
+    Ok(row)
 }
 
 impl Rules {
@@ -439,64 +542,24 @@ impl Rules {
         })
     }
 
-    /// A pending proposal locked for a decision, or why there is none to decide.
-    async fn pending_locked(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        id: RulesProposalId,
-    ) -> Outcome<ProposalRow> {
-        let row = store::get(tx, id.get(), true)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| Refusal::out_of_scope(RulesProposalId::ENTITY, id))?;
-        if row.status != RequestStatus::Pending {
-            return Err(Problem::Decided(row.status).into());
-        }
-        Ok(row)
-    }
-
     /// Approves a proposal of another account: its document becomes the year's new version.
     pub async fn approve(&self, id: RulesProposalId) -> Outcome<ProposalView> {
         let mut tx = self.caller.tx().await?;
-        let row = self.pending_locked(&mut tx, id).await?;
+        let row = pending_locked(&mut tx, id).await?;
         if row.proposed_by == self.me() {
             return Err(Problem::SelfDecision.into());
         }
-        let year = row.academic_year.to_string();
-        let current = rules::current(&mut tx, &year).await?.map(|c| c.version);
-        if current != row.base_version {
-            return Err(Problem::Stale {
-                base: row.base_version,
-                current: current.unwrap_or(0),
-            }
-            .into());
-        }
-        // Checked again: what the loader accepts is what the service will read.
-        check_document(row.academic_year, &row.document)?;
-        let approver = &self.caller.viewer.display_name;
-        let changed_by = format!("{}提出，{}审核", row.proposed_by_name, approver);
-        let version =
-            rules::save_version(&mut tx, &year, &row.document, &changed_by, &row.reason).await?;
-        let decided = store::decide(
+        let approver = self.caller.viewer.display_name.clone();
+        let decided = approve_locked(
             &mut tx,
-            row.proposal_id,
-            RequestStatus::Approved,
-            self.me(),
-            None,
-            Some(version),
+            &row,
+            Approver {
+                name: &approver,
+                account_id: Some(self.me()),
+                actor: &self.caller.actor,
+            },
         )
-        .await
-        .map_err(db)?;
-        xiaobao_audit::record(
-            &mut tx,
-            &self.caller.actor,
-            Entry::new("rules.approved", "rules_proposal", Some(row.proposal_id))
-                .detail("academic_year", &year)
-                .detail("version", version)
-                .detail("proposed_by", row.proposed_by),
-        )
-        .await
-        .map_err(Failure::internal)?;
+        .await?;
         tx.commit().await?;
         Ok(self.view(&decided))
     }
@@ -505,7 +568,7 @@ impl Rules {
     pub async fn refuse(&self, id: RulesProposalId, reason: &str) -> Outcome<ProposalView> {
         let reason = reason_of(reason, Problem::RefusalReasonMissing)?;
         let mut tx = self.caller.tx().await?;
-        let row = self.pending_locked(&mut tx, id).await?;
+        let row = pending_locked(&mut tx, id).await?;
         if row.proposed_by == self.me() {
             return Err(Problem::SelfDecision.into());
         }
@@ -535,7 +598,7 @@ impl Rules {
     /// Withdraws one's own pending proposal.
     pub async fn withdraw(&self, id: RulesProposalId) -> Outcome<ProposalView> {
         let mut tx = self.caller.tx().await?;
-        let row = self.pending_locked(&mut tx, id).await?;
+        let row = pending_locked(&mut tx, id).await?;
         if row.proposed_by != self.me() {
             return Err(Problem::NotProposer.into());
         }

@@ -24,6 +24,23 @@ pub struct ProposalRow {
     pub version: Option<i32>,
 }
 
+/// `query_as!` of [`ProposalRow`]s: the columns, then `$tail` (the `where` and `order` parts)
+/// with its arguments.
+macro_rules! proposal_rows {
+    ($tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            ProposalRow,
+            r#"select proposal_id, academic_year as "academic_year: AcademicYear", base_version,
+                document, reason, proposed_by, proposed_by_name, proposed_at,
+                status as "status: RequestStatus", decided_by, decided_by_name, decided_at,
+                decision_reason, version
+             from rules_proposals "#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
 /// A new proposal.
 pub struct NewProposal<'a> {
     pub academic_year: AcademicYear,
@@ -70,29 +87,13 @@ pub async fn get(
     lock: bool,
 ) -> sqlx::Result<Option<ProposalRow>> {
     if lock {
-        sqlx::query_as!(
-            ProposalRow,
-            r#"select proposal_id, academic_year as "academic_year: AcademicYear", base_version,
-                document, reason, proposed_by, proposed_by_name, proposed_at,
-                status as "status: RequestStatus", decided_by, decided_by_name, decided_at,
-                decision_reason, version
-             from rules_proposals where proposal_id = $1 for update"#,
-            proposal_id,
-        )
-        .fetch_optional(conn)
-        .await
+        proposal_rows!("where proposal_id = $1 for update", proposal_id)
+            .fetch_optional(conn)
+            .await
     } else {
-        sqlx::query_as!(
-            ProposalRow,
-            r#"select proposal_id, academic_year as "academic_year: AcademicYear", base_version,
-                document, reason, proposed_by, proposed_by_name, proposed_at,
-                status as "status: RequestStatus", decided_by, decided_by_name, decided_at,
-                decision_reason, version
-             from rules_proposals where proposal_id = $1"#,
-            proposal_id,
-        )
-        .fetch_optional(conn)
-        .await
+        proposal_rows!("where proposal_id = $1", proposal_id)
+            .fetch_optional(conn)
+            .await
     }
 }
 
@@ -102,13 +103,8 @@ pub async fn of_year(
     year: AcademicYear,
     limit: i64,
 ) -> sqlx::Result<Vec<ProposalRow>> {
-    sqlx::query_as!(
-        ProposalRow,
-        r#"select proposal_id, academic_year as "academic_year: AcademicYear", base_version,
-            document, reason, proposed_by, proposed_by_name, proposed_at,
-            status as "status: RequestStatus", decided_by, decided_by_name, decided_at,
-            decision_reason, version
-         from rules_proposals where academic_year = $1 order by proposal_id desc limit $2"#,
+    proposal_rows!(
+        "where academic_year = $1 order by proposal_id desc limit $2",
         year.to_string(),
         limit,
     )
@@ -118,16 +114,9 @@ pub async fn of_year(
 
 /// Pending proposals of every year, oldest first.
 pub async fn pending(conn: &mut PgConnection) -> sqlx::Result<Vec<ProposalRow>> {
-    sqlx::query_as!(
-        ProposalRow,
-        r#"select proposal_id, academic_year as "academic_year: AcademicYear", base_version,
-            document, reason, proposed_by, proposed_by_name, proposed_at,
-            status as "status: RequestStatus", decided_by, decided_by_name, decided_at,
-            decision_reason, version
-         from rules_proposals where status = 'pending' order by proposal_id"#,
-    )
-    .fetch_all(conn)
-    .await
+    proposal_rows!("where status = 'pending' order by proposal_id")
+        .fetch_all(conn)
+        .await
 }
 
 /// Records the decision on a pending proposal (approval with the version it became, refusal
@@ -169,5 +158,41 @@ pub async fn years(conn: &mut PgConnection) -> sqlx::Result<Vec<AcademicYear>> {
          order by academic_year desc"#,
     )
     .fetch_all(conn)
+    .await
+}
+
+/// Records the platform operator's approval of a pending proposal (a programme with a single
+/// authority account): no approving account, the operator named.
+pub async fn approve_by_operator(
+    conn: &mut PgConnection,
+    proposal_id: i64,
+    name: &str,
+    version: i32,
+) -> sqlx::Result<ProposalRow> {
+    sqlx::query_as!(
+        ProposalRow,
+        r#"update rules_proposals set status = 'approved', decided_by = null,
+            decided_by_name = $2, decided_at = now(), version = $3
+         where proposal_id = $1 and status = 'pending'
+         returning proposal_id, academic_year as "academic_year: AcademicYear",
+            base_version, document, reason, proposed_by, proposed_by_name,
+            proposed_at, status as "status: RequestStatus", decided_by,
+            decided_by_name, decided_at, decision_reason, version"#,
+        proposal_id,
+        name,
+        version,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Active accounts holding the programme authority role.
+pub async fn active_authorities(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(distinct a.account_id) as "n!" from accounts a
+         join account_roles r on r.account_id = a.account_id
+         where r.role = 'programme_authority' and a.status = 'active'"#,
+    )
+    .fetch_one(conn)
     .await
 }
