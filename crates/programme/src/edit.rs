@@ -95,7 +95,8 @@ struct Leaf {
 pub fn fields(document: &str) -> Result<Vec<Field>, RuleProblem> {
     let doc = parse(document)?;
     let leaves = leaves(&doc);
-    let mut out: Vec<Field> = leaves.iter().map(field_of).collect();
+    let names = product_names(&leaves);
+    let mut out: Vec<Field> = leaves.iter().map(|l| field_of(l, &names)).collect();
     for (path, kind) in OFFERED_WHEN_ABSENT {
         let present = leaves.iter().any(|l| l.path == *path);
         let parent_exists = match path.rsplit_once('.') {
@@ -109,11 +110,14 @@ pub fn fields(document: &str) -> Result<Vec<Field>, RuleProblem> {
                 .map_or(out.len(), |i| i + 1);
             out.insert(
                 at,
-                field_of(&Leaf {
-                    path: (*path).to_string(),
-                    kind: *kind,
-                    raw: String::new(),
-                }),
+                field_of(
+                    &Leaf {
+                        path: (*path).to_string(),
+                        kind: *kind,
+                        raw: String::new(),
+                    },
+                    &names,
+                ),
             );
         }
     }
@@ -196,6 +200,8 @@ pub fn for_year(document: &str, year: &str) -> Result<String, RuleProblem> {
 pub fn diff(before: &str, after: &str) -> Result<Vec<Change>, RuleProblem> {
     let old = leaves(&parse(before)?);
     let new = leaves(&parse(after)?);
+    let mut names = product_names(&old);
+    names.extend(product_names(&new));
     let old_by_path: HashMap<&str, &Leaf> = old.iter().map(|l| (l.path.as_str(), l)).collect();
     let new_paths: std::collections::HashSet<&str> = new.iter().map(|l| l.path.as_str()).collect();
     let mut changes = Vec::new();
@@ -203,7 +209,7 @@ pub fn diff(before: &str, after: &str) -> Result<Vec<Change>, RuleProblem> {
         let was = old_by_path.get(leaf.path.as_str());
         if was.map(|w| w.raw.as_str()) != Some(leaf.raw.as_str()) {
             changes.push(Change {
-                label: label_of(&leaf.path),
+                label: label_of(&leaf.path, &names),
                 before: was.map(|w| shown(&w.path, w.kind, &w.raw)),
                 after: Some(shown(&leaf.path, leaf.kind, &leaf.raw)),
                 path: leaf.path.clone(),
@@ -212,7 +218,7 @@ pub fn diff(before: &str, after: &str) -> Result<Vec<Change>, RuleProblem> {
     }
     for leaf in old.iter().filter(|l| !new_paths.contains(l.path.as_str())) {
         changes.push(Change {
-            label: label_of(&leaf.path),
+            label: label_of(&leaf.path, &names),
             before: Some(shown(&leaf.path, leaf.kind, &leaf.raw)),
             after: None,
             path: leaf.path.clone(),
@@ -647,8 +653,20 @@ fn section_of(path: &str) -> &'static str {
     }
 }
 
-/// `products[1].rates[2].rate_fen` → 险种1 · 费率2 · 费率（分/人/年）.
-fn label_of(path: &str) -> String {
+/// The products' names by their path (`products[1]` → 校方责任险), for labels.
+fn product_names(leaves: &[Leaf]) -> HashMap<String, String> {
+    leaves
+        .iter()
+        .filter_map(|l| {
+            let prefix = l.path.strip_suffix(".name")?;
+            (prefix.starts_with("products[") && !prefix.contains('.'))
+                .then(|| (prefix.to_string(), l.raw.clone()))
+        })
+        .collect()
+}
+
+/// `products[1].rates[2].rate_fen` → 险种1（校方责任险） · 费率2 · 费率（分/人/年）.
+fn label_of(path: &str, products: &HashMap<String, String>) -> String {
     let Some(segs) = segments(path) else {
         return path.to_string();
     };
@@ -658,7 +676,12 @@ fn label_of(path: &str) -> String {
             let name = container_label(seg.key);
             match (name.is_empty(), seg.index) {
                 (true, _) => {}
-                (false, Some(n)) => parts.push(format!("{name}{n}")),
+                (false, Some(n)) => match products.get(&format!("{}[{n}]", seg.key)) {
+                    Some(product) if seg.key == "products" => {
+                        parts.push(format!("{name}{n}（{product}）"));
+                    }
+                    _ => parts.push(format!("{name}{n}")),
+                },
                 (false, None) => parts.push(name.to_string()),
             }
         }
@@ -667,7 +690,7 @@ fn label_of(path: &str) -> String {
     parts.join(" · ")
 }
 
-fn field_of(leaf: &Leaf) -> Field {
+fn field_of(leaf: &Leaf, products: &HashMap<String, String>) -> Field {
     let key = last_key(&leaf.path);
     let hint = choices(key)
         .map(|c| {
@@ -684,7 +707,7 @@ fn field_of(leaf: &Leaf) -> Field {
     Field {
         path: leaf.path.clone(),
         section: section_of(&leaf.path),
-        label: label_of(&leaf.path),
+        label: label_of(&leaf.path, products),
         kind: leaf.kind,
         value: shown(&leaf.path, leaf.kind, &leaf.raw),
         hint,
@@ -712,7 +735,10 @@ mod tests {
             .expect("rate field");
         assert_eq!(rate.value, "1000");
         assert_eq!(rate.kind, FieldKind::Integer);
-        assert_eq!(rate.label, "险种1 · 费率1 · 费率（分/人/年）");
+        assert_eq!(
+            rate.label,
+            "险种1（校方责任险（含附加无过失责任险）） · 费率1 · 费率（分/人/年）"
+        );
         assert_eq!(rate.section, "险种、费率与限额");
         let kinds = fields
             .iter()
