@@ -13,6 +13,7 @@ mod browser;
 mod browser_enrolment;
 mod browser_registration;
 mod demo;
+mod demo_data;
 mod documents;
 mod enrolment_admin;
 mod enrolment_clock;
