@@ -8,7 +8,18 @@ use std::collections::{HashMap, HashSet};
 use axum::http::StatusCode;
 use xiaobao::demo_data::{DemoDataReport, seed_demo_data};
 use xiaobao_domain::AccountType;
-use xiaobao_test_support::{ENROLMENT_SEASON, TestApp};
+use xiaobao_test_support::{ENROLMENT_SEASON, TestApp, TestAppOptions};
+
+/// An app whose pool lets the seeding enrol four schools at a time per programme, as the
+/// service's default pool does.
+async fn app() -> TestApp {
+    let app = TestApp::start_configured(TestAppOptions::default(), |c| {
+        c.database.max_connections = 14;
+    })
+    .await;
+    assert!(app.clock.set_china(ENROLMENT_SEASON));
+    app
+}
 
 async fn seed(app: &TestApp, password: &str) -> DemoDataReport {
     xiaobao::seed_demo_tenants(app.db(), app.clock.today())
@@ -92,8 +103,7 @@ async fn schools_by_region(app: &TestApp, slug: &str) -> HashMap<String, i64> {
 
 #[tokio::test]
 async fn the_demo_programmes_get_hundreds_of_enrolled_schools_once() {
-    let app = TestApp::init().await;
-    assert!(app.clock.set_china(ENROLMENT_SEASON));
+    let app = app().await;
     let password = xiaobao::demo::generate_password();
     let report = seed(&app, &password).await;
     assert_eq!(report.programmes.len(), 3, "{report:?}");
@@ -475,8 +485,7 @@ async fn the_demo_data_is_the_same_every_time() {
     // Two fresh deployments make the same schools, contacts and rosters' shapes.
     let mut seen: Vec<Vec<(String, String)>> = Vec::new();
     for _ in 0..2 {
-        let app = TestApp::init().await;
-        assert!(app.clock.set_china(ENROLMENT_SEASON));
+        let app = app().await;
         let password = xiaobao::demo::generate_password();
         seed(&app, &password).await;
         let mut all = rows(

@@ -28,7 +28,7 @@ use chrono::{Datelike, NaiveDate};
 use xiaobao_audit::{Actor, AuditFilter, Entry};
 use xiaobao_db::Tenant;
 use xiaobao_domain::ids::{EnrolmentId, EnrolmentRequestId, OrgId};
-use xiaobao_domain::{AcademicYear, AccountType, Outcome, Role, SchoolType};
+use xiaobao_domain::{AcademicYear, AccountType, InsuredGroup, Outcome, Role, SchoolType};
 use xiaobao_enrolment::ingest::RosterResult;
 use xiaobao_enrolment::requests::{Decision, ModificationInput};
 use xiaobao_enrolment::school::DraftInput;
@@ -1039,6 +1039,113 @@ fn staff_csv(people: &[Person]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// One school's enrolments to make: per product, its generated roster.
+struct Job {
+    index: usize,
+    org_id: i64,
+    viewer: Viewer,
+    name: String,
+    fate: Fate,
+    company_id: i64,
+    /// In a county (a department decides its requests).
+    county: bool,
+    enrolments: Vec<(String, InsuredGroup, Vec<Person>)>,
+}
+
+/// What one school's enrolments came to.
+struct JobOutcome {
+    index: usize,
+    submitted: u32,
+    drafts: u32,
+    rows: u64,
+    /// The submitted student enrolment and its roster (schools in a county only).
+    student: Option<(i64, Vec<Person>)>,
+}
+
+/// Enrols one school as the school itself: per product the draft (headcount, insurer), the
+/// roster as a CSV upload, the submission — as far as the school's fate goes.
+async fn enrol(
+    state: &AppState,
+    tenant: &Arc<Tenant>,
+    sealer: xiaobao_roster::IdSealer,
+    job: Job,
+) -> anyhow::Result<JobOutcome> {
+    let service = Enrolments::new(caller(state, tenant, job.viewer.clone()));
+    let mut out = JobOutcome {
+        index: job.index,
+        submitted: 0,
+        drafts: 0,
+        rows: 0,
+        student: None,
+    };
+    for (code, group, people) in job.enrolments {
+        let headcount = u32::try_from(people.len()).unwrap_or(0);
+        let draft = done(
+            service
+                .save_draft(
+                    OrgId(job.org_id),
+                    &code,
+                    1,
+                    &DraftInput {
+                        headcount: Some(headcount),
+                        company_id: Some(job.company_id),
+                        cover_start: None,
+                    },
+                )
+                .await,
+            "投保草稿",
+        )?;
+        if !matches!(job.fate, Fate::Submitted | Fate::Draft(true)) {
+            out.drafts += 1;
+            continue;
+        }
+        let bytes = if group == InsuredGroup::Staff {
+            staff_csv(&people)
+        } else {
+            student_csv(&people)
+        };
+        let enrolment = EnrolmentId(draft.enrolment_id);
+        let result = done(
+            service
+                .upload_roster(
+                    &state.documents,
+                    sealer.clone(),
+                    enrolment,
+                    RosterUpload {
+                        headcount: Some(headcount.to_string()),
+                        file: Some(("花名册.csv".into(), bytes)),
+                    },
+                )
+                .await,
+            "花名册",
+        )?;
+        match result {
+            RosterResult::Accepted { rows, .. } => out.rows += u64::from(rows),
+            RosterResult::Rejected { problems, .. } => {
+                let first = problems
+                    .first()
+                    .map(|p| format!("line {} {}", p.line, p.column.clone().unwrap_or_default()))
+                    .unwrap_or_default();
+                bail!(
+                    "generated roster of {} rejected: {} problems, first at {first}",
+                    job.name,
+                    problems.len()
+                );
+            }
+        }
+        if job.fate != Fate::Submitted {
+            out.drafts += 1;
+            continue;
+        }
+        done(service.submit(enrolment).await, "提交投保")?;
+        out.submitted += 1;
+        if group == InsuredGroup::Student && job.county {
+            out.student = Some((draft.enrolment_id, people));
+        }
+    }
+    Ok(out)
+}
+
 /// A service answer, or an error naming what was being done.
 fn done<T>(outcome: Outcome<T>, what: &str) -> anyhow::Result<T> {
     outcome.map_err(|f| anyhow::anyhow!("{what}: {f}"))
@@ -1414,7 +1521,7 @@ async fn seed_programme(
         "学年规则",
     )?
     .rules;
-    let products: Vec<(String, xiaobao_domain::InsuredGroup)> = rules
+    let products: Vec<(String, InsuredGroup)> = rules
         .products()
         .iter()
         .map(|p| (p.code.clone(), p.insured))
@@ -1424,13 +1531,14 @@ async fn seed_programme(
     let mut serial = 0u64;
     let sealer = state.sealer(tenant);
     let year_start = year.start_year();
-    // Per school: its enrolment of the student product and its roster, for the requests.
-    let mut submitted: Vec<(usize, i64, Vec<Person>)> = Vec::new();
+    // Every roster is generated first, in order, so that the same come out however the
+    // uploads below interleave.
+    let mut jobs: Vec<Job> = Vec::new();
     for (index, m) in made.iter().enumerate() {
         let place = &places[m.plan.place];
-        let service = Enrolments::new(caller(state, tenant, m.viewer.clone()));
         if !m.new {
             // A school an earlier run made: only when it has no enrolment in the year.
+            let service = Enrolments::new(caller(state, tenant, m.viewer.clone()));
             let overview = done(service.overview(OrgId(m.org_id)).await, "投保概况")?;
             if overview.products.iter().any(|p| !p.enrolments.is_empty()) {
                 continue;
@@ -1453,17 +1561,16 @@ async fn seed_programme(
             m.plan.students,
             &mut serial,
         );
+        let mut enrolments = Vec::new();
         for (code, group) in &products {
             let product = rules.product(code).context("product")?;
             if !product.is_eligible(m.plan.school_type) {
                 continue;
             }
             let people = match group {
-                xiaobao_domain::InsuredGroup::Student => pupils.clone(),
-                xiaobao_domain::InsuredGroup::Intern => {
-                    pupils.iter().filter(|p| p.final_year).cloned().collect()
-                }
-                xiaobao_domain::InsuredGroup::Staff => {
+                InsuredGroup::Student => pupils.clone(),
+                InsuredGroup::Intern => pupils.iter().filter(|p| p.final_year).cloned().collect(),
+                InsuredGroup::Staff => {
                     // Most schools insure their staff too.
                     if !rng.chance(70) {
                         continue;
@@ -1472,75 +1579,48 @@ async fn seed_programme(
                     staff(&mut rng, &mut ids, place, today, n)
                 }
             };
-            if people.is_empty() {
-                continue;
+            if !people.is_empty() {
+                enrolments.push((code.clone(), *group, people));
             }
-            let headcount = u32::try_from(people.len()).unwrap_or(0);
-            let draft = done(
-                service
-                    .save_draft(
-                        OrgId(m.org_id),
-                        code,
-                        1,
-                        &DraftInput {
-                            headcount: Some(headcount),
-                            company_id: Some(insurer.company_id),
-                            cover_start: None,
-                        },
-                    )
-                    .await,
-                "投保草稿",
-            )?;
-            let upload = matches!(m.plan.fate, Fate::Submitted | Fate::Draft(true));
-            if !upload {
-                data.drafts += 1;
-                continue;
-            }
-            let bytes = if *group == xiaobao_domain::InsuredGroup::Staff {
-                staff_csv(&people)
-            } else {
-                student_csv(&people)
-            };
-            let enrolment = EnrolmentId(draft.enrolment_id);
-            let result = done(
-                service
-                    .upload_roster(
-                        &state.documents,
-                        sealer.clone(),
-                        enrolment,
-                        RosterUpload {
-                            headcount: Some(headcount.to_string()),
-                            file: Some(("花名册.csv".into(), bytes)),
-                        },
-                    )
-                    .await,
-                "花名册",
-            )?;
-            match result {
-                RosterResult::Accepted { rows, .. } => data.roster_rows += u64::from(rows),
-                RosterResult::Rejected { problems, .. } => {
-                    let first = problems
-                        .first()
-                        .map(|p| {
-                            format!("line {} {}", p.line, p.column.clone().unwrap_or_default())
-                        })
-                        .unwrap_or_default();
-                    bail!(
-                        "generated roster of {} rejected: {} problems, first at {first}",
-                        m.plan.name,
-                        problems.len()
-                    );
-                }
-            }
-            if m.plan.fate != Fate::Submitted {
-                data.drafts += 1;
-                continue;
-            }
-            done(service.submit(enrolment).await, "提交投保")?;
-            data.submitted += 1;
-            if *group == xiaobao_domain::InsuredGroup::Student && place.county {
-                submitted.push((index, draft.enrolment_id, pupils.clone()));
-            }
+        }
+        jobs.push(Job {
+            index,
+            org_id: m.org_id,
+            viewer: m.viewer.clone(),
+            name: m.plan.name.clone(),
+            fate: m.plan.fate,
+            company_id: insurer.company_id,
+            county: place.county,
+            enrolments,
+        });
+    }
+    // Several schools at a time: commits wait for the disk, and concurrent ones share it.
+    let lanes = usize::try_from(state.config.database.max_connections.saturating_sub(2) / 3)
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let mut running = tokio::task::JoinSet::new();
+    let mut outcomes: Vec<JobOutcome> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if running.len() >= lanes
+            && let Some(joined) = running.join_next().await
+        {
+            outcomes.push(joined.context("enrolment task")??);
+        }
+        let (state, tenant, sealer) = (state.clone(), tenant.clone(), sealer.clone());
+        running.spawn(async move { enrol(&state, &tenant, sealer, job).await });
+    }
+    while let Some(joined) = running.join_next().await {
+        outcomes.push(joined.context("enrolment task")??);
+    }
+    outcomes.sort_by_key(|o| o.index);
+    // Per school: its enrolment of the student product and its roster, for the requests.
+    let mut submitted: Vec<(usize, i64, Vec<Person>)> = Vec::new();
+    for o in outcomes {
+        data.submitted += o.submitted;
+        data.drafts += o.drafts;
+        data.roster_rows += o.rows;
+        if let Some((enrolment_id, pupils)) = o.student {
+            submitted.push((o.index, enrolment_id, pupils));
         }
     }
 
