@@ -1814,28 +1814,42 @@ mod tests {
         assert!((200..=270).contains(&submitted), "{submitted}");
 
         let today = NaiveDate::from_ymd_opt(2025, 9, 15).unwrap();
-        let mut rng = Rng::new(7);
-        let mut ids = Ids::default();
-        let mut serial = 0;
-        let mut seen = HashSet::new();
-        for s in a.iter().take(60) {
-            let place = &places[s.place];
-            for p in students(
-                &mut rng,
-                &mut ids,
-                s,
-                place,
-                today,
-                2025,
-                s.students,
-                &mut serial,
-            ) {
-                let id = xiaobao_domain::ResidentId::parse_at(&p.id, today).unwrap();
-                assert_eq!(id.region_prefix(), place.id_region);
-                assert_eq!(id.gender() == xiaobao_domain::Gender::Male, p.male);
-                assert!(p.class.ends_with('班'), "{}", p.class);
-                assert!(seen.insert(p.id));
+        // The rosters too: the same every time, valid, unique.
+        let roster = |seed: u64| -> Vec<(usize, Person)> {
+            let mut rng = Rng::new(seed);
+            let mut ids = Ids::default();
+            let mut serial = 0;
+            let mut out = Vec::new();
+            for s in a.iter().take(60) {
+                let place = &places[s.place];
+                let people = students(
+                    &mut rng,
+                    &mut ids,
+                    s,
+                    place,
+                    today,
+                    2025,
+                    s.students,
+                    &mut serial,
+                );
+                out.extend(people.into_iter().map(|p| (s.place, p)));
             }
+            out
+        };
+        let (first, again) = (roster(7), roster(7));
+        let line = |p: &Person| format!("{}|{}|{}|{}", p.name, p.male, p.class, p.id);
+        assert_eq!(
+            first.iter().map(|(_, p)| line(p)).collect::<Vec<_>>(),
+            again.iter().map(|(_, p)| line(p)).collect::<Vec<_>>()
+        );
+        let mut seen = HashSet::new();
+        for (place, p) in first {
+            let place = &places[place];
+            let id = xiaobao_domain::ResidentId::parse_at(&p.id, today).unwrap();
+            assert_eq!(id.region_prefix(), place.id_region);
+            assert_eq!(id.gender() == xiaobao_domain::Gender::Male, p.male);
+            assert!(p.class.ends_with('班'), "{}", p.class);
+            assert!(seen.insert(p.id));
         }
     }
 }
