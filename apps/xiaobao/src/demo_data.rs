@@ -1526,7 +1526,7 @@ async fn seed_programme(
         .iter()
         .map(|p| (p.code.clone(), p.insured))
         .collect();
-    let mut rng = Rng::new(plan.seed ^ 0x5EED_0F_2051E2);
+    let mut rng = Rng::new(plan.seed ^ 0x5EED_0F20_51E2);
     let mut ids = Ids::default();
     let mut serial = 0u64;
     let sealer = state.sealer(tenant);
@@ -1631,40 +1631,52 @@ async fn seed_programme(
     );
     // 5. Requests after submission: pending modifications, approved ones (endorsements owed)
     // and second insurers, by schools spread over the list.
-    let step = (submitted.len() / 9).max(1);
-    let chosen: Vec<&(usize, i64, Vec<Person>)> = submitted.iter().step_by(step).take(8).collect();
+    let step = (submitted.len() / 7).max(1);
+    let chosen: Vec<&(usize, i64, Vec<Person>)> = submitted.iter().step_by(step).take(6).collect();
+    let modified: HashSet<usize> = chosen.iter().map(|c| c.0).collect();
+    // Second insurers: schools from the end of the list whose region admits the other one.
+    let mut asked = 0;
+    for (index, enrolment_id, _) in submitted.iter().rev().step_by(3).take(60) {
+        if asked == 2 {
+            break;
+        }
+        if modified.contains(index) {
+            continue;
+        }
+        let m = &made[*index];
+        let place = &places[m.plan.place];
+        let other = match (plan.insurer_of)(&place.code) {
+            Insurer::Picc => cpic,
+            Insurer::Cpic => picc,
+        };
+        let admitted = {
+            let mut tx = state.db.tenant_tx(tenant).await?;
+            let a = xiaobao_enrolment::years::admitted_for(&mut tx, year, &place.path).await?;
+            tx.commit().await?;
+            a
+        };
+        if !admitted.iter().any(|c| c.company_id == other.company_id) {
+            continue;
+        }
+        let service = Enrolments::new(caller(state, tenant, m.viewer.clone()));
+        done(
+            service
+                .request_second_insurer(
+                    EnrolmentId(*enrolment_id),
+                    other.company_id,
+                    "学校分校区由另一家承保机构承保，申请增加保险机构",
+                )
+                .await,
+            "增加保险机构",
+        )?;
+        data.second_insurer_requests += 1;
+        asked += 1;
+    }
     for (k, (index, enrolment_id, pupils)) in chosen.into_iter().enumerate() {
         let m = &made[*index];
         let place = &places[m.plan.place];
         let service = Enrolments::new(caller(state, tenant, m.viewer.clone()));
         let enrolment = EnrolmentId(*enrolment_id);
-        if k >= 6 {
-            let other = match (plan.insurer_of)(&place.code) {
-                Insurer::Picc => cpic,
-                Insurer::Cpic => picc,
-            };
-            let admitted = {
-                let mut tx = state.db.tenant_tx(tenant).await?;
-                let a = xiaobao_enrolment::years::admitted_for(&mut tx, year, &place.path).await?;
-                tx.commit().await?;
-                a
-            };
-            if !admitted.iter().any(|c| c.company_id == other.company_id) {
-                continue;
-            }
-            done(
-                service
-                    .request_second_insurer(
-                        enrolment,
-                        other.company_id,
-                        "学校分校区由另一家承保机构承保，申请增加保险机构",
-                    )
-                    .await,
-                "增加保险机构",
-            )?;
-            data.second_insurer_requests += 1;
-            continue;
-        }
         // New pupils joined: a new roster with them, and the request.
         let joined = rng.between(3, 12);
         let mut roster = pupils.clone();
