@@ -112,7 +112,7 @@ async fn the_demo_programmes_get_hundreds_of_enrolled_schools_once() {
         assert_eq!(p.academic_year, "2025-2026");
         assert!(p.schools >= 290 && p.schools_made == p.schools, "{p:?}");
         assert!(p.submitted >= 200, "{p:?}");
-        assert!(p.roster_rows >= 40_000, "{p:?}");
+        assert!(p.roster_rows >= 30_000, "{p:?}");
         assert!(p.drafts > 0, "{p:?}");
         assert!(p.modification_requests >= 4, "{p:?}");
         assert!(p.endorsements >= 2, "{p:?}");
@@ -310,7 +310,7 @@ async fn the_demo_programmes_get_hundreds_of_enrolled_schools_once() {
              and status = 'submitted'"
         )
         .await
-            > 50
+            > 40
     );
     assert!(
         scalar(
@@ -428,7 +428,7 @@ async fn the_demo_programmes_get_hundreds_of_enrolled_schools_once() {
         )
         .await
     );
-    assert!(sum("headcount") > 10_000, "{progress}");
+    assert!(sum("headcount") > 8_000, "{progress}");
     // 5 yuan a pupil; approved increases of public schools add no premium.
     assert!(sum("premium_fen") <= sum("headcount") * 500, "{progress}");
     assert!(

@@ -650,13 +650,13 @@ fn school_name(
 /// Students of a school type: (low, high) headcount.
 fn headcount_range(school_type: SchoolType) -> (u32, u32) {
     match school_type {
-        SchoolType::Kindergarten => (60, 220),
-        SchoolType::Primary => (150, 400),
-        SchoolType::JuniorHigh => (180, 400),
-        SchoolType::SeniorHigh | SchoolType::NineYear => (220, 400),
-        SchoolType::Vocational => (150, 360),
-        SchoolType::Special => (50, 120),
-        SchoolType::TwelveYear | SchoolType::HigherEducation => (250, 400),
+        SchoolType::Kindergarten => (50, 160),
+        SchoolType::Primary => (100, 280),
+        SchoolType::JuniorHigh => (120, 300),
+        SchoolType::SeniorHigh | SchoolType::NineYear => (150, 320),
+        SchoolType::Vocational => (120, 280),
+        SchoolType::Special => (40, 100),
+        SchoolType::TwelveYear | SchoolType::HigherEducation => (200, 360),
     }
 }
 
@@ -1571,8 +1571,8 @@ async fn seed_programme(
                 InsuredGroup::Student => pupils.clone(),
                 InsuredGroup::Intern => pupils.iter().filter(|p| p.final_year).cloned().collect(),
                 InsuredGroup::Staff => {
-                    // Most schools insure their staff too.
-                    if !rng.chance(70) {
+                    // Half the schools insure their staff too.
+                    if !rng.chance(50) {
                         continue;
                     }
                     let n = m.plan.students / 13 + 4;
