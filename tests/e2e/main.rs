@@ -14,6 +14,7 @@ mod browser_enrolment;
 mod browser_registration;
 mod browser_rules;
 mod demo;
+mod demo_data;
 mod documents;
 mod enrolment_admin;
 mod enrolment_clock;

@@ -12,6 +12,7 @@
 mod app;
 mod auth;
 mod cpu;
+mod demo;
 mod enrolment;
 mod load;
 mod pgbench;
@@ -58,6 +59,8 @@ enum Command {
     Roster(enrolment::RosterArgs),
     /// Progress queries with 50,000 schools and 20 million roster rows in one tenant.
     Province(enrolment::ProvinceArgs),
+    /// The demo seeding (programmes, accounts, demo data): first run and idempotent second run.
+    Demo(demo::DemoArgs),
 }
 
 #[tokio::main]
@@ -69,6 +72,7 @@ async fn main() -> std::process::ExitCode {
         Command::Auth(args) => auth::run(&args).await,
         Command::Roster(args) => enrolment::roster(&cli.database_url, &args).await,
         Command::Province(args) => enrolment::province(&cli.database_url, &args).await,
+        Command::Demo(args) => demo::run(&cli.database_url, &args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

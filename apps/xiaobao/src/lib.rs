@@ -2,6 +2,7 @@
 //! the application through these same functions.
 
 pub mod demo;
+pub mod demo_data;
 pub mod enrolment_reminders;
 pub mod jobs;
 pub mod keys;

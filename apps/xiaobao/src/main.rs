@@ -214,6 +214,37 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         password.expose(),
                     )
                     .await?;
+                    let started = std::time::Instant::now();
+                    let data = xiaobao::demo_data::seed_demo_data(
+                        &state,
+                        password.expose(),
+                        state.clock.today(),
+                    )
+                    .await?;
+                    for p in &data.programmes {
+                        tracing::info!(
+                            tenant.slug = %p.slug,
+                            academic_year = %p.academic_year,
+                            made = p.made,
+                            schools = p.schools,
+                            schools_made = p.schools_made,
+                            submitted = p.submitted,
+                            drafts = p.drafts,
+                            roster_rows = p.roster_rows,
+                            modification_requests = p.modification_requests,
+                            second_insurer_requests = p.second_insurer_requests,
+                            endorsements = p.endorsements,
+                            seconds = p.seconds,
+                            "demo data"
+                        );
+                    }
+                    tracing::info!(
+                        schools_made = data.schools_made(),
+                        submitted = data.submitted(),
+                        seconds = started.elapsed().as_secs_f64(),
+                        "demo data seeded"
+                    );
+                    demo_logins.extend(data.logins);
                 }
                 print_banner(&config, &state.db, &state.clock, &demo_logins)?;
                 xiaobao::serve(state).await

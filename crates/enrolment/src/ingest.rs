@@ -297,9 +297,11 @@ pub async fn accept(
             ),
         ));
     }
-    // One uploader per year and product at a time, so two schools cannot both insure an ID.
+    // One uploader per year and product of this programme at a time, so two schools cannot
+    // both insure an ID. The key names the tenant's schema: programmes sharing a database do
+    // not wait for each other's uploads.
     sqlx::query!(
-        "select pg_advisory_xact_lock(hashtext('xiaobao-roster:' || $1 || ':' || $2))",
+        "select pg_advisory_xact_lock(hashtext(current_schema() || ':xiaobao-roster:' || $1 || ':' || $2))",
         e.academic_year as _,
         e.product_code,
     )

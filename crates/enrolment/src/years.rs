@@ -221,18 +221,7 @@ pub async fn open(
     .fetch_one(&mut *conn)
     .await?;
     for (company, region_code) in &admissions {
-        sqlx::query!(
-            "insert into admitted_insurers \
-             (academic_year, company_id, company_name, region_code, region_path) \
-             select $1, $2, $3, r.region_code, r.path from regions r where r.region_code = $4 \
-             on conflict do nothing",
-            year as _,
-            company.company_id,
-            company.name,
-            region_code,
-        )
-        .execute(&mut *conn)
-        .await?;
+        insert_admission(conn, year, company, region_code).await?;
     }
     xiaobao_audit::record(
         conn,
@@ -249,6 +238,68 @@ pub async fn open(
     )
     .await?;
     Ok(Ok(row))
+}
+
+/// Records that `company` is admitted in `region_code`'s subtree in `year`; `false` when it
+/// already was (or the region does not exist).
+async fn insert_admission(
+    conn: &mut PgConnection,
+    year: AcademicYear,
+    company: &CompanyRef,
+    region_code: &str,
+) -> Result<bool, EnrolmentError> {
+    let done = sqlx::query!(
+        "insert into admitted_insurers \
+             (academic_year, company_id, company_name, region_code, region_path) \
+             select $1, $2, $3, r.region_code, r.path from regions r where r.region_code = $4 \
+             on conflict do nothing",
+        year as _,
+        company.company_id,
+        company.name,
+        region_code,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn region_exists(conn: &mut PgConnection, code: &str) -> Result<bool, EnrolmentError> {
+    Ok(sqlx::query_scalar!(
+        "select exists (select 1 from regions where region_code = $1) as \"exists!\"",
+        code
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Admits `company` in the subtree of `region_code` in the opened `year` (an insurer the
+/// rules did not list when the year was opened, e.g. a tender lot's second insurer); audited.
+/// `Ok(false)` when it was admitted there already.
+pub async fn admit(
+    conn: &mut PgConnection,
+    year: AcademicYear,
+    company: &CompanyRef,
+    region_code: &str,
+    actor: &Actor,
+) -> Outcome<bool> {
+    if get(conn, year).await?.is_none() {
+        return Ok(Err(Problem::YearNotOpen(year.to_string())));
+    }
+    if !region_exists(conn, region_code).await? {
+        return Ok(Err(Problem::UnknownRegion(region_code.to_string())));
+    }
+    if !insert_admission(conn, year, company, region_code).await? {
+        return Ok(Ok(false));
+    }
+    xiaobao_audit::record(
+        conn,
+        actor,
+        Entry::new("enrolment.insurer_admitted", "academic_year", Some(year))
+            .detail("company", &company.name)
+            .detail("region_code", region_code),
+    )
+    .await?;
+    Ok(Ok(true))
 }
 
 async fn planned_admissions(
@@ -283,13 +334,7 @@ async fn planned_admissions(
             return Ok(Err(Problem::UnknownCompany(insurer.company.clone())));
         };
         for code in &insurer.regions {
-            let exists = sqlx::query_scalar!(
-                "select exists (select 1 from regions where region_code = $1) as \"exists!\"",
-                code
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            if !exists {
+            if !region_exists(conn, code).await? {
                 return Ok(Err(Problem::UnknownRegion(code.clone())));
             }
             out.push((company.clone(), code.clone()));
