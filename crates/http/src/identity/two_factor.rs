@@ -292,7 +292,7 @@ pub(crate) struct RecoveryCodes {
 }
 
 /// One's two-factor sign-in.
-#[utoipa::path(get, path = "/api/v1/t/{slug}/me/two-factor", tag = "identity",
+#[utoipa::path(get, path = "/api/v1/t/{slug}/me/two-factor", operation_id = "get_two_factor", tag = "identity",
     params(("slug" = String, Path, description = "租户标识")),
     responses((status = 200, body = TwoFactorView)))]
 pub(crate) async fn api_status(call: ApiCall) -> Result<Json<TwoFactorView>, ApiError> {
@@ -321,7 +321,7 @@ fn enrolment_view(e: &Enrolment) -> Outcome<TotpEnrolment> {
 
 /// Starts an enrolment (a new secret, replacing one not yet confirmed); confirm it with a
 /// current code at `…/me/two-factor/confirm`.
-#[utoipa::path(post, path = "/api/v1/t/{slug}/me/two-factor", tag = "identity",
+#[utoipa::path(post, path = "/api/v1/t/{slug}/me/two-factor", operation_id = "start_two_factor", tag = "identity",
     params(("slug" = String, Path, description = "租户标识")),
     responses((status = 200, body = TotpEnrolment),
         (status = 409, description = "两步验证已开启", body = crate::web::error::ErrorBody),
@@ -339,7 +339,7 @@ pub(crate) async fn api_start(call: ApiCall) -> Result<Json<TotpEnrolment>, ApiE
 
 /// Confirms the enrolment with a current code (`code`): two-factor sign-in is on; answers the
 /// recovery codes, shown this once.
-#[utoipa::path(post, path = "/api/v1/t/{slug}/me/two-factor/confirm", tag = "identity",
+#[utoipa::path(post, path = "/api/v1/t/{slug}/me/two-factor/confirm", operation_id = "confirm_two_factor", tag = "identity",
     params(("slug" = String, Path, description = "租户标识")),
     request_body = TotpConfirm,
     responses((status = 200, body = RecoveryCodes),
@@ -359,7 +359,7 @@ pub(crate) async fn api_confirm(
 }
 
 /// Turns two-factor sign-in off (`password` and a current `code` or a recovery code).
-#[utoipa::path(post, path = "/api/v1/t/{slug}/me/two-factor/disable", tag = "identity",
+#[utoipa::path(post, path = "/api/v1/t/{slug}/me/two-factor/disable", operation_id = "disable_two_factor", tag = "identity",
     params(("slug" = String, Path, description = "租户标识")),
     request_body = TotpDisable,
     responses((status = 204, description = "已关闭"),
