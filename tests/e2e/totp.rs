@@ -469,3 +469,48 @@ async fn an_authority_must_enrol_first_when_the_programme_requires_it() {
     assert_eq!(schools.status, StatusCode::OK);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn reseal_moves_two_factor_secrets_to_the_new_id_key() {
+    use xiaobao_roster::{IdSealer, derived_keys};
+    use xiaobao_test_support::TEST_ID_KEY;
+    let app = TestApp::init().await.with_demo_tenants().await;
+    let dept = department(&app, "轮换验证金水区", "410105").await;
+    let s = app.sign_in(SLUG, &dept).await;
+    let (secret, _) = enrol(&app, &s).await;
+    let new_key = "the-new-id-key-0123456789abcdef0123456789abcdef";
+    let rotating = IdSealer::encode_keys(
+        (2, new_key.as_bytes()),
+        Some((1, TEST_ID_KEY.as_bytes())),
+        Some(TEST_ID_KEY.as_bytes()),
+    );
+    let actor = xiaobao_audit::Actor::cli("test");
+    let reports = xiaobao::keys::reseal(app.db(), &rotating, Some(SLUG), 100, &actor)
+        .await
+        .unwrap();
+    assert_eq!(reports[0].totp_resealed, 1);
+    let again = xiaobao::keys::reseal(app.db(), &rotating, Some(SLUG), 100, &actor)
+        .await
+        .unwrap();
+    assert_eq!(again[0].totp_resealed, 0, "nothing left to re-seal");
+    // Only the new key is needed now.
+    let rotated = IdSealer::encode_keys(
+        (2, new_key.as_bytes()),
+        None,
+        Some(TEST_ID_KEY.as_bytes()),
+    );
+    let keys =
+        totp::TotpKeys::new(&derived_keys(&rotated, totp::SEAL_INFO, SLUG)).unwrap();
+    let tenant = app.db().active_tenant(SLUG).unwrap();
+    let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("select secret_sealed from account_totp where account_id = $1")
+            .bind(dept.account_id)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(sealed[1], 2);
+    assert_eq!(keys.open(dept.account_id, &sealed).unwrap(), secret);
+    app.cleanup().await;
+}

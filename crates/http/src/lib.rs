@@ -30,9 +30,6 @@ pub use identity::login::open_session;
 pub use session::{SessionData, Sessions, SignedIn};
 pub use web::error::{ApiError, ErrorBody};
 
-/// The HKDF label of the two-factor secrets' sealing keys.
-const TOTP_SEAL_INFO: &[u8] = b"xiaobao/identity/totp-seal/v1\0";
-
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -67,8 +64,11 @@ impl AppState {
         &self,
         tenant: &xiaobao_db::Tenant,
     ) -> Result<xiaobao_identity::totp::TotpKeys, xiaobao_domain::Failure> {
-        let keys =
-            xiaobao_roster::derived_keys(&self.id_key, TOTP_SEAL_INFO, &tenant.slug);
+        let keys = xiaobao_roster::derived_keys(
+            &self.id_key,
+            xiaobao_identity::totp::SEAL_INFO,
+            &tenant.slug,
+        );
         xiaobao_identity::totp::TotpKeys::new(&keys)
             .ok_or_else(|| xiaobao_domain::Failure::internal("no TOTP sealing key"))
     }

@@ -33,6 +33,9 @@ pub const SECRET_LEN: usize = 20;
 pub const RECOVERY_CODES: usize = 10;
 /// The issuer shown in authenticator apps.
 pub const ISSUER: &str = "校保";
+/// The HKDF label under which a programme's sealing keys are derived from the ID key set
+/// (`xiaobao_roster::derived_keys`), so they never equal the ID sealing keys.
+pub const SEAL_INFO: &[u8] = b"xiaobao/identity/totp-seal/v1\0";
 
 const RECOVERY_ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
 const RECOVERY_LEN: usize = 10;
