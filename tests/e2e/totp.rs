@@ -28,8 +28,12 @@ fn shown_secret(html: &str) -> Vec<u8> {
 
 /// The recovery codes the page shows once.
 fn shown_recovery_codes(html: &str) -> Vec<String> {
-    let list = between(html, "<ol class=\"recovery-codes\" id=\"recovery_codes\">", "</ol>")
-        .unwrap_or_else(|| panic!("no recovery codes: {html}"));
+    let list = between(
+        html,
+        "<ol class=\"recovery-codes\" id=\"recovery_codes\">",
+        "</ol>",
+    )
+    .unwrap_or_else(|| panic!("no recovery codes: {html}"));
     list.split("<code>")
         .skip(1)
         .filter_map(|c| c.split("</code>").next())
@@ -62,7 +66,11 @@ async fn enrol(app: &TestApp, s: &SignedInSession) -> (Vec<u8>, Vec<String>) {
     assert_eq!(secret.len(), totp::SECRET_LEN);
     // A wrong code does not enable it.
     let wrong = app
-        .post_as(s, "/t/henan/account/two-factor/confirm", &[("code", "000000")])
+        .post_as(
+            s,
+            "/t/henan/account/two-factor/confirm",
+            &[("code", "000000")],
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(wrong.text().contains("动态验证码不正确"));
@@ -101,7 +109,11 @@ async fn second_step(
     code: &str,
 ) -> Result<SignedInSession, xiaobao_test_support::TestResponse> {
     let r = app
-        .post_as(pending, "/t/henan/login/second-factor", &[("totp_code", code)])
+        .post_as(
+            pending,
+            "/t/henan/login/second-factor",
+            &[("totp_code", code)],
+        )
         .await;
     if r.status != StatusCode::SEE_OTHER {
         return Err(r);
@@ -185,7 +197,11 @@ async fn enrolment_then_sign_in_asks_for_a_fresh_code() {
     let used = code_now(&app, &secret);
     let r = second_step(&app, &pending, &used).await.unwrap_err();
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.text().contains("动态验证码或恢复码不正确"), "{}", r.text());
+    assert!(
+        r.text().contains("动态验证码或恢复码不正确"),
+        "{}",
+        r.text()
+    );
 
     // A minute later: the code of the step before is still accepted.
     app.clock.advance(Duration::seconds(60));
@@ -226,7 +242,11 @@ async fn enrolment_then_sign_in_asks_for_a_fresh_code() {
     app.clock.advance(Duration::minutes(6));
     let late = code_now(&app, &secret);
     let r = app
-        .post_as(&pending, "/t/henan/login/second-factor", &[("totp_code", &late)])
+        .post_as(
+            &pending,
+            "/t/henan/login/second-factor",
+            &[("totp_code", &late)],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.headers["location"], "/t/henan/login");
@@ -254,7 +274,12 @@ async fn wrong_codes_lock_the_account_like_wrong_passwords() {
     let r = second_step(&app, &pending, &right).await.unwrap_err();
     assert!(r.text().contains("账号已锁定"), "{}", r.text());
     let again = app
-        .sign_in_with(SLUG, AccountType::Department, &dept.login_name, &dept.password)
+        .sign_in_with(
+            SLUG,
+            AccountType::Department,
+            &dept.login_name,
+            &dept.password,
+        )
         .await
         .unwrap_err();
     assert!(again.text().contains("账号已锁定"), "{}", again.text());
@@ -435,11 +460,12 @@ async fn an_authority_must_enrol_first_when_the_programme_requires_it() {
     for page in ["/t/henan/admin/audit", "/t/henan/rules", "/t/henan/schools"] {
         let r = app.get_with_cookie(page, &s.cookie).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{page}");
-        assert_eq!(r.headers["location"], "/t/henan/account/two-factor", "{page}");
+        assert_eq!(
+            r.headers["location"], "/t/henan/account/two-factor",
+            "{page}"
+        );
     }
-    let api = app
-        .json_as(&s, "GET", "/api/v1/t/henan/audit", None)
-        .await;
+    let api = app.json_as(&s, "GET", "/api/v1/t/henan/audit", None).await;
     assert_eq!(api.status, StatusCode::FORBIDDEN, "{}", api.text());
     assert_eq!(api.json()["error"]["code"], "two_factor_enrolment_required");
     let page = app
@@ -494,13 +520,9 @@ async fn reseal_moves_two_factor_secrets_to_the_new_id_key() {
         .unwrap();
     assert_eq!(again[0].totp_resealed, 0, "nothing left to re-seal");
     // Only the new key is needed now.
-    let rotated = IdSealer::encode_keys(
-        (2, new_key.as_bytes()),
-        None,
-        Some(TEST_ID_KEY.as_bytes()),
-    );
-    let keys =
-        totp::TotpKeys::new(&derived_keys(&rotated, totp::SEAL_INFO, SLUG)).unwrap();
+    let rotated =
+        IdSealer::encode_keys((2, new_key.as_bytes()), None, Some(TEST_ID_KEY.as_bytes()));
+    let keys = totp::TotpKeys::new(&derived_keys(&rotated, totp::SEAL_INFO, SLUG)).unwrap();
     let tenant = app.db().active_tenant(SLUG).unwrap();
     let mut tx = app.db().tenant_tx(&tenant).await.unwrap();
     let sealed: Vec<u8> =

@@ -673,8 +673,12 @@ async fn reseal_totp(
     actor: &xiaobao_audit::Actor,
 ) -> anyhow::Result<u64> {
     use xiaobao_identity::totp::{SEAL_INFO, TotpKeys};
-    let keys = TotpKeys::new(&xiaobao_roster::derived_keys(id_keys, SEAL_INFO, &tenant.slug))
-        .context("no TOTP sealing key")?;
+    let keys = TotpKeys::new(&xiaobao_roster::derived_keys(
+        id_keys,
+        SEAL_INFO,
+        &tenant.slug,
+    ))
+    .context("no TOTP sealing key")?;
     let mut tx = db.tenant_tx(tenant).await?;
     let rows = sqlx::query!(
         "select account_id, secret_sealed from account_totp order by account_id for update"

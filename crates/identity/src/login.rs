@@ -410,6 +410,19 @@ pub async fn authenticate(
     })
 }
 
+/// The second step of a sign-in, as the form or the API received it.
+#[derive(Debug)]
+pub struct SecondFactorAttempt<'a> {
+    /// The account whose password was right.
+    pub account_id: i64,
+    /// Its 6-digit code or a recovery code, as typed.
+    pub code: &'a str,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The moment of the attempt (the application's clock).
+    pub now: DateTime<Utc>,
+}
+
 /// The second step of a sign-in whose password was right: the account's 6-digit code or one
 /// of its recovery codes, on the caller's tenant transaction (committed whatever the outcome).
 /// The lock-out is checked first; a wrong code counts exactly like a wrong password
@@ -419,19 +432,16 @@ pub async fn second_factor(
     conn: &mut PgConnection,
     keys: &crate::totp::TotpKeys,
     policy: &LoginPolicy,
-    account_id: i64,
-    code: &str,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    now: DateTime<Utc>,
+    attempt: &SecondFactorAttempt<'_>,
 ) -> Result<crate::totp::Factor, LoginError> {
     sqlx::query!(
         "select account_id from accounts where account_id = $1 for update",
-        account_id,
+        attempt.account_id,
     )
     .fetch_optional(&mut *conn)
     .await
     .map_err(IdentityError::from)?;
+    let (account_id, code, now) = (attempt.account_id, attempt.code, attempt.now);
     let Some(account) = accounts::get(conn, account_id).await? else {
         return Err(LoginError::Invalid);
     };
@@ -445,8 +455,8 @@ pub async fn second_factor(
         account_id: Some(account.account_id),
         org_id: Some(account.org_id),
         label: format!("account:{} {}", account.account_id, account.display_name),
-        ip,
-        user_agent,
+        ip: attempt.ip.clone(),
+        user_agent: attempt.user_agent.clone(),
         ..Actor::default()
     };
     let client = actor

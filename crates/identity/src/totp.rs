@@ -50,7 +50,12 @@ pub fn hotp(secret: &[u8], counter: u64, digits: u32) -> u32 {
     mac.update(&counter.to_be_bytes());
     let h = mac.finalize().into_bytes();
     let offset = usize::from(h[h.len() - 1] & 0x0f);
-    let bin = u32::from_be_bytes([h[offset] & 0x7f, h[offset + 1], h[offset + 2], h[offset + 3]]);
+    let bin = u32::from_be_bytes([
+        h[offset] & 0x7f,
+        h[offset + 1],
+        h[offset + 2],
+        h[offset + 3],
+    ]);
     bin % 10u32.pow(digits)
 }
 
@@ -147,7 +152,11 @@ pub fn new_recovery_codes() -> Vec<String> {
                     char::from(RECOVERY_ALPHABET[rng.random_range(0..RECOVERY_ALPHABET.len())])
                 })
                 .collect();
-            format!("{}-{}", &chars[..RECOVERY_LEN / 2], &chars[RECOVERY_LEN / 2..])
+            format!(
+                "{}-{}",
+                &chars[..RECOVERY_LEN / 2],
+                &chars[RECOVERY_LEN / 2..]
+            )
         })
         .collect()
 }
@@ -569,10 +578,17 @@ mod tests {
     fn recovery_codes_are_random_and_hashed_with_their_salt() {
         let codes = new_recovery_codes();
         assert_eq!(codes.len(), RECOVERY_CODES);
-        assert!(codes.iter().all(|c| c.len() == 11 && c.as_bytes()[5] == b'-'));
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 11 && c.as_bytes()[5] == b'-')
+        );
         let salt = [1u8; 16];
         let h = recovery_hash(&salt, &codes[0]);
-        assert_eq!(h, recovery_hash(&salt, &codes[0].to_uppercase().replace('-', " ")));
+        assert_eq!(
+            h,
+            recovery_hash(&salt, &codes[0].to_uppercase().replace('-', " "))
+        );
         assert_ne!(h, recovery_hash(&[2u8; 16], &codes[0]));
     }
 }

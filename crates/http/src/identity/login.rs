@@ -461,12 +461,23 @@ async fn submit_second_factor(
         .unwrap_or_default();
     let code = code.trim();
     if code.is_empty() || code.chars().count() > MAX_CODE_CHARS {
-        let html =
-            render_second_factor(&page, &mut session, Some("请输入 6 位动态验证码或恢复码".into()))
-                .await?;
+        let html = render_second_factor(
+            &page,
+            &mut session,
+            Some("请输入 6 位动态验证码或恢复码".into()),
+        )
+        .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
     }
-    match second_step(&state, &page.tenant, &meta, pending.user.viewer.account_id, code).await {
+    match second_step(
+        &state,
+        &page.tenant,
+        &meta,
+        pending.user.viewer.account_id,
+        code,
+    )
+    .await
+    {
         Ok(_) => {
             session.sign_in(pending.user).await?;
             let to = landing(&page, &session, pending.next);

@@ -134,9 +134,11 @@ async fn render(
             && required_for(&call.state, &call.current.viewer().roles),
         refusal,
         enrolment,
-        enabled_at: status
-            .enabled_at
-            .map(|t| crate::web::time::to_cst(t).format("%Y-%m-%d %H:%M").to_string()),
+        enabled_at: status.enabled_at.map(|t| {
+            crate::web::time::to_cst(t)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        }),
         recovery_codes_left: status.recovery_codes_left,
         recovery_codes,
         start_action: page.href("account/two-factor/start"),

@@ -386,8 +386,7 @@ async fn guard(permission: Permission, request: Request, next: Next) -> Response
             }
             .into_response()
         } else {
-            Redirect::to(&format!("{}account/two-factor", page_base(&parts, &slug)))
-                .into_response()
+            Redirect::to(&format!("{}account/two-factor", page_base(&parts, &slug))).into_response()
         };
     }
     let (ip, user_agent) = client_meta(&parts);

@@ -132,17 +132,14 @@ impl SignIn {
         code: &str,
     ) -> Outcome<crate::totp::Factor> {
         let mut tx = self.guest.tx().await?;
-        let outcome = crate::login::second_factor(
-            &mut tx,
-            keys,
-            gate.policy,
+        let attempt = crate::login::SecondFactorAttempt {
             account_id,
             code,
-            self.guest.actor.ip.clone(),
-            self.guest.actor.user_agent.clone(),
-            self.guest.clock.now(),
-        )
-        .await;
+            ip: self.guest.actor.ip.clone(),
+            user_agent: self.guest.actor.user_agent.clone(),
+            now: self.guest.clock.now(),
+        };
+        let outcome = crate::login::second_factor(&mut tx, keys, gate.policy, &attempt).await;
         if let Err(LoginError::Internal(error)) = &outcome {
             tracing::error!(%error, "second factor failed");
         } else {

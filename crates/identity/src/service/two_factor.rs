@@ -176,7 +176,12 @@ impl TwoFactor {
 
     /// Turns two-factor sign-in off, given the account's password and a current code (or a
     /// recovery code); audited as `totp.disabled`, a refusal as `totp.disable_refused`.
-    pub async fn disable(&self, hasher: &PasswordHasher, password: &str, code: &str) -> Outcome<()> {
+    pub async fn disable(
+        &self,
+        hasher: &PasswordHasher,
+        password: &str,
+        code: &str,
+    ) -> Outcome<()> {
         if password.is_empty() {
             return Err(invalid("password", "请输入密码"));
         }
