@@ -37,4 +37,5 @@ mod schemathesis;
 mod schools;
 mod sessions;
 mod tenancy;
+mod totp;
 mod web;

@@ -538,6 +538,8 @@ pub struct ResealReport {
     pub rows: u64,
     /// Rows re-sealed under the current key id.
     pub resealed: u64,
+    /// Two-factor secrets (`account_totp`) re-sealed under the current key id.
+    pub totp_resealed: u64,
 }
 
 /// Re-seals, under the current ID key, every `roster_rows.id_sealed` of the active tenants (or
@@ -578,6 +580,7 @@ pub async fn reseal(
             tenant: tenant.slug.clone(),
             rows: 0,
             resealed: 0,
+            totp_resealed: 0,
         };
         for roster_id in rosters {
             let mut after = i32::MIN;
@@ -653,10 +656,70 @@ pub async fn reseal(
             .await?;
             tx.commit().await?;
         }
-        tracing::info!(tenant.slug = %report.tenant, rows = report.rows, resealed = report.resealed, key_id = sealer.key_id(), "IDs re-sealed");
+        report.totp_resealed = reseal_totp(db, id_keys, &tenant, actor).await?;
+        tracing::info!(tenant.slug = %report.tenant, rows = report.rows, resealed = report.resealed, totp_resealed = report.totp_resealed, key_id = sealer.key_id(), "IDs re-sealed");
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Re-seals the tenant's two-factor secrets (`account_totp.secret_sealed`, keys derived from
+/// the same ID key set) that another key id sealed, in one tenant transaction; audited as
+/// `totp.secrets_resealed`. Returns how many.
+async fn reseal_totp(
+    db: &Db,
+    id_keys: &[u8],
+    tenant: &xiaobao_db::Tenant,
+    actor: &xiaobao_audit::Actor,
+) -> anyhow::Result<u64> {
+    use xiaobao_identity::totp::{SEAL_INFO, TotpKeys};
+    let keys = TotpKeys::new(&xiaobao_roster::derived_keys(
+        id_keys,
+        SEAL_INFO,
+        &tenant.slug,
+    ))
+    .context("no TOTP sealing key")?;
+    let mut tx = db.tenant_tx(tenant).await?;
+    let rows = sqlx::query!(
+        "select account_id, secret_sealed from account_totp order by account_id for update"
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut resealed = 0u64;
+    for row in rows {
+        if !keys.needs_reseal(&row.secret_sealed) {
+            continue;
+        }
+        let secret = keys.open(row.account_id, &row.secret_sealed).map_err(|_| {
+            anyhow::anyhow!(
+                "租户 {} 账号 {} 的两步验证密钥无法解密：请把封存它的密钥配置为 \
+                 personal_data.previous_id_key（及其编号 previous_id_key_id）",
+                tenant.slug,
+                row.account_id
+            )
+        })?;
+        let fresh = keys.seal(row.account_id, &secret)?;
+        sqlx::query!(
+            "update account_totp set secret_sealed = $2, updated_at = now() where account_id = $1",
+            row.account_id,
+            fresh,
+        )
+        .execute(&mut *tx)
+        .await?;
+        resealed += 1;
+    }
+    if resealed > 0 {
+        xiaobao_audit::record(
+            &mut tx,
+            actor,
+            xiaobao_audit::Entry::new("totp.secrets_resealed", "account_totp", None::<i64>)
+                .detail("key_id", keys.key_id())
+                .detail("accounts", resealed),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(resealed)
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -439,8 +439,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     .await?;
                     for r in reports {
                         println!(
-                            "{}：检查 {} 行，重新封存 {} 行（密钥编号 {}）",
-                            r.tenant, r.rows, r.resealed, keys.id_key.id
+                            "{}：检查 {} 行，重新封存 {} 行，两步验证密钥 {} 个（密钥编号 {}）",
+                            r.tenant, r.rows, r.resealed, r.totp_resealed, keys.id_key.id
                         );
                     }
                 }

@@ -43,6 +43,7 @@ macro_rules! permissions {
 permissions! {
     ACCOUNT_READ = ("account", "read"), "One's own account page.";
     ACCOUNT_CHANGE_PASSWORD = ("account", "change_password"), "Changing one's own password.";
+    ACCOUNT_TWO_FACTOR = ("account", "two_factor"), "Turning one's own two-factor sign-in (TOTP) on or off.";
     SCHOOL_PROFILE_READ = ("school_profile", "read"), "A school's own record.";
     SCHOOL_PROFILE_REQUEST_CHANGE = ("school_profile", "request_change"), "A school asking for a new name or region, or deregistration.";
     SCHOOLS_LIST = ("schools", "list"), "Listing the schools in one's scope.";

@@ -329,6 +329,12 @@ pub struct AuthConfig {
     /// Id (1–255) of `secret_key`, for the key check at start; a new key gets a new id.
     #[serde(default = "default_key_id")]
     pub secret_key_id: u8,
+    /// Programme authority accounts must turn on two-factor sign-in (TOTP) before anything
+    /// else: every page sends them to the enrolment page until they have. Off in the embedded
+    /// demo default and the tests; set it (`XIAOBAO_AUTH__REQUIRE_TOTP_FOR_ADMINS=true`) in
+    /// production (等保 level 3 asks two factors of administrators).
+    #[serde(default)]
+    pub require_totp_for_admins: bool,
 }
 
 /// Log output format.
@@ -429,6 +435,7 @@ impl Default for Config {
                 link_ttl_hours: 72,
                 secret_key: None,
                 secret_key_id: DEFAULT_KEY_ID,
+                require_totp_for_admins: false,
             },
             personal_data: PersonalDataConfig::default(),
             keys: KeysConfig::default(),

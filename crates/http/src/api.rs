@@ -48,7 +48,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// operation that does not declare the status itself:
 ///
 /// - a guarded route (`crate::route_table`): 401 `unauthenticated` without a session of the
-///   programme, 403 `forbidden` when no role of the account may, or `password_change_required`;
+///   programme, 403 `forbidden` when no role of the account may, `password_change_required`,
+///   or `two_factor_enrolment_required` (an authority that must turn on two-factor sign-in);
 /// - an unsafe method: 403 `csrf_failed` from the CSRF check (`web::csrf`);
 /// - a request body: 413 `payload_too_large` past the route's limit (`web::middleware`), 422
 ///   `invalid_input` when it cannot be read (`web::error::bad_json`).
@@ -82,11 +83,13 @@ impl EdgeAnswers {
                 let refused = match (is_guarded, checked) {
                     (true, true) => Some(
                         "当前账号无权进行此操作（forbidden）、须先修改密码\
-                         （password_change_required），或未通过 CSRF 校验（csrf_failed）",
+                         （password_change_required）、须先开启两步验证\
+                         （two_factor_enrolment_required），或未通过 CSRF 校验（csrf_failed）",
                     ),
                     (true, false) => Some(
-                        "当前账号无权进行此操作（forbidden）或须先修改密码\
-                         （password_change_required）",
+                        "当前账号无权进行此操作（forbidden）、须先修改密码\
+                         （password_change_required）或须先开启两步验证\
+                         （two_factor_enrolment_required）",
                     ),
                     (false, true) => Some(
                         "未通过 CSRF 校验（csrf_failed）：带会话 Cookie 的请求须带 X-CSRF-Token",

@@ -58,6 +58,21 @@ impl AppState {
     pub fn sealer(&self, tenant: &xiaobao_db::Tenant) -> xiaobao_roster::IdSealer {
         xiaobao_roster::IdSealer::for_tenant(&self.id_key, &tenant.slug)
     }
+
+    /// The keys sealing a tenant's two-factor secrets (AES-256-GCM, derived from `id_key`
+    /// with their own HKDF label, so never equal to the ID sealing keys).
+    pub fn totp_keys(
+        &self,
+        tenant: &xiaobao_db::Tenant,
+    ) -> Result<xiaobao_identity::totp::TotpKeys, xiaobao_domain::Failure> {
+        let keys = xiaobao_roster::derived_keys(
+            &self.id_key,
+            xiaobao_identity::totp::SEAL_INFO,
+            &tenant.slug,
+        );
+        xiaobao_identity::totp::TotpKeys::new(&keys)
+            .ok_or_else(|| xiaobao_domain::Failure::internal("no TOTP sealing key"))
+    }
 }
 
 /// Every route registered through [`auth::Routes`]: the guarded ones (each with the
@@ -67,6 +82,7 @@ pub(crate) fn all_routes() -> auth::Routes {
         .merge(api::routes())
         .merge(identity::login::routes())
         .merge(identity::account::routes())
+        .merge(identity::two_factor::routes())
         .merge(onboarding::routes())
         .merge(enrolment::routes())
         .merge(identity::switch::routes())

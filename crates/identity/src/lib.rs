@@ -21,6 +21,7 @@ pub mod registration;
 pub mod school_admin;
 pub mod scope;
 pub mod service;
+pub mod totp;
 
 pub use accounts::{Account, AccountSummary};
 pub use caller::{Caller, Guest};

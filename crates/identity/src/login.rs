@@ -48,6 +48,9 @@ pub struct Authenticated {
     pub must_change_password: bool,
     /// When the password expires (for the warning on the home page).
     pub password_expires_at: Option<DateTime<Utc>>,
+    /// The password was right and the account signs in with a second factor: nothing is
+    /// signed in until [`second_factor`] accepts a code (the failure counts stay as they are).
+    pub second_factor_pending: bool,
 }
 
 /// Why a sign-in was refused; `Display` is what the person sees.
@@ -63,6 +66,12 @@ pub enum LoginError {
     RateLimited { retry_after_secs: u64 },
     #[error("账号已停用，请联系上级主管部门")]
     Disabled,
+    /// The password was right; the account's second factor is asked for (the API).
+    #[error("该账号已开启两步验证，请输入身份验证器中的 6 位动态验证码或一个恢复码")]
+    SecondFactorRequired,
+    /// A wrong (or already used) code or recovery code; counts like a wrong password.
+    #[error("动态验证码或恢复码不正确，请重新输入（连续输错将锁定账号）")]
+    WrongSecondFactor,
     #[error(transparent)]
     Internal(#[from] IdentityError),
 }
@@ -151,6 +160,7 @@ async fn count_failure(
     account: &Account,
     client: &str,
     now: DateTime<Utc>,
+    second_factor: bool,
 ) -> Result<LoginError, IdentityError> {
     let in_a_row: i32 = sqlx::query_scalar!(
         "update accounts set failed_logins = failed_logins + 1, updated_at = now() \
@@ -169,15 +179,17 @@ async fn count_failure(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let cause = if account.password_hash.is_none() {
-        "no_password"
+    let (action, cause) = if second_factor {
+        ("login.second_factor.failed", "wrong_second_factor")
+    } else if account.password_hash.is_none() {
+        ("login.failed", "no_password")
     } else {
-        "wrong_password"
+        ("login.failed", "wrong_password")
     };
     xiaobao_audit::record(
         conn,
         actor,
-        Entry::new("login.failed", "account", Some(account.account_id))
+        Entry::new(action, "account", Some(account.account_id))
             .detail("cause", cause)
             .detail("failed_in_a_row", from_client)
             .detail("failed_in_a_row_any_address", in_a_row),
@@ -224,7 +236,69 @@ async fn count_failure(
         .await?;
         return Ok(LoginError::Locked { until });
     }
-    Ok(LoginError::Invalid)
+    Ok(if second_factor {
+        LoginError::WrongSecondFactor
+    } else {
+        LoginError::Invalid
+    })
+}
+
+/// The lock in force on the account for `client` at `now` (the account's own, or the one for
+/// that address), audited as `login.refused_locked`.
+async fn refuse_if_locked(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    account: &Account,
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<(), LoginError> {
+    let client_locked: Option<DateTime<Utc>> = sqlx::query_scalar!(
+        "select locked_until from login_lockouts where account_id = $1 and client = $2",
+        account.account_id,
+        client,
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(IdentityError::from)?
+    .flatten();
+    let locked = [(account.locked_until, "account"), (client_locked, "client")]
+        .into_iter()
+        .find_map(|(until, scope)| until.filter(|u| *u > now).map(|u| (u, scope)));
+    if let Some((until, scope)) = locked {
+        xiaobao_audit::record(
+            conn,
+            actor,
+            Entry::new("login.refused_locked", "account", Some(account.account_id))
+                .detail("scope", scope),
+        )
+        .await
+        .map_err(IdentityError::from)?;
+        return Err(LoginError::Locked { until });
+    }
+    Ok(())
+}
+
+/// A sign-in that passed: the failure counts of the account and the client are reset.
+async fn clear_failures(
+    conn: &mut PgConnection,
+    account_id: i64,
+    client: &str,
+) -> Result<(), IdentityError> {
+    sqlx::query!(
+        "update accounts set failed_logins = 0, locked_until = null where account_id = $1 \
+         and (failed_logins <> 0 or locked_until is not null)",
+        account_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "delete from login_lockouts where account_id = $1 and client = $2",
+        account_id,
+        client,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Checks an attempt on the caller's tenant transaction. The caller commits whatever the
@@ -281,30 +355,8 @@ pub async fn authenticate(
     };
     let client = client_key(attempt);
     let now = attempt.now;
-    let client_locked: Option<DateTime<Utc>> = sqlx::query_scalar!(
-        "select locked_until from login_lockouts where account_id = $1 and client = $2",
-        account.account_id,
-        client,
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(IdentityError::from)?
-    .flatten();
-    let locked = [(account.locked_until, "account"), (client_locked, "client")]
-        .into_iter()
-        .find_map(|(until, scope)| until.filter(|u| *u > now).map(|u| (u, scope)));
-    if let Some((until, scope)) = locked {
-        // Refused before the password is even looked at: the right password does not help.
-        xiaobao_audit::record(
-            conn,
-            &actor,
-            Entry::new("login.refused_locked", "account", Some(account.account_id))
-                .detail("scope", scope),
-        )
-        .await
-        .map_err(IdentityError::from)?;
-        return Err(LoginError::Locked { until });
-    }
+    // Refused before the password is even looked at: the right password does not help.
+    refuse_if_locked(conn, &actor, &account, &client, now).await?;
     let password_ok = match &account.password_hash {
         Some(hash) => hasher.verify(attempt.password, hash).await,
         None => {
@@ -313,7 +365,7 @@ pub async fn authenticate(
         }
     };
     if !password_ok {
-        return Err(count_failure(conn, policy, &actor, &account, &client, now).await?);
+        return Err(count_failure(conn, policy, &actor, &account, &client, now, false).await?);
     }
     if account.status != AccountStatus::Active {
         return Err(LoginError::Disabled);
@@ -322,34 +374,30 @@ pub async fn authenticate(
         // A pending, refused or deregistered organisation cannot sign in.
         return Err(LoginError::Invalid);
     }
-    sqlx::query!(
-        "update accounts set failed_logins = 0, locked_until = null where account_id = $1 \
-         and (failed_logins <> 0 or locked_until is not null)",
-        account.account_id,
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(IdentityError::from)?;
-    sqlx::query!(
-        "delete from login_lockouts where account_id = $1 and client = $2",
-        account.account_id,
-        client,
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(IdentityError::from)?;
+    let second_factor_pending = crate::totp::is_enabled(conn, account.account_id).await?;
+    if !second_factor_pending {
+        // With a second factor the counts stay until it is given: the password alone does
+        // not earn fresh guesses at the code.
+        clear_failures(conn, account.account_id, &client).await?;
+    }
     let roles = accounts::roles(conn, account.account_id).await?;
     let password_expires_at = account
         .password_changed_at
         .map(|at| at + policy.password_max_age);
     let expired = password_expires_at.is_some_and(|at| at <= now);
     let must_change_password = account.must_change_password || expired;
+    let action = if second_factor_pending {
+        "login.password_verified"
+    } else {
+        "login.succeeded"
+    };
     xiaobao_audit::record(
         conn,
         &actor,
-        Entry::new("login.succeeded", "account", Some(account.account_id))
+        Entry::new(action, "account", Some(account.account_id))
             .detail("must_change_password", must_change_password)
-            .detail("password_expired", expired),
+            .detail("password_expired", expired)
+            .detail("second_factor_pending", second_factor_pending),
     )
     .await
     .map_err(IdentityError::from)?;
@@ -358,5 +406,101 @@ pub async fn authenticate(
         roles,
         must_change_password,
         password_expires_at,
+        second_factor_pending,
     })
+}
+
+/// The second step of a sign-in, as the form or the API received it.
+#[derive(Debug)]
+pub struct SecondFactorAttempt<'a> {
+    /// The account whose password was right.
+    pub account_id: i64,
+    /// Its 6-digit code or a recovery code, as typed.
+    pub code: &'a str,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The moment of the attempt (the application's clock).
+    pub now: DateTime<Utc>,
+}
+
+/// The second step of a sign-in whose password was right: the account's 6-digit code or one
+/// of its recovery codes, on the caller's tenant transaction (committed whatever the outcome).
+/// The lock-out is checked first; a wrong code counts exactly like a wrong password
+/// (`login.second_factor.failed`); a right one resets the counts and is audited as
+/// `login.second_factor.succeeded` (a recovery code also as `totp.recovery_code_used`).
+pub async fn second_factor(
+    conn: &mut PgConnection,
+    keys: &crate::totp::TotpKeys,
+    policy: &LoginPolicy,
+    attempt: &SecondFactorAttempt<'_>,
+) -> Result<crate::totp::Factor, LoginError> {
+    sqlx::query!(
+        "select account_id from accounts where account_id = $1 for update",
+        attempt.account_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(IdentityError::from)?;
+    let (account_id, code, now) = (attempt.account_id, attempt.code, attempt.now);
+    let Some(account) = accounts::get(conn, account_id).await? else {
+        return Err(LoginError::Invalid);
+    };
+    if account.status != AccountStatus::Active {
+        return Err(LoginError::Disabled);
+    }
+    if account.org_status != OrgStatus::Active {
+        return Err(LoginError::Invalid);
+    }
+    let actor = Actor {
+        account_id: Some(account.account_id),
+        org_id: Some(account.org_id),
+        label: format!("account:{} {}", account.account_id, account.display_name),
+        ip: attempt.ip.clone(),
+        user_agent: attempt.user_agent.clone(),
+        ..Actor::default()
+    };
+    let client = actor
+        .ip
+        .as_deref()
+        .unwrap_or("unknown")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    refuse_if_locked(conn, &actor, &account, &client, now).await?;
+    let Some(row) = crate::totp::row_for_update(conn, account_id)
+        .await?
+        .filter(|r| r.enabled_at.is_some())
+    else {
+        // Turned off meanwhile: the sign-in starts again with the password.
+        return Err(LoginError::Invalid);
+    };
+    let used = crate::totp::check_and_use(conn, keys, account_id, &row, code, now).await?;
+    let Some(factor) = used else {
+        return Err(count_failure(conn, policy, &actor, &account, &client, now, true).await?);
+    };
+    clear_failures(conn, account_id, &client).await?;
+    let method = match factor {
+        crate::totp::Factor::Code => "totp",
+        crate::totp::Factor::RecoveryCode => "recovery_code",
+    };
+    if factor == crate::totp::Factor::RecoveryCode {
+        let left = crate::totp::recovery_codes_left(conn, account_id).await?;
+        xiaobao_audit::record(
+            conn,
+            &actor,
+            Entry::new("totp.recovery_code_used", "account", Some(account_id))
+                .detail("remaining", left),
+        )
+        .await
+        .map_err(IdentityError::from)?;
+    }
+    xiaobao_audit::record(
+        conn,
+        &actor,
+        Entry::new("login.second_factor.succeeded", "account", Some(account_id))
+            .detail("method", method),
+    )
+    .await
+    .map_err(IdentityError::from)?;
+    Ok(factor)
 }

@@ -278,6 +278,9 @@ pub async fn enter(
         roles,
         must_change_password: identity.must_change_password || expired,
         password_expires_at,
+        // Platform logins sign in with their password alone (two-factor sign-in is for
+        // programme accounts).
+        second_factor_pending: false,
     })
 }
 

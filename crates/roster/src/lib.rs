@@ -26,7 +26,7 @@ mod xlsx;
 use chrono::NaiveDate;
 use xiaobao_domain::{Gender, InsuredGroup, ResidentId, SchoolType};
 
-pub use seal::{IdSealer, MIN_MASTER_LEN, SealError, ShortSecretError};
+pub use seal::{IdSealer, MIN_MASTER_LEN, SealError, ShortSecretError, derived_keys};
 pub use xiaobao_onboarding::{RowProblem, problems_xlsx};
 pub use xlsx::{ExportRow, roster_columns, roster_template, roster_xlsx, template_file_name};
 

@@ -308,6 +308,25 @@ impl IdSealer {
     }
 }
 
+/// Keys for another secret at rest than ID numbers, derived from the same key set (one
+/// master secret or [`IdSealer::encode_keys`]) with HKDF-SHA256 under `purpose` (an `info`
+/// label of the caller's, distinct from this module's) and the tenant: the current key's
+/// (id, key) first, then the previous one's during a rotation. Used for the programme
+/// accounts' two-factor secrets.
+pub fn derived_keys(master: &[u8], purpose: &[u8], tenant: &str) -> Vec<(u8, [u8; 32])> {
+    let keys = IdKeySet::decode(master).unwrap_or_else(|| IdKeySet {
+        current: (DEFAULT_KEY_ID, master.to_vec()),
+        previous: None,
+        match_secret: master.to_vec(),
+    });
+    let key = |secret: &[u8]| derive(&Hkdf::<Sha256>::new(Some(SALT), secret), purpose, tenant);
+    let mut out = vec![(keys.current.0, key(&keys.current.1))];
+    if let Some((id, secret)) = &keys.previous {
+        out.push((*id, key(secret)));
+    }
+    out
+}
+
 /// One 32-byte key for `purpose` of `tenant`.
 fn derive(hkdf: &Hkdf<Sha256>, purpose: &[u8], tenant: &str) -> [u8; 32] {
     let mut key = [0u8; 32];

@@ -101,6 +101,7 @@ struct AccountPage {
     expires_at: String,
     expires_soon: bool,
     password_href: String,
+    two_factor_href: String,
     /// 切换项目, for platform logins.
     switch_href: Option<String>,
 }
@@ -131,6 +132,7 @@ async fn show_account(call: PageCall, mut session: WebSession) -> Result<Html<St
             .unwrap_or_default(),
         expires_soon,
         password_href: page.href("account/password"),
+        two_factor_href: page.href("account/two-factor"),
         switch_href: current.user.identity_id.map(|_| page.href("switch")),
         me,
     };

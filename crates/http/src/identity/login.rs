@@ -25,7 +25,7 @@ use crate::web::error::ApiError;
 use crate::web::error::PageError;
 use crate::web::layout::Layout;
 use crate::web::nav::Section;
-use crate::web::session::{SignedIn, WebSession};
+use crate::web::session::{PendingSignIn, SignedIn, WebSession};
 use crate::web::tenant::PageTenant;
 use xiaobao_identity::Viewer;
 
@@ -33,10 +33,18 @@ use xiaobao_identity::Viewer;
 const MAX_LOGIN_NAME_CHARS: usize = 100;
 /// Longest password accepted; longer input is refused before any hashing.
 const MAX_PASSWORD_BYTES: usize = 128;
+/// How long after the password the second factor may be given.
+const SECOND_FACTOR_MINS: i64 = 5;
+/// Longest code or recovery code accepted.
+const MAX_CODE_CHARS: usize = 32;
 
 pub fn routes() -> Routes {
     Routes::new()
         .open("/t/{slug}/login", get(show_login).post(submit_login))
+        .open(
+            "/t/{slug}/login/second-factor",
+            get(show_second_factor).post(submit_second_factor),
+        )
         .open("/t/{slug}/logout", post(logout))
         .open_api(routes!(api_login, api_logout))
 }
@@ -328,16 +336,22 @@ async fn submit_login(
             Ok((ok, identity_id)) => {
                 let mut user = signed_in(&ok);
                 user.identity_id = identity_id;
-                let must_change = user.must_change_password;
+                if ok.second_factor_pending {
+                    user.two_factor = true;
+                    let expires_at = (state.clock.now()
+                        + chrono::Duration::minutes(SECOND_FACTOR_MINS))
+                    .timestamp();
+                    session
+                        .begin_second_factor(PendingSignIn {
+                            user,
+                            next,
+                            expires_at,
+                        })
+                        .await?;
+                    return Ok(Redirect::to(&page.href("login/second-factor")).into_response());
+                }
                 session.sign_in(user).await?;
-                let to = if must_change {
-                    page.href("account/password")
-                } else if !next.is_empty() {
-                    next
-                } else {
-                    page.base.clone()
-                };
-                return Ok(Redirect::to(&to).into_response());
+                return Ok(Redirect::to(&landing(&page, &session, next)).into_response());
             }
             Err(Failure::Refused(r)) => refusal = Some(r.message),
             Err(f) => return Err(f.into()),
@@ -360,6 +374,141 @@ async fn submit_login(
     )
     .await?;
     Ok((status, html).into_response())
+}
+
+/// Where a completed sign-in goes: the password page when it must change, else `next`, else
+/// the programme's home.
+fn landing(page: &PageTenant, session: &WebSession, next: String) -> String {
+    if session.user().is_some_and(|u| u.must_change_password) {
+        page.href("account/password")
+    } else if !next.is_empty() {
+        next
+    } else {
+        page.base.clone()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login_second_factor.html")]
+struct SecondFactorPage {
+    layout: Layout,
+    action: String,
+    csrf: CsrfToken,
+    refusal: Option<String>,
+    minutes: i64,
+    login_href: String,
+}
+
+async fn render_second_factor(
+    page: &PageTenant,
+    session: &mut WebSession,
+    refusal: Option<String>,
+) -> Result<Html<String>, PageError> {
+    let view = SecondFactorPage {
+        layout: Layout::tenant(page, session, Section::Login, Some("两步验证")).await?,
+        action: page.href("login/second-factor"),
+        csrf: session.csrf_token().await?,
+        refusal,
+        minutes: SECOND_FACTOR_MINS,
+        login_href: page.href("login"),
+    };
+    Ok(Html(view.render()?))
+}
+
+/// The pending sign-in of the session while it has not expired (on the application's clock).
+fn live_pending(state: &AppState, session: &WebSession) -> Option<PendingSignIn> {
+    session
+        .pending()
+        .filter(|p| p.expires_at > state.clock.now().timestamp())
+        .cloned()
+}
+
+/// The second step of the login form: asks for the code while a password is verified and
+/// the step has not expired; otherwise back to the login page.
+async fn show_second_factor(
+    State(state): State<AppState>,
+    page: PageTenant,
+    mut session: WebSession,
+) -> Result<Response, PageError> {
+    if live_pending(&state, &session).is_none() {
+        session.clear_pending().await?;
+        return Ok(Redirect::to(&page.href("login")).into_response());
+    }
+    Ok(render_second_factor(&page, &mut session, None)
+        .await?
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SecondFactorForm {
+    totp_code: Option<String>,
+}
+
+async fn submit_second_factor(
+    State(state): State<AppState>,
+    page: PageTenant,
+    mut session: WebSession,
+    meta: ClientMeta,
+    form: Result<Form<SecondFactorForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Some(pending) = live_pending(&state, &session) else {
+        session.clear_pending().await?;
+        return Ok(Redirect::to(&page.href("login")).into_response());
+    };
+    let code = form
+        .ok()
+        .and_then(|Form(f)| f.totp_code)
+        .unwrap_or_default();
+    let code = code.trim();
+    if code.is_empty() || code.chars().count() > MAX_CODE_CHARS {
+        let html = render_second_factor(
+            &page,
+            &mut session,
+            Some("请输入 6 位动态验证码或恢复码".into()),
+        )
+        .await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+    }
+    match second_step(
+        &state,
+        &page.tenant,
+        &meta,
+        pending.user.viewer.account_id,
+        code,
+    )
+    .await
+    {
+        Ok(_) => {
+            session.sign_in(pending.user).await?;
+            let to = landing(&page, &session, pending.next);
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(Failure::Refused(r)) => {
+            let html = render_second_factor(&page, &mut session, Some(r.message)).await?;
+            Ok((StatusCode::UNAUTHORIZED, html).into_response())
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+/// The second factor of a sign-in for `account_id`.
+async fn second_step(
+    state: &AppState,
+    tenant: &std::sync::Arc<xiaobao_db::Tenant>,
+    meta: &ClientMeta,
+    account_id: i64,
+    code: &str,
+) -> Outcome<xiaobao_identity::totp::Factor> {
+    let auth = &state.auth;
+    let gate = Gate {
+        hasher: &auth.hasher,
+        limiter: &auth.limiter,
+        policy: &auth.login,
+    };
+    let keys = state.totp_keys(tenant)?;
+    SignIn::new(crate::identity::anon::guest(state, tenant, meta))
+        .second_factor(gate, &keys, account_id, code)
+        .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -391,6 +540,11 @@ pub(crate) struct ApiLogin {
     account_type: String,
     login_name: String,
     password: String,
+    /// For an account with two-factor sign-in: the authenticator's current 6-digit code, or
+    /// one of its recovery codes. Without it such an account is answered 401
+    /// `second_factor_required`.
+    #[serde(default)]
+    totp_code: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -407,7 +561,7 @@ pub(crate) struct ApiSession {
     request_body = ApiLogin,
     responses(
         (status = 200, description = "已登录；Set-Cookie 带会话", body = ApiSession),
-        (status = 401, description = "账号或密码错误", body = crate::web::error::ErrorBody),
+        (status = 401, description = "账号或密码错误（`invalid_credentials`）；已开启两步验证而未给出 `totp_code`（`second_factor_required`）；动态验证码或恢复码错误（`invalid_second_factor`）", body = crate::web::error::ErrorBody),
         (status = 423, description = "账号已锁定", body = crate::web::error::ErrorBody),
         (status = 429, description = "尝试过于频繁", body = crate::web::error::ErrorBody)))]
 pub(crate) async fn api_login(
@@ -427,11 +581,29 @@ pub(crate) async fn api_login(
     if body.password.is_empty() || body.password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid("password", "请输入密码"));
     }
-    let outcome = attempt(&state, &tenant.0, kind, &login_name, &body.password, &meta).await;
+    let code = body.totp_code.as_deref().map(str::trim).unwrap_or_default();
+    if code.chars().count() > MAX_CODE_CHARS {
+        return Err(ApiError::invalid("totp_code", "动态验证码或恢复码过长"));
+    }
+    let mut outcome = attempt(&state, &tenant.0, kind, &login_name, &body.password, &meta).await;
+    if let Ok((ok, _)) = &outcome
+        && ok.second_factor_pending
+    {
+        outcome = if code.is_empty() {
+            Err(xiaobao_identity::LoginError::SecondFactorRequired.into())
+        } else {
+            let account_id = ok.account.account_id;
+            match second_step(&state, &tenant.0, &meta, account_id, code).await {
+                Ok(_) => outcome,
+                Err(f) => Err(f),
+            }
+        };
+    }
     match outcome {
         Ok((ok, identity_id)) => {
             let mut user = signed_in(&ok);
             user.identity_id = identity_id;
+            user.two_factor = ok.second_factor_pending;
             let view = ApiSession {
                 account_id: user.viewer.account_id,
                 display_name: user.display_name.clone(),
@@ -494,6 +666,9 @@ pub async fn open_session(
             Failure::Refused(r) => r.message,
             _ => "登录服务不可用".to_string(),
         })?;
+    if outcome.0.second_factor_pending {
+        return Err("该账号已开启两步验证，请在浏览器中登录".to_string());
+    }
     let mut user = signed_in(&outcome.0);
     user.identity_id = outcome.1;
     user.epoch = crate::web::validity::fetch(state, slug, user.viewer.account_id)

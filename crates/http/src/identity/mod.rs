@@ -10,3 +10,4 @@ pub(crate) mod recovery;
 pub(crate) mod register;
 pub(crate) mod review;
 pub(crate) mod switch;
+pub(crate) mod two_factor;

@@ -6,6 +6,8 @@
 //!
 //! 1. no session for this tenant → the login page (pages) or `401 unauthenticated` (API);
 //! 2. a password that must be changed → only the password page and the account page answer;
+//!    an authority account that must turn on two-factor sign-in (`auth.require_totp_for_admins`)
+//!    and has not → only those and the two-factor pages;
 //! 3. no role of the account holds the permission (`policies/`) → `403`, audited;
 //! 4. otherwise the handler runs with [`Current`] (the signed-in account) at hand.
 //!
@@ -298,6 +300,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
     }
 }
 
+/// Paths an authority that must enrol in two-factor sign-in still reaches.
+fn allowed_before_two_factor(permission: Permission) -> bool {
+    allowed_before_password_change(permission) || permission == Permission::ACCOUNT_TWO_FACTOR
+}
+
 /// Paths a password that must be changed still reaches.
 fn allowed_before_password_change(permission: Permission) -> bool {
     permission == Permission::ACCOUNT_CHANGE_PASSWORD || permission == Permission::ACCOUNT_READ
@@ -366,6 +373,20 @@ async fn guard(permission: Permission, request: Request, next: Next) -> Response
             .into_response()
         } else {
             Redirect::to(&format!("{}account/password", page_base(&parts, &slug))).into_response()
+        };
+    }
+    if !user.two_factor
+        && !allowed_before_two_factor(permission)
+        && crate::identity::two_factor::required_for(&state, &user.viewer.roles)
+    {
+        return if api {
+            ApiError::Forbidden {
+                code: "two_factor_enrolment_required",
+                message: "请先在账户信息中开启两步验证".into(),
+            }
+            .into_response()
+        } else {
+            Redirect::to(&format!("{}account/two-factor", page_base(&parts, &slug))).into_response()
         };
     }
     let (ip, user_agent) = client_meta(&parts);

@@ -48,6 +48,18 @@ pub struct SessionData {
     /// Unix seconds of the sign-in (the absolute lifetime counts from here).
     #[serde(default)]
     pub signed_in_at: i64,
+    /// A password was right and the account's second factor is asked for: not signed in.
+    #[serde(default)]
+    pub pending: Option<PendingSignIn>,
+}
+
+/// "Password verified, second factor pending": who would be signed in, where to go then, and
+/// until when (Unix seconds of the application's clock) the code may be given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub user: SignedIn,
+    pub next: String,
+    pub expires_at: i64,
 }
 
 impl SessionData {
@@ -60,6 +72,7 @@ impl SessionData {
             user,
             seen_at: now,
             signed_in_at: now,
+            pending: None,
         }
     }
 }
@@ -81,6 +94,10 @@ pub struct SignedIn {
     /// status or roles changed; see `crate::validity`).
     #[serde(default)]
     pub epoch: i64,
+    /// The account signs in with a second factor (it gave one for this session, or turned it
+    /// on during it).
+    #[serde(default)]
+    pub two_factor: bool,
 }
 
 impl SignedIn {
@@ -93,6 +110,7 @@ impl SignedIn {
             must_change_password,
             identity_id: None,
             epoch: 0,
+            two_factor: false,
         }
     }
 }
@@ -161,6 +179,53 @@ impl WebSession {
             .map_err(store_failed)?;
         self.data = Some(data);
         self.foreign = false;
+        Ok(())
+    }
+
+    /// The sign-in waiting for its second factor, if any.
+    pub fn pending(&self) -> Option<&PendingSignIn> {
+        self.data.as_ref().and_then(|d| d.pending.as_ref())
+    }
+
+    /// Holds a sign-in whose password was right until its second factor is given: a new
+    /// session id and CSRF token, nobody signed in.
+    pub async fn begin_second_factor(&mut self, pending: PendingSignIn) -> Result<(), PageError> {
+        self.session.clear().await;
+        self.session.cycle_id().await.map_err(store_failed)?;
+        let mut data = SessionData::new(&self.scope, None);
+        data.pending = Some(pending);
+        self.session
+            .insert(SESSION_KEY, &data)
+            .await
+            .map_err(store_failed)?;
+        self.data = Some(data);
+        self.foreign = false;
+        Ok(())
+    }
+
+    /// Drops a pending sign-in (expired, or the account locked meanwhile).
+    pub async fn clear_pending(&mut self) -> Result<(), PageError> {
+        if let Some(d) = &mut self.data
+            && d.pending.take().is_some()
+        {
+            self.session
+                .insert(SESSION_KEY, &*d)
+                .await
+                .map_err(store_failed)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the signed-in account's data keeping the session id and CSRF token (two-factor
+    /// sign-in turned on or off).
+    pub async fn refresh_user(&mut self, user: SignedIn) -> Result<(), PageError> {
+        if let Some(d) = &mut self.data {
+            d.user = Some(user);
+            self.session
+                .insert(SESSION_KEY, &*d)
+                .await
+                .map_err(store_failed)?;
+        }
         Ok(())
     }
 

@@ -59,3 +59,6 @@ pub async fn standing(
     tx.commit().await?;
     Ok(row)
 }
+pub mod two_factor;
+
+pub use two_factor::TwoFactor;

@@ -127,6 +127,8 @@ impl Registrations {
             roles,
             must_change_password: true,
             password_expires_at: None,
+            // An activated account has just got its first password: no second factor yet.
+            second_factor_pending: false,
         })
     }
 

@@ -28,6 +28,20 @@ impl From<LoginError> for Failure {
             LoginError::RateLimited { retry_after_secs } => {
                 Refusal::rate_limited("rate_limited", message, retry_after_secs).into()
             }
+            LoginError::SecondFactorRequired => Refusal::new(
+                RefusalClass::Unauthenticated,
+                "second_factor_required",
+                message,
+            )
+            .on("totp_code")
+            .into(),
+            LoginError::WrongSecondFactor => Refusal::new(
+                RefusalClass::Unauthenticated,
+                "invalid_second_factor",
+                message,
+            )
+            .on("totp_code")
+            .into(),
             LoginError::Invalid | LoginError::Disabled => Refusal::new(
                 RefusalClass::Unauthenticated,
                 "invalid_credentials",
@@ -104,6 +118,35 @@ impl SignIn {
         }
         tracing::info!(tenant.slug = %tenant.slug, login.account_type = kind.as_str(),
             login.ok = outcome.is_ok(), "login attempt");
+        Ok(outcome?)
+    }
+
+    /// The second step of a sign-in whose password was right (`login` answered
+    /// `second_factor_pending`): the account's current code or one of its recovery codes.
+    /// Committed whatever the outcome: a wrong code counts towards the lock-out.
+    pub async fn second_factor(
+        &self,
+        gate: Gate<'_>,
+        keys: &crate::totp::TotpKeys,
+        account_id: i64,
+        code: &str,
+    ) -> Outcome<crate::totp::Factor> {
+        let mut tx = self.guest.tx().await?;
+        let attempt = crate::login::SecondFactorAttempt {
+            account_id,
+            code,
+            ip: self.guest.actor.ip.clone(),
+            user_agent: self.guest.actor.user_agent.clone(),
+            now: self.guest.clock.now(),
+        };
+        let outcome = crate::login::second_factor(&mut tx, keys, gate.policy, &attempt).await;
+        if let Err(LoginError::Internal(error)) = &outcome {
+            tracing::error!(%error, "second factor failed");
+        } else {
+            tx.commit().await?;
+        }
+        tracing::info!(tenant.slug = %self.guest.tenant.slug, login.ok = outcome.is_ok(),
+            "second factor attempt");
         Ok(outcome?)
     }
 
