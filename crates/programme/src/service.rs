@@ -524,12 +524,8 @@ impl Rules {
             .map(|b| b.document.clone())
             .unwrap_or_default();
         tx.commit().await?;
-        let changes = if base_document.is_empty() {
-            edit::diff("", &row.document)
-        } else {
-            edit::diff(&base_document, &row.document)
-        }
-        .map_err(|p| Problem::Invalid(vec![p]))?;
+        let changes =
+            edit::diff(&base_document, &row.document).map_err(|p| Problem::Invalid(vec![p]))?;
         let stale = row.status == RequestStatus::Pending
             && history.first().map(|v| v.version) != row.base_version;
         Ok(ProposalDetail {

@@ -14,7 +14,7 @@ use xiaobao_programme::{
     Draft, ProposalDetail, ProposalView, Proposed, RulesYear, VersionView, YearSummary,
 };
 
-use super::rules;
+use super::{rules, version_of};
 use crate::web::call::{ApiCall, path_id};
 use crate::web::error::{ApiError, ErrorBody, bad_json};
 
@@ -79,10 +79,6 @@ fn proposed(body: ProposalBody) -> Result<(Proposed, String), Failure> {
     Ok((proposed, body.reason))
 }
 
-fn year_of(raw: &str) -> Result<AcademicYear, Failure> {
-    AcademicYear::asked(raw)
-}
-
 /// The academic years with rules or proposals, newest first.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/rules", operation_id = "list_rules_years", tag = "rules",
     params(("slug" = String, Path, description = "租户标识")),
@@ -99,7 +95,7 @@ pub(crate) async fn year(
     call: ApiCall,
     Path(path): Path<(String, String)>,
 ) -> Result<Json<RulesYear>, ApiError> {
-    let outcome = async { rules(&call).year(year_of(&path.1)?).await }.await;
+    let outcome = async { rules(&call).year(AcademicYear::asked(&path.1)?).await }.await;
     call.answer(outcome).await
 }
 
@@ -114,12 +110,8 @@ pub(crate) async fn version(
 ) -> Result<Json<VersionView>, ApiError> {
     let (_, year, version) = path;
     let outcome = async {
-        let year = year_of(&year)?;
-        let v = version
-            .parse::<i32>()
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| Refusal::out_of_scope("rules_version", format!("{year}#{version}")))?;
+        let year = AcademicYear::asked(&year)?;
+        let v = version_of(&version, year)?;
         rules(&call).version(year, Some(v)).await
     }
     .await;
@@ -136,7 +128,7 @@ pub(crate) async fn fields(
     Path(path): Path<(String, String)>,
 ) -> Result<Json<Vec<Field>>, ApiError> {
     let outcome: Outcome<Vec<Field>> = async {
-        let current = rules(&call).draft(year_of(&path.1)?).await?;
+        let current = rules(&call).draft(AcademicYear::asked(&path.1)?).await?;
         edit::fields(&current.document)
             .map_err(|p| xiaobao_programme::Problem::Invalid(vec![p]).into())
     }
@@ -153,7 +145,7 @@ pub(crate) async fn draft(
     call: ApiCall,
     Path(path): Path<(String, String)>,
 ) -> Result<Json<Draft>, ApiError> {
-    let outcome = async { rules(&call).draft(year_of(&path.1)?).await }.await;
+    let outcome = async { rules(&call).draft(AcademicYear::asked(&path.1)?).await }.await;
     call.answer(outcome).await
 }
 
@@ -173,7 +165,7 @@ pub(crate) async fn propose(
 ) -> Result<(StatusCode, Json<ProposalView>), ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
     let outcome = async {
-        let year = year_of(&path.1)?;
+        let year = AcademicYear::asked(&path.1)?;
         let (proposed, reason) = proposed(body)?;
         rules(&call).propose(year, proposed, &reason).await
     }

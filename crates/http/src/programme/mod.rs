@@ -15,6 +15,7 @@ mod pages;
 use axum::http::Method;
 use utoipa_axum::routes;
 use xiaobao_authz::Permission;
+use xiaobao_domain::{AcademicYear, Failure};
 use xiaobao_programme::Rules;
 
 use crate::web::auth::Routes;
@@ -87,4 +88,11 @@ pub fn routes() -> Routes {
 
 fn rules(call: &impl Called) -> Rules {
     Rules::new(call.caller())
+}
+
+/// A version number from a path, or a miss of that version (404, audited as asked for).
+pub(super) fn version_of(raw: &str, year: AcademicYear) -> Result<i32, Failure> {
+    raw.parse::<i32>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        xiaobao_domain::Refusal::out_of_scope("rules_version", format!("{year}#{raw}")).into()
+    })
 }

@@ -12,7 +12,7 @@ use xiaobao_domain::{AcademicYear, Failure, RequestStatus};
 use xiaobao_programme::edit::{self, Change, Field};
 use xiaobao_programme::{Problem, ProposalView, Proposed, VersionMeta, check_document};
 
-use super::rules;
+use super::{rules, version_of};
 use crate::web::call::{PageCall, path_id};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::{PageError, refusal_status};
@@ -29,16 +29,6 @@ async fn layout(
     title: &str,
 ) -> Result<Layout, PageError> {
     Layout::tenant(&call.page, session, Section::ProgrammeRules, Some(title)).await
-}
-
-fn year_of(raw: &str) -> Result<AcademicYear, Failure> {
-    AcademicYear::asked(raw)
-}
-
-fn version_of(raw: &str, year: AcademicYear) -> Result<i32, Failure> {
-    raw.parse::<i32>().ok().filter(|v| *v > 0).ok_or_else(|| {
-        xiaobao_domain::Refusal::out_of_scope("rules_version", format!("{year}#{raw}")).into()
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,7 +138,7 @@ pub(super) async fn show_year(
     mut session: WebSession,
     Path((_, year)): Path<(String, String)>,
 ) -> Result<Html<String>, PageError> {
-    let outcome = async { rules(&call).year(year_of(&year)?).await }.await;
+    let outcome = async { rules(&call).year(AcademicYear::asked(&year)?).await }.await;
     let y = call.take(outcome).await?;
     let page = &call.page;
     let year = y.academic_year.to_string();
@@ -204,7 +194,7 @@ pub(super) async fn show_version(
 ) -> Result<Html<String>, PageError> {
     let service = rules(&call);
     let outcome = async {
-        let year = year_of(&year)?;
+        let year = AcademicYear::asked(&year)?;
         let v = service
             .version(year, Some(version_of(&version, year)?))
             .await?;
@@ -369,7 +359,13 @@ async fn render_edit(
         .problems
         .iter()
         .filter(|p| !shown_paths.contains(&p.path))
-        .map(ToString::to_string)
+        .map(|p| {
+            if p.path.is_empty() {
+                p.problem.clone()
+            } else {
+                p.to_string()
+            }
+        })
         .collect();
     let year_s = year.to_string();
     let view = EditPage {
@@ -407,7 +403,7 @@ pub(super) async fn show_edit(
     mut session: WebSession,
     Path((_, year)): Path<(String, String)>,
 ) -> Result<Html<String>, PageError> {
-    let year = call.take(year_of(&year)).await?;
+    let year = call.take(AcademicYear::asked(&year)).await?;
     render_edit(&call, &mut session, year, Retry::default()).await
 }
 
@@ -467,7 +463,7 @@ pub(super) async fn submit_edit(
     Path((_, year)): Path<(String, String)>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let year = call.take(year_of(&year)).await?;
+    let year = call.take(AcademicYear::asked(&year)).await?;
     let s = submitted(form.map(|Form(f)| f).unwrap_or_default());
     if let Err(retry) = precheck(&call, year, &s).await? {
         let html = render_edit(&call, &mut session, year, retry).await?;
