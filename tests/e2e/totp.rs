@@ -536,3 +536,122 @@ async fn reseal_moves_two_factor_secrets_to_the_new_id_key() {
     assert_eq!(keys.open(dept.account_id, &sealed).unwrap(), secret);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn turning_it_on_or_off_ends_the_other_sessions_and_recovery_codes_can_be_renewed() {
+    let app = TestApp::init().await.with_demo_tenants().await;
+    let dept = department(&app, "两步验证中原区", "410102").await;
+    let other = app.sign_in(SLUG, &dept).await;
+    let s = app.sign_in(SLUG, &dept).await;
+    let signed_in = |r: &xiaobao_test_support::TestResponse| r.status == StatusCode::OK;
+    assert!(signed_in(
+        &app.get_with_cookie("/t/henan/account", &other.cookie).await
+    ));
+    let (secret, old_codes) = enrol(&app, &s).await;
+    // The session that turned it on stays; the other one is signed out.
+    assert!(signed_in(
+        &app.get_with_cookie("/t/henan/account", &s.cookie).await
+    ));
+    assert_eq!(
+        app.get_with_cookie("/t/henan/account", &other.cookie)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    // New recovery codes need a current code from the authenticator, not a recovery code.
+    app.clock.advance(Duration::seconds(30));
+    let r = app
+        .post_as(
+            &s,
+            "/t/henan/account/two-factor/recovery-codes",
+            &[("code", &old_codes[0])],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("6 位数字"));
+    let r = app
+        .post_as(
+            &s,
+            "/t/henan/account/two-factor/recovery-codes",
+            &[("code", "000000")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("动态验证码不正确"));
+    let code = code_now(&app, &secret);
+    let r = app
+        .post_as(
+            &s,
+            "/t/henan/account/two-factor/recovery-codes",
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("recovery_codes_regenerated"));
+    let new_codes = shown_recovery_codes(&r.text());
+    assert_eq!(new_codes.len(), 10);
+    assert!(new_codes.iter().all(|c| !old_codes.contains(c)));
+    // The same code cannot be replayed for another set.
+    let r = app
+        .post_as(
+            &s,
+            "/t/henan/account/two-factor/recovery-codes",
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The old codes no longer sign in; a new one does.
+    let pending = password_step(&app, &dept).await;
+    let r = second_step(&app, &pending, &old_codes[1])
+        .await
+        .unwrap_err();
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let pending = password_step(&app, &dept).await;
+    let third = second_step(&app, &pending, &new_codes[0]).await.unwrap();
+
+    // Through the API as well.
+    app.clock.advance(Duration::seconds(30));
+    let r = app
+        .json_as(
+            &s,
+            "POST",
+            "/api/v1/t/henan/me/two-factor/recovery-codes",
+            Some(serde_json::json!({ "code": code_now(&app, &secret) })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["recovery_codes"].as_array().unwrap().len(), 10);
+    let trail = actions(&app, dept.account_id).await;
+    let renewed = trail
+        .iter()
+        .filter(|(a, _)| a == "totp.recovery_codes_regenerated")
+        .count();
+    assert_eq!(renewed, 2);
+    assert!(trail.iter().any(|(a, _)| a == "totp.regenerate_refused"));
+
+    // Turning it off also ends the other sessions, and keeps this one.
+    app.clock.advance(Duration::seconds(30));
+    let r = app
+        .post_as(
+            &s,
+            "/t/henan/account/two-factor/disable",
+            &[
+                ("password", &dept.password),
+                ("code", &code_now(&app, &secret)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert!(signed_in(
+        &app.get_with_cookie("/t/henan/account", &s.cookie).await
+    ));
+    assert_eq!(
+        app.get_with_cookie("/t/henan/account", &third.cookie)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    app.cleanup().await;
+}

@@ -356,6 +356,15 @@ pub async fn enable(
     )
     .execute(&mut *conn)
     .await?;
+    replace_recovery_codes(conn, account_id, codes).await
+}
+
+/// Replaces every recovery code of the account (used or not) by `codes`, stored hashed.
+pub async fn replace_recovery_codes(
+    conn: &mut PgConnection,
+    account_id: i64,
+    codes: &[String],
+) -> Result<(), IdentityError> {
     sqlx::query!(
         "delete from totp_recovery_codes where account_id = $1",
         account_id

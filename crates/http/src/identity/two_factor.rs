@@ -1,7 +1,8 @@
 //! 两步验证 on the account page: turning two-factor sign-in (TOTP) on — a QR code rendered
 //! here as inline SVG and the secret in base32, confirmed with a current code, then the
-//! recovery codes shown once — and off (password and a current code). The same through the
-//! API under `/api/v1/t/{slug}/me/two-factor`.
+//! recovery codes shown once — and off (password and a current code); new recovery codes for a
+//! current code. Turning it on or off ends the account's other sessions; the session that did
+//! it stays signed in. The same through the API under `/api/v1/t/{slug}/me/two-factor`.
 
 use askama::Template;
 use axum::Json;
@@ -42,9 +43,16 @@ pub fn routes() -> Routes {
             p,
             disable,
         )
+        .page(
+            Method::POST,
+            "/t/{slug}/account/two-factor/recovery-codes",
+            p,
+            regenerate,
+        )
         .api(p, routes!(api_status, api_start))
         .api(p, routes!(api_confirm))
         .api(p, routes!(api_disable))
+        .api(p, routes!(api_regenerate))
 }
 
 fn service(call: &impl Called, state: &crate::AppState) -> Outcome<TwoFactor> {
@@ -93,11 +101,14 @@ struct TwoFactorPage {
     enrolment: Option<EnrolmentView>,
     enabled_at: Option<String>,
     recovery_codes_left: i64,
-    /// Shown once, right after enabling.
+    /// Shown once, right after enabling or regenerating.
     recovery_codes: Vec<String>,
+    /// `recovery_codes` replace earlier ones (two-factor sign-in was on already).
+    regenerated: bool,
     start_action: String,
     confirm_action: String,
     disable_action: String,
+    regenerate_action: String,
     account_href: String,
 }
 
@@ -112,6 +123,7 @@ async fn render(
     session: &mut WebSession,
     refusal: Option<String>,
     recovery_codes: Vec<String>,
+    regenerated: bool,
 ) -> Result<Html<String>, PageError> {
     let two_factor = call.take(service(call, &call.state)).await?;
     let status = call.take(two_factor.status().await).await?;
@@ -140,17 +152,19 @@ async fn render(
                 .to_string()
         }),
         recovery_codes_left: status.recovery_codes_left,
+        regenerated,
         recovery_codes,
         start_action: page.href("account/two-factor/start"),
         confirm_action: page.href("account/two-factor/confirm"),
         disable_action: page.href("account/two-factor/disable"),
+        regenerate_action: page.href("account/two-factor/recovery-codes"),
         account_href: page.href("account"),
     };
     Ok(Html(view.render()?))
 }
 
 async fn show(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
-    render(&call, &mut session, None, Vec::new()).await
+    render(&call, &mut session, None, Vec::new(), false).await
 }
 
 /// A refusal shown on the page (an input the holder can correct), else the failure's page.
@@ -161,7 +175,7 @@ async fn refused(
 ) -> Result<Response, PageError> {
     match f {
         Failure::Refused(r) if !r.is_not_found() => {
-            let html = render(call, session, Some(r.message.clone()), Vec::new()).await?;
+            let html = render(call, session, Some(r.message.clone()), Vec::new(), false).await?;
             Ok((refusal_status(r.class), html).into_response())
         }
         f => Err(call.fail(f).await),
@@ -196,7 +210,7 @@ async fn confirm_and_mark(
     if let Some(mut user) = session.user().cloned() {
         user.two_factor = true;
         session
-            .refresh_user(user)
+            .restamp_user(user)
             .await
             .map_err(|_| Failure::internal("session store"))?;
     }
@@ -210,7 +224,7 @@ async fn confirm(
 ) -> Result<Response, PageError> {
     let code = form.ok().and_then(|Form(f)| f.code).unwrap_or_default();
     match confirm_and_mark(&call, &call.state, &mut session, code.trim()).await {
-        Ok(codes) => Ok(render(&call, &mut session, None, codes)
+        Ok(codes) => Ok(render(&call, &mut session, None, codes, false)
             .await?
             .into_response()),
         Err(f) => refused(&call, &mut session, f).await,
@@ -240,7 +254,7 @@ async fn disable_and_mark(
     if let Some(mut user) = session.user().cloned() {
         user.two_factor = false;
         session
-            .refresh_user(user)
+            .restamp_user(user)
             .await
             .map_err(|_| Failure::internal("session store"))?;
     }
@@ -255,6 +269,30 @@ async fn disable(
     let input = form.map(|Form(f)| f).unwrap_or_default();
     match disable_and_mark(&call, &call.state, &mut session, &input).await {
         Ok(()) => Ok(Redirect::to(&call.page.href("account/two-factor")).into_response()),
+        Err(f) => refused(&call, &mut session, f).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct TotpRegenerate {
+    /// The authenticator's current 6-digit code (a recovery code is not accepted here).
+    code: Option<String>,
+}
+
+async fn regenerate(
+    call: PageCall,
+    mut session: WebSession,
+    form: Result<Form<TotpRegenerate>, FormRejection>,
+) -> Result<Response, PageError> {
+    let code = form.ok().and_then(|Form(f)| f.code).unwrap_or_default();
+    let outcome = match service(&call, &call.state) {
+        Ok(s) => s.regenerate_recovery_codes(code.trim()).await,
+        Err(f) => Err(f),
+    };
+    match outcome {
+        Ok(codes) => Ok(render(&call, &mut session, None, codes, true)
+            .await?
+            .into_response()),
         Err(f) => refused(&call, &mut session, f).await,
     }
 }
@@ -375,4 +413,28 @@ pub(crate) async fn api_disable(
     let Json(body) = body.map_err(|e| crate::web::error::bad_json(&e))?;
     let outcome = disable_and_mark(&call, &call.state, &mut session, &body).await;
     call.done(outcome).await
+}
+
+/// Replaces the recovery codes by ten new ones, given a current `code` from the authenticator
+/// (not a recovery code); the old ones stop working. Answers the new codes, shown this once.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/me/two-factor/recovery-codes", operation_id = "regenerate_recovery_codes", tag = "identity",
+    params(("slug" = String, Path, description = "租户标识")),
+    request_body = TotpRegenerate,
+    responses((status = 200, body = RecoveryCodes),
+        (status = 409, description = "两步验证未开启", body = crate::web::error::ErrorBody),
+        (status = 422, description = "动态验证码不正确", body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_regenerate(
+    call: ApiCall,
+    body: Result<Json<TotpRegenerate>, JsonRejection>,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let Json(body) = body.map_err(|e| crate::web::error::bad_json(&e))?;
+    let code = body.code.unwrap_or_default();
+    let outcome = async {
+        service(&call, &call.state)?
+            .regenerate_recovery_codes(code.trim())
+            .await
+            .map(|recovery_codes| RecoveryCodes { recovery_codes })
+    }
+    .await;
+    call.answer(outcome).await
 }

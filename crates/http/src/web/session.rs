@@ -229,6 +229,19 @@ impl WebSession {
         Ok(())
     }
 
+    /// Replaces the signed-in account's data after a change that moved the account's session
+    /// epoch (two-factor sign-in turned on or off), keeping this session: it is stamped with
+    /// the account's new epoch, while every other session of the account ends.
+    pub async fn restamp_user(&mut self, mut user: SignedIn) -> Result<(), PageError> {
+        if !self.scope.is_empty() {
+            user.epoch =
+                crate::web::validity::fetch(&self.state, &self.scope, user.viewer.account_id)
+                    .await?
+                    .epoch;
+        }
+        self.refresh_user(user).await
+    }
+
     /// Replaces the signed-in account's data (after a password change), with a new session id.
     pub async fn update_user(&mut self, user: SignedIn) -> Result<(), PageError> {
         self.sign_in(user).await

@@ -1,6 +1,8 @@
 //! Two-factor sign-in of one's own account (账户信息 → 两步验证): enrolment (a secret shown as a
 //! QR code and in base32, confirmed with a current code, then ten recovery codes shown once)
-//! and turning it off (the password and a current code). Platform logins (brokers and insurer
+//! and turning it off (the password and a current code); new recovery codes for a current
+//! code. Turning it on or off ends the account's other sessions (the session epoch moves, see
+//! migration 0015). Platform logins (brokers and insurer
 //! head offices signing in with one login in several programmes) are not enrolled here: their
 //! password lives on the platform, outside any one programme.
 
@@ -167,6 +169,66 @@ impl TwoFactor {
             &self.caller.actor,
             Entry::new("totp.enabled", "account", Some(self.account_id()))
                 .detail("remaining", codes.len()),
+        )
+        .await
+        .map_err(Failure::internal)?;
+        tx.commit().await?;
+        Ok(codes)
+    }
+
+    /// Replaces the recovery codes by ten new ones (the old ones, used or not, stop working),
+    /// given a current code from the authenticator — not a recovery code, so a lost phone
+    /// cannot be hidden behind the codes it replaces. Audited as
+    /// `totp.recovery_codes_regenerated`; a wrong code as `totp.regenerate_refused`. Answers
+    /// the new codes, shown once.
+    pub async fn regenerate_recovery_codes(&self, code: &str) -> Outcome<Vec<String>> {
+        if totp::looks_like_code(code).is_none() {
+            return Err(invalid("code", "请输入身份验证器中显示的 6 位数字"));
+        }
+        let now = self.caller.clock.now();
+        let mut tx = self.caller.tx().await?;
+        let Some(row) = totp::row_for_update(&mut tx, self.account_id())
+            .await?
+            .filter(|r| r.enabled_at.is_some())
+        else {
+            return Err(Refusal::conflict("two_factor_disabled", "两步验证未开启").into());
+        };
+        let secret = self
+            .keys
+            .open(self.account_id(), &row.secret_sealed)
+            .map_err(Failure::internal)?;
+        let last = row.last_used_step.and_then(|s| u64::try_from(s).ok());
+        let Some(step) = totp::matching_step(&secret, code, now, last) else {
+            xiaobao_audit::record(
+                &mut tx,
+                &self.caller.actor,
+                Entry::new(
+                    "totp.regenerate_refused",
+                    "account",
+                    Some(self.account_id()),
+                )
+                .detail("cause", "wrong_code"),
+            )
+            .await
+            .map_err(Failure::internal)?;
+            tx.commit().await?;
+            return Err(invalid(
+                "code",
+                "动态验证码不正确，请输入身份验证器中当前显示的 6 位数字",
+            ));
+        };
+        totp::use_step(&mut tx, self.account_id(), step).await?;
+        let codes = totp::new_recovery_codes();
+        totp::replace_recovery_codes(&mut tx, self.account_id(), &codes).await?;
+        xiaobao_audit::record(
+            &mut tx,
+            &self.caller.actor,
+            Entry::new(
+                "totp.recovery_codes_regenerated",
+                "account",
+                Some(self.account_id()),
+            )
+            .detail("remaining", codes.len()),
         )
         .await
         .map_err(Failure::internal)?;
