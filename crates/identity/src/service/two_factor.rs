@@ -2,7 +2,7 @@
 //! QR code and in base32, confirmed with a current code, then ten recovery codes shown once)
 //! and turning it off (the password and a current code); new recovery codes for a current
 //! code. Turning it on or off ends the account's other sessions (the session epoch moves, see
-//! migration 0015). Platform logins (brokers and insurer
+//! migration 0016). Platform logins (brokers and insurer
 //! head offices signing in with one login in several programmes) are not enrolled here: their
 //! password lives on the platform, outside any one programme.
 
