@@ -34,6 +34,7 @@ mod platform_identity;
 mod registration;
 mod rules;
 mod schemathesis;
+mod school_screens;
 mod schools;
 mod sessions;
 mod tenancy;

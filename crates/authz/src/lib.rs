@@ -46,6 +46,7 @@ permissions! {
     ACCOUNT_TWO_FACTOR = ("account", "two_factor"), "Turning one's own two-factor sign-in (TOTP) on or off.";
     SCHOOL_PROFILE_READ = ("school_profile", "read"), "A school's own record.";
     SCHOOL_PROFILE_REQUEST_CHANGE = ("school_profile", "request_change"), "A school asking for a new name or region, or deregistration.";
+    SCHOOL_PROFILE_EDIT = ("school_profile", "edit"), "A school changing its own basic information, and its contact mobile with an SMS code.";
     SCHOOLS_LIST = ("schools", "list"), "Listing the schools in one's scope.";
     SCHOOLS_READ = ("schools", "read"), "Reading one school in one's scope.";
     SCHOOLS_MANAGE = ("schools", "manage"), "Changing a school's contact mobile, resetting its password.";
@@ -53,6 +54,8 @@ permissions! {
     CHANGE_REQUESTS_DECIDE = ("change_requests", "decide"), "Deciding schools' change requests.";
     CENTRAL_SCHOOLS_MANAGE = ("central_schools", "manage"), "Marking central schools and assigning schools to them.";
     ASSIGNED_SCHOOLS_LIST = ("assigned_schools", "list"), "A central school listing the schools assigned to it (所辖学校).";
+    ASSIGNED_SCHOOLS_REGISTER = ("assigned_schools", "register"), "A central school registering a school of its county on its behalf (增加所辖学校).";
+    ASSIGNED_SCHOOLS_MANAGE = ("assigned_schools", "manage"), "A central school changing the contact mobile of a school assigned to it.";
     BRANCH_ACCOUNTS_LIST = ("branch_accounts", "list"), "Listing the insurer branch accounts below one's branch.";
     BRANCH_ACCOUNTS_CREATE = ("branch_accounts", "create"), "Opening insurer branch accounts below one's branch.";
     ONBOARDING_IMPORT_DEPARTMENTS = ("onboarding", "import_departments"), "Importing education departments from a spreadsheet.";

@@ -96,6 +96,8 @@ struct TenantLanding {
     now: String,
     /// What the signed-in account has to do now.
     todos: Vec<crate::todo::Todo>,
+    /// A school's 投保数据 and 承保数据 panels.
+    school: Option<crate::school_home::SchoolPanels>,
 }
 
 /// The programme facts shown on the landing and login pages.
@@ -138,7 +140,7 @@ async fn tenant_landing(
         Some(p) => (product_rows(p), deadline_rows(p)),
         None => (Vec::new(), Vec::new()),
     };
-    let todos = match session.user().filter(|u| !u.must_change_password) {
+    let (todos, school) = match session.user().filter(|u| !u.must_change_password) {
         Some(user) => {
             let current = crate::web::auth::Current {
                 user: user.clone(),
@@ -146,12 +148,22 @@ async fn tenant_landing(
                 user_agent: None,
             };
             let caller = crate::web::call::caller(&state, &page.tenant, &current);
-            crate::todo::for_caller(&state, &page, caller, user.role).await
+            let school = match user.role {
+                xiaobao_domain::Role::School | xiaobao_domain::Role::CentralSchool => {
+                    Some(crate::school_home::panels(&page, &caller).await)
+                }
+                _ => None,
+            };
+            (
+                crate::todo::for_caller(&state, &page, caller, user.role).await,
+                school,
+            )
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     let view = TenantLanding {
         todos,
+        school,
         layout: Layout::tenant(&page, &mut session, Section::Home, None).await?,
         academic_year: facts.academic_year,
         rules_version: facts.rules_version,

@@ -11,6 +11,7 @@ mod home;
 mod identity;
 mod onboarding;
 mod programme;
+mod school_home;
 mod schools;
 mod todo;
 mod web;
@@ -82,6 +83,7 @@ pub(crate) fn all_routes() -> auth::Routes {
         .merge(api::routes())
         .merge(identity::login::routes())
         .merge(identity::account::routes())
+        .merge(identity::school_info::routes())
         .merge(identity::two_factor::routes())
         .merge(onboarding::routes())
         .merge(enrolment::routes())
@@ -94,6 +96,7 @@ pub(crate) fn all_routes() -> auth::Routes {
         .merge(identity::captcha::routes())
         .merge(schools::routes())
         .merge(schools::central::routes())
+        .merge(schools::assigned::routes())
         .merge(schools::change_requests::routes())
         .merge(enrolment::admin::routes())
         .merge(enrolment::conflicts::routes())

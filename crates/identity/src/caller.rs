@@ -62,6 +62,18 @@ pub struct Guest {
 }
 
 impl Guest {
+    /// The signed-in caller acting through a visitor's flow (a central school filing a
+    /// registration on a school's behalf): its tenant, audit actor and clock.
+    #[must_use]
+    pub fn of_caller(caller: &Caller) -> Self {
+        Self {
+            db: caller.db.clone(),
+            tenant: caller.tenant.clone(),
+            actor: caller.actor.clone(),
+            clock: caller.clock.clone(),
+        }
+    }
+
     /// Opens the tenant's transaction (rolled back unless committed).
     pub async fn tx(&self) -> Result<TenantTx, Failure> {
         Ok(self.db.tenant_tx(&self.tenant).await?)

@@ -46,6 +46,10 @@ pub enum RegisterProblem {
     MobileTaken,
     #[error("请选择本项目内的县（市、区）或市直")]
     RegionInvalid,
+    /// A central school registering a school outside its own county (or no longer a
+    /// central school).
+    #[error("中心校只能为本县（区）的学校代为注册")]
+    OutsideCentral,
 }
 
 impl RegisterProblem {
@@ -54,7 +58,7 @@ impl RegisterProblem {
         match self {
             RegisterProblem::NameTaken => "name",
             RegisterProblem::MobileTaken => "contact_mobile",
-            RegisterProblem::RegionInvalid => "region_code",
+            RegisterProblem::RegionInvalid | RegisterProblem::OutsideCentral => "region_code",
         }
     }
 }
@@ -125,15 +129,43 @@ pub async fn taken(
     Ok((row.name_taken, row.mobile_taken))
 }
 
+/// Whether `org_id` is an active central school whose region is `region_code` (locked, so it
+/// stays one while the registration is recorded).
+async fn central_of_region(
+    conn: &mut PgConnection,
+    org_id: i64,
+    region_code: &str,
+) -> Result<bool, IdentityError> {
+    Ok(sqlx::query_scalar!(
+        "select org_id from organisations where org_id = $1 and kind = 'school' \
+         and status = 'active' and is_central and region_code = $2 for share",
+        org_id,
+        region_code,
+    )
+    .fetch_optional(conn)
+    .await?
+    .is_some())
+}
+
 /// Records a registration: the pending organisation and its school account (no password),
 /// audited as `school.registration.submitted`. The qualification document is attached with
 /// [`attach_qualification`] in the same transaction. A problem leaves the transaction unusable
 /// when it came from a unique index: the caller rolls back.
+///
+/// `registered_by` is the central school filing it on the school's behalf (增加所辖学校): it
+/// must be an active central school of the same county-level region; the registration
+/// records it and its approval assigns the school to it.
 pub async fn register(
     conn: &mut PgConnection,
     actor: &Actor,
     reg: &NewRegistration,
+    registered_by: Option<i64>,
 ) -> Result<Result<Registered, RegisterProblem>, IdentityError> {
+    if let Some(central) = registered_by
+        && !central_of_region(conn, central, &reg.region_code).await?
+    {
+        return Ok(Err(RegisterProblem::OutsideCentral));
+    }
     let region: Option<(String, String)> = sqlx::query!(
         "select name, path from regions where region_code = $1 and level in ('county', 'direct')",
         reg.region_code,
@@ -187,6 +219,15 @@ pub async fn register(
         }
         Err(e) => return Err(e),
     };
+    if registered_by.is_some() {
+        sqlx::query!(
+            "update organisations set registered_by_org_id = $2 where org_id = $1",
+            org_id,
+            registered_by,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     let reviewer = reviewer_name(conn, &region_path, &region_name).await?;
     xiaobao_audit::record(
         conn,
@@ -199,7 +240,8 @@ pub async fn register(
         .detail("name", &reg.name)
         .detail("region_code", &reg.region_code)
         .detail("account_id", account_id)
-        .detail("contact_mobile", &reg.contact_mobile),
+        .detail("contact_mobile", &reg.contact_mobile)
+        .detail("registered_by_org_id", registered_by),
     )
     .await?;
     Ok(Ok(Registered {
@@ -265,6 +307,9 @@ pub struct Registration {
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
     pub refusal_reason: Option<String>,
+    /// The central school that registered it on the school's behalf (增加所辖学校).
+    pub registered_by_org_id: Option<i64>,
+    pub registered_by_name: Option<String>,
 }
 
 /// Registrations of one status (`pending` unless told) in the reviewer's scope, oldest first.
@@ -281,10 +326,11 @@ pub async fn list(
              o.status as "status: OrgStatus", o.nature, o.school_type, o.address, o.principal,
              o.contact_name, o.contact_mobile, o.qualification_document_id,
              d.original_name as "qualification_name?", o.created_at, o.decided_at,
-             o.refusal_reason
+             o.refusal_reason, o.registered_by_org_id, rb.name as "registered_by_name?"
            from organisations o
            join regions r on r.region_code = o.region_code
            left join documents d on d.document_id = o.qualification_document_id
+           left join organisations rb on rb.org_id = o.registered_by_org_id
            where o.kind = 'school'
              and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
              and o.status = $4
@@ -313,10 +359,11 @@ pub async fn get(
              o.status as "status: OrgStatus", o.nature, o.school_type, o.address, o.principal,
              o.contact_name, o.contact_mobile, o.qualification_document_id,
              d.original_name as "qualification_name?", o.created_at, o.decided_at,
-             o.refusal_reason
+             o.refusal_reason, o.registered_by_org_id, rb.name as "registered_by_name?"
            from organisations o
            join regions r on r.region_code = o.region_code
            left join documents d on d.document_id = o.qualification_document_id
+           left join organisations rb on rb.org_id = o.registered_by_org_id
            where o.kind = 'school'
              and (o.region_path like $1 || '%' or o.org_id = $2 or o.central_school_id = $3)
              and o.org_id = $4"#,
@@ -405,14 +452,24 @@ pub async fn approve(
     )
     .fetch_one(&mut *conn)
     .await?;
-    xiaobao_audit::record(
-        conn,
-        actor,
-        Entry::new("school.registration.approved", "organisation", Some(org_id))
-            .change("status", "pending", "active")
-            .detail("account_id", account_id),
+    // Registered by a central school: the school is assigned to it, if it still is one of
+    // the same region.
+    let assigned: Option<i64> = sqlx::query_scalar!(
+        "update organisations o set central_school_id = c.org_id, updated_at = now() \
+         from organisations c where o.org_id = $1 and c.org_id = o.registered_by_org_id \
+         and c.kind = 'school' and c.status = 'active' and c.is_central \
+         and c.region_code = o.region_code returning c.org_id",
+        org_id,
     )
+    .fetch_optional(&mut *conn)
     .await?;
+    let mut entry = Entry::new("school.registration.approved", "organisation", Some(org_id))
+        .change("status", "pending", "active")
+        .detail("account_id", account_id);
+    if let Some(central) = assigned {
+        entry = entry.change("central_school_id", None::<i64>, central);
+    }
+    xiaobao_audit::record(conn, actor, entry).await?;
     Ok(Ok(Approved {
         org_id,
         account_id,

@@ -64,6 +64,12 @@ pub enum AdminProblem {
     NotCentral,
     #[error("中心校不能再加入其他中心校")]
     CentralCannotJoin,
+    #[error("请输入联系人（明白人）姓名，最多 50 个字")]
+    BadContactName,
+    #[error("请输入校长（园长）姓名，最多 50 个字")]
+    BadPrincipal,
+    #[error("请输入学校地址，最多 200 个字")]
+    BadAddress,
 }
 
 impl AdminProblem {
@@ -79,6 +85,9 @@ impl AdminProblem {
             Self::SelfAssignment | Self::NotCentral | Self::CentralCannotJoin => {
                 Some("central_school_id")
             }
+            Self::BadContactName => Some("contact_name"),
+            Self::BadPrincipal => Some("principal"),
+            Self::BadAddress => Some("address"),
             _ => None,
         }
     }
@@ -108,6 +117,9 @@ impl AdminProblem {
             Self::SelfAssignment => "self_assignment",
             Self::NotCentral => "not_central",
             Self::CentralCannotJoin => "central_cannot_join",
+            Self::BadContactName => "bad_contact_name",
+            Self::BadPrincipal => "bad_principal",
+            Self::BadAddress => "bad_address",
         }
     }
 }
@@ -193,6 +205,51 @@ fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
 }
 
+/// A contact mobile as changed: who to tell.
+#[derive(Clone)]
+pub struct MobileChanged {
+    pub school_name: String,
+    pub old_mobile: Option<String>,
+    pub new_mobile: String,
+}
+
+impl std::fmt::Debug for MobileChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MobileChanged")
+            .field("school_name", &self.school_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a new contact mobile may be used by the school `org_id`: well formed, not its
+/// current one, not another live school's. Nothing is changed.
+pub async fn check_new_mobile(
+    conn: &mut PgConnection,
+    org_id: i64,
+    new_mobile: &str,
+) -> Outcome<()> {
+    if !is_mobile(new_mobile) {
+        return Ok(Err(AdminProblem::BadMobile));
+    }
+    let row = sqlx::query!(
+        r#"select (o.contact_mobile = $2) as "same!",
+             exists (select 1 from organisations x where x.kind = 'school'
+               and x.status in ('pending', 'active') and x.contact_mobile = $2
+               and x.org_id <> $1) as "taken!"
+           from organisations o where o.org_id = $1"#,
+        org_id,
+        new_mobile,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        None => Err(AdminProblem::NotFound),
+        Some(r) if r.same => Err(AdminProblem::SameMobile),
+        Some(r) if r.taken => Err(AdminProblem::MobileTaken),
+        Some(_) => Ok(()),
+    })
+}
+
 /// Changes a school's contact mobile (a login name of the school, so unique among live
 /// schools). Audited with the numbers masked.
 pub async fn change_contact_mobile(
@@ -201,7 +258,7 @@ pub async fn change_contact_mobile(
     scope: &SchoolScope,
     org_id: i64,
     new_mobile: &str,
-) -> Outcome<()> {
+) -> Outcome<MobileChanged> {
     let mobile = new_mobile.trim();
     if !is_mobile(mobile) {
         return Ok(Err(AdminProblem::BadMobile));
@@ -252,7 +309,100 @@ pub async fn change_contact_mobile(
         .change("contact_mobile", &school.contact_mobile, mobile),
     )
     .await?;
-    Ok(Ok(()))
+    Ok(Ok(MobileChanged {
+        school_name: school.name,
+        old_mobile: school.contact_mobile,
+        new_mobile: mobile.to_string(),
+    }))
+}
+
+/// The fields a school changes itself (修改基本信息): its name and region change only
+/// through a change request, its contact mobile with an SMS code to the new number.
+#[derive(Debug, Clone, Default)]
+pub struct BasicInfo {
+    /// The contact person (明白人).
+    pub contact_name: String,
+    pub principal: String,
+    pub address: String,
+}
+
+/// A required text of at most `max` characters, trimmed.
+fn text_ok(value: &str, max: usize) -> bool {
+    !value.is_empty() && value.chars().count() <= max
+}
+
+/// Checks the basic information (trimmed); the first problem in form order.
+pub fn check_basic_info(info: &BasicInfo) -> Result<BasicInfo, AdminProblem> {
+    let info = BasicInfo {
+        contact_name: info.contact_name.trim().to_string(),
+        principal: info.principal.trim().to_string(),
+        address: info.address.trim().to_string(),
+    };
+    if !text_ok(&info.contact_name, 50) {
+        return Err(AdminProblem::BadContactName);
+    }
+    if !text_ok(&info.principal, 50) {
+        return Err(AdminProblem::BadPrincipal);
+    }
+    if !text_ok(&info.address, 200) {
+        return Err(AdminProblem::BadAddress);
+    }
+    Ok(info)
+}
+
+/// Changes the basic information of the school `org_id` (the caller's own, an active
+/// school), audited as `school.basic_info_changed` with the fields that changed. Answers
+/// whether anything changed.
+pub async fn update_basic_info(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: i64,
+    info: &BasicInfo,
+) -> Outcome<bool> {
+    let info = match check_basic_info(info) {
+        Ok(info) => info,
+        Err(p) => return Ok(Err(p)),
+    };
+    let before = sqlx::query!(
+        "select status, contact_name, principal, address from organisations \
+         where org_id = $1 and kind = 'school' for update",
+        org_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(before) = before else {
+        return Ok(Err(AdminProblem::NotFound));
+    };
+    if before.status != "active" {
+        return Ok(Err(AdminProblem::NotActive));
+    }
+    let mut entry = Entry::new("school.basic_info_changed", "organisation", Some(org_id));
+    let mut changed = false;
+    for (field, old, new) in [
+        ("contact_name", &before.contact_name, &info.contact_name),
+        ("principal", &before.principal, &info.principal),
+        ("address", &before.address, &info.address),
+    ] {
+        if old.as_deref() != Some(new.as_str()) {
+            entry = entry.change(field, old, new);
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(Ok(false));
+    }
+    sqlx::query!(
+        "update organisations set contact_name = $2, principal = $3, address = $4, \
+         updated_at = now() where org_id = $1",
+        org_id,
+        info.contact_name,
+        info.principal,
+        info.address,
+    )
+    .execute(&mut *conn)
+    .await?;
+    xiaobao_audit::record(conn, actor, entry).await?;
+    Ok(Ok(true))
 }
 
 /// What a password reset produced: the account, where to send the set-password link, and the

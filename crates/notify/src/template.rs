@@ -47,6 +47,15 @@ pub enum Template {
     /// One account's roster uploads matched many ID numbers insured by other schools: a sign
     /// of someone probing for real ID numbers. Sent to the programme authority.
     RosterConflictsAlert { uploader: String, conflicts: u32 },
+    /// A school confirming a new contact mobile: the code goes to the new number.
+    MobileChangeCode { code: String, minutes_valid: u32 },
+    /// A school's contact mobile (one of its login names) was changed; sent to the old and
+    /// the new number. `mobile_masked` is the new number masked; `changed_by` who changed it.
+    ContactMobileChanged {
+        school_name: String,
+        mobile_masked: String,
+        changed_by: String,
+    },
 }
 
 impl std::fmt::Debug for Template {
@@ -79,6 +88,8 @@ impl Template {
             Self::PasswordExpiring { .. } => "password_expiring",
             Self::RegistrationRefused { .. } => "registration_refused",
             Self::RosterConflictsAlert { .. } => "roster_conflicts_alert",
+            Self::MobileChangeCode { .. } => "mobile_change_code",
+            Self::ContactMobileChanged { .. } => "contact_mobile_changed",
         }
     }
 
@@ -212,6 +223,30 @@ impl Template {
                      请登录系统，在“花名册冲突”中核实，必要时停用该账号。"
                 ),
             ),
+            Self::MobileChangeCode {
+                code,
+                minutes_valid,
+            } => (
+                format!("{sig}更换联系人手机号验证码"),
+                format!(
+                    "您好：\n\n\
+                     您正在将本手机号设为{programme}的学校联系人手机号，验证码为：{code}\n\
+                     验证码{minutes_valid}分钟内有效，请勿告诉他人。\n\n\
+                     如非本人操作，请忽略本邮件。"
+                ),
+            ),
+            Self::ContactMobileChanged {
+                school_name,
+                mobile_masked,
+                changed_by,
+            } => (
+                format!("{sig}{school_name}联系人手机号已变更"),
+                format!(
+                    "{school_name}：\n\n\
+                     您单位的联系人手机号已由{changed_by}修改为{mobile_masked}，新手机号可用于登录系统。\n\
+                     如非本单位申请，请尽快联系所在地教育部门。"
+                ),
+            ),
         };
         RenderedMail {
             subject,
@@ -272,6 +307,19 @@ impl Template {
                 conflicts,
             } => format!(
                 "{sig}{uploader}近24小时上传的花名册有{conflicts}个身份证号与其他学校学生冲突，请登录系统核实。"
+            ),
+            Self::MobileChangeCode {
+                code,
+                minutes_valid,
+            } => format!(
+                "{sig}您正在更换学校联系人手机号，验证码为{code}，{minutes_valid}分钟内有效，请勿告诉他人。如非本人操作，请忽略本短信。"
+            ),
+            Self::ContactMobileChanged {
+                school_name,
+                mobile_masked,
+                changed_by,
+            } => format!(
+                "{sig}{school_name}的联系人手机号已由{changed_by}修改为{mobile_masked}，新手机号可用于登录。如非本单位申请，请联系所在地教育部门。"
             ),
         }
     }

@@ -104,6 +104,8 @@ struct AccountPage {
     two_factor_href: String,
     /// 切换项目, for platform logins.
     switch_href: Option<String>,
+    /// 修改基本信息 and 修改手机号, for schools.
+    school_info_href: Option<String>,
 }
 
 async fn show_account(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
@@ -134,6 +136,11 @@ async fn show_account(call: PageCall, mut session: WebSession) -> Result<Html<St
         password_href: page.href("account/password"),
         two_factor_href: page.href("account/two-factor"),
         switch_href: current.user.identity_id.map(|_| page.href("switch")),
+        school_info_href: state
+            .auth
+            .authz
+            .allows(&current.viewer().roles, Permission::SCHOOL_PROFILE_EDIT)
+            .then(|| page.href("account/school-info")),
         me,
     };
     Ok(Html(view.render()?))

@@ -9,5 +9,6 @@ pub(crate) mod login;
 pub(crate) mod recovery;
 pub(crate) mod register;
 pub(crate) mod review;
+pub(crate) mod school_info;
 pub(crate) mod switch;
 pub(crate) mod two_factor;

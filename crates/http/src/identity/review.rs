@@ -124,6 +124,8 @@ struct Row {
     contact_name: String,
     contact_mobile: String,
     submitted_at: String,
+    /// 自行注册, or the central school that registered it.
+    registered_by: String,
 }
 
 struct StatusTab {
@@ -171,6 +173,9 @@ async fn show_list(
                 contact_name: r.contact_name.unwrap_or_default(),
                 contact_mobile: r.contact_mobile.unwrap_or_default(),
                 submitted_at: crate::web::time::cst(r.created_at),
+                registered_by: r
+                    .registered_by_name
+                    .map_or_else(|| "自行注册".to_string(), |c| format!("{c}代注册")),
                 name: r.name,
                 region_name: r.region_name,
             })
@@ -367,6 +372,10 @@ pub(crate) struct RegistrationView {
     submitted_at: DateTime<FixedOffset>,
     decided_at: Option<DateTime<FixedOffset>>,
     refusal_reason: Option<String>,
+    /// The central school that registered it on the school's behalf (增加所辖学校); the
+    /// school is assigned to it on approval.
+    registered_by_org_id: Option<i64>,
+    registered_by_name: Option<String>,
 }
 
 fn view(state: &AppState, slug: &str, r: Registration) -> RegistrationView {
@@ -390,6 +399,8 @@ fn view(state: &AppState, slug: &str, r: Registration) -> RegistrationView {
         submitted_at: crate::web::time::to_cst(r.created_at),
         decided_at: r.decided_at.map(crate::web::time::to_cst),
         refusal_reason: r.refusal_reason,
+        registered_by_org_id: r.registered_by_org_id,
+        registered_by_name: r.registered_by_name,
     }
 }
 

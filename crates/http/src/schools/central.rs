@@ -17,8 +17,8 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{Form, Path};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::extract::{Form, Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, Response};
 use serde::{Deserialize, Serialize};
@@ -211,9 +211,35 @@ struct AssignedPage {
     rows: Vec<AssignedRow>,
     active: usize,
     pending: usize,
+    /// 增加所辖学校, when the role may.
+    new_href: Option<String>,
+    /// A registration was just filed on a school's behalf.
+    registered: bool,
 }
 
-async fn show_assigned(call: PageCall, mut session: WebSession) -> Result<Html<String>, PageError> {
+#[derive(Debug, Default, Deserialize)]
+struct AssignedQuery {
+    done: Option<String>,
+}
+
+async fn show_assigned(
+    call: PageCall,
+    mut session: WebSession,
+    query: Result<Query<AssignedQuery>, QueryRejection>,
+) -> Result<Html<String>, PageError> {
+    let registered = query
+        .ok()
+        .and_then(|Query(q)| q.done)
+        .is_some_and(|d| d == "registered");
+    let new_href = call
+        .state
+        .auth
+        .authz
+        .allows(
+            &call.current.viewer().roles,
+            Permission::ASSIGNED_SCHOOLS_REGISTER,
+        )
+        .then(|| call.page.href("assigned-schools/new"));
     let rows = call.take(service(&call).assigned().await).await?;
     // The year's enrolment of each (the central school's scope is these schools).
     let mut progress = xiaobao_enrolment::Enrolments::new(call.caller())
@@ -240,6 +266,8 @@ async fn show_assigned(call: PageCall, mut session: WebSession) -> Result<Html<S
         .await?,
         active,
         pending,
+        new_href,
+        registered,
         rows: rows
             .into_iter()
             .map(|s| {

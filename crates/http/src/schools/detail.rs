@@ -106,6 +106,8 @@ pub(super) struct DetailPage {
     pub(super) assign_action: String,
     pub(super) central_options: Vec<Choice>,
     pub(super) assigned: Vec<AssignedRow>,
+    /// A central school changing the contact mobile of its assigned school.
+    pub(super) assigned_mobile_action: Option<String>,
     /// A central school asking for a change on the school's behalf.
     pub(super) request_action: Option<String>,
     pub(super) move_regions: Vec<Choice>,
@@ -114,7 +116,7 @@ pub(super) struct DetailPage {
 
 pub(super) fn done_message(done: &str) -> Option<&'static str> {
     Some(match done {
-        "mobile" => "联系人手机号已修改。",
+        "mobile" => "联系人手机号已修改，已通过短信告知原手机号和新手机号。",
         "reset" => {
             "密码已重置：设置新密码的链接已通过短信发送到联系人手机，学校设置新密码后方可登录。"
         }
@@ -155,6 +157,13 @@ pub(crate) async fn render_detail(
             .auth
             .authz
             .allows(&viewer.roles, Permission::SCHOOL_PROFILE_REQUEST_CHANGE);
+    let assigned_manage = matches!(scope, SchoolScope::Central { .. })
+        && school.org_id != viewer.org_id
+        && matches!(school.status, OrgStatus::Active | OrgStatus::Pending)
+        && state
+            .auth
+            .authz
+            .allows(&viewer.roles, Permission::ASSIGNED_SCHOOLS_MANAGE);
     let wants = DetailWants {
         central_schools: central,
         move_regions: on_behalf,
@@ -213,6 +222,8 @@ pub(crate) async fn render_detail(
                 region_name: a.region_name,
             })
             .collect(),
+        assigned_mobile_action: assigned_manage
+            .then(|| page.href(&format!("assigned-schools/{id}/contact-mobile"))),
         request_action: on_behalf.then(|| page.href(&format!("schools/{id}/change-requests"))),
         move_regions: move_regions
             .into_iter()

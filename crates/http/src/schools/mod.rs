@@ -16,6 +16,7 @@
 //! `PUT …/schools/{id}/contact-mobile`, `POST …/schools/{id}/password-reset`.
 
 pub(crate) mod api;
+pub(crate) mod assigned;
 pub(crate) mod central;
 pub(crate) mod change_requests;
 mod detail;

@@ -125,7 +125,8 @@ pub(crate) struct BodyLimits {
 pub(crate) struct BodyLimit(pub usize);
 
 /// Whether a request goes to a route that takes a file: rosters, bulk imports (and the
-/// problem list posted back from their result page), registration with its document, and a
+/// problem list posted back from their result page), registration with its document (by the
+/// school itself, or by its central school: `assigned-schools`), and a
 /// rules document (its own limit, 256 KiB, is checked by the rules context).
 /// Matched after the `/api/v1` and `/t/{slug}` prefixes, so host-named tenants match too.
 pub(crate) fn is_upload_route(method: &Method, path: &str) -> bool {
@@ -144,6 +145,7 @@ pub(crate) fn is_upload_route(method: &Method, path: &str) -> bool {
             | ["onboarding", "schools" | "departments" | "problems.xlsx"]
             | ["register"]
             | ["registrations"]
+            | ["assigned-schools"]
             | ["rules", _, "edit" | "proposals"]
     )
 }

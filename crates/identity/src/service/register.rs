@@ -34,6 +34,7 @@ impl From<RegisterProblem> for Refusal {
             RegisterProblem::NameTaken => "name_taken",
             RegisterProblem::MobileTaken => "mobile_taken",
             RegisterProblem::RegionInvalid => "bad_region",
+            RegisterProblem::OutsideCentral => "region_outside_central",
         };
         Refusal::invalid(code, p.to_string()).on(p.field())
     }
@@ -162,6 +163,18 @@ impl Registrations {
         reg: &NewRegistration,
         upload: Qualification,
     ) -> Outcome<Registered> {
+        self.register_as(documents, reg, upload, None).await
+    }
+
+    /// [`Registrations::register`], filed by the central school `registered_by` on the
+    /// school's behalf when given (see [`registration::register`]).
+    pub async fn register_as(
+        &self,
+        documents: &Documents,
+        reg: &NewRegistration,
+        upload: Qualification,
+        registered_by: Option<i64>,
+    ) -> Outcome<Registered> {
         let tenant = &self.guest.tenant;
         let kind = DocumentKind::Qualification;
         let body =
@@ -171,7 +184,7 @@ impl Registrations {
             .await
             .map_err(on_qualification)?;
         let mut tx = self.guest.tx().await?;
-        let registered = registration::register(&mut tx, &self.guest.actor, reg)
+        let registered = registration::register(&mut tx, &self.guest.actor, reg, registered_by)
             .await?
             .map_err(Refusal::from)?;
         let document = documents
@@ -183,7 +196,10 @@ impl Registrations {
                     kind,
                     owner_kind: "organisation".into(),
                     owner_id: registered.org_id.to_string(),
-                    uploaded_by: format!("registration:{}", registered.org_id),
+                    uploaded_by: match registered_by {
+                        Some(central) => format!("central_school:{central}"),
+                        None => format!("registration:{}", registered.org_id),
+                    },
                 },
             )
             .await

@@ -9,12 +9,16 @@ use xiaobao_domain::ids::{ChangeRequestId, Id, OrgId};
 use xiaobao_domain::{Failure, OrgStatus, Outcome, Refusal};
 use xiaobao_notify::{Notification, Template as Message};
 
+use sha2::{Digest, Sha256};
+
 use super::SetPasswordLink;
-use crate::codes::Codes;
+use super::recovery::CodePolicy;
+use crate::codes::{CodeError, CodePurpose, Codes};
+use crate::limits::{RateLimiter, Verdict, retry_message};
 use crate::orgs::{self, SchoolFilter, SchoolRow};
 use crate::school_admin::{
-    self, AdminProblem, CentralSchoolRow, ChangeRequestRow, Decision, NewChangeRequest,
-    RegionCount, RegionOption,
+    self, AdminProblem, BasicInfo, CentralSchoolRow, ChangeRequestRow, Decision, MobileChanged,
+    NewChangeRequest, RegionCount, RegionOption,
 };
 use crate::{Caller, SchoolScope};
 
@@ -107,6 +111,43 @@ pub struct Profile {
 #[derive(Clone, Debug)]
 pub struct Schools {
     caller: Caller,
+}
+
+/// Tells the school's old and new contact mobiles that the number changed (the SMS names the
+/// new number masked), in the caller's transaction.
+async fn queue_mobile_changed(
+    conn: &mut sqlx::PgConnection,
+    changed: &MobileChanged,
+    changed_by: &str,
+) -> Outcome<()> {
+    let mut to: Vec<&str> = vec![changed.new_mobile.as_str()];
+    if let Some(old) = changed.old_mobile.as_deref()
+        && old != changed.new_mobile
+    {
+        to.push(old);
+    }
+    for mobile in to {
+        xiaobao_notify::queue(
+            &mut *conn,
+            &Notification::sms(
+                mobile.to_string(),
+                Message::ContactMobileChanged {
+                    school_name: changed.school_name.clone(),
+                    mobile_masked: xiaobao_audit::mask_phone(&changed.new_mobile),
+                    changed_by: changed_by.to_string(),
+                },
+            ),
+        )
+        .await
+        .map_err(Failure::internal)?;
+    }
+    Ok(())
+}
+
+/// The rate-limit key of a mobile change: hashed, so no number is kept in clear.
+fn mobile_change_key(tenant: &str, what: &str) -> String {
+    let digest = Sha256::digest(format!("{tenant}\u{1f}{what}"));
+    format!("mobile-change:{}", hex::encode(&digest[..12]))
 }
 
 fn flat<T>(o: school_admin::Outcome<T>) -> Outcome<T> {
@@ -270,6 +311,177 @@ impl Schools {
         detail.requests = school_admin::list_requests(&mut tx, &own, false, 50).await?;
         tx.commit().await?;
         Ok(detail)
+    }
+
+    /// A central school changes the contact mobile of one of its assigned schools (not its
+    /// own: that is 修改手机号 with a code). Any other school, or any other caller, finds
+    /// nothing. Recorded as done on the school's behalf; the old and new numbers are told by
+    /// SMS.
+    pub async fn change_assigned_mobile(&self, org_id: OrgId, mobile: &str) -> Outcome<()> {
+        let org_id = org_id.get();
+        let scope = self.scope();
+        if !matches!(scope, SchoolScope::Central { .. }) || org_id == self.caller.viewer.org_id {
+            return Err(Failure::from(AdminProblem::NotFound).about("organisation", org_id));
+        }
+        let mut tx = self.caller.tx().await?;
+        let changed = flat(
+            school_admin::change_contact_mobile(
+                &mut tx,
+                &self.caller.actor_for(org_id),
+                &scope,
+                org_id,
+                mobile,
+            )
+            .await,
+        )
+        .map_err(|f| f.about("organisation", org_id))?;
+        let by = format!("中心校“{}”", self.caller.viewer.display_name);
+        queue_mobile_changed(&mut tx, &changed, &by).await?;
+        tx.commit().await?;
+        tracing::info!(tenant.slug = %self.caller.tenant.slug, org.id = org_id, "contact mobile changed by central school");
+        Ok(())
+    }
+
+    /// The caller's own school (a school account), or not found.
+    fn own_school(&self) -> Outcome<i64> {
+        let viewer = &self.caller.viewer;
+        if viewer.org_kind == "school" {
+            Ok(viewer.org_id)
+        } else {
+            Err(AdminProblem::NotFound.into())
+        }
+    }
+
+    /// 修改基本信息: the caller's own school changes its contact person, principal and
+    /// address. Answers whether anything changed.
+    pub async fn update_basic_info(&self, info: &BasicInfo) -> Outcome<bool> {
+        let org_id = self.own_school()?;
+        let mut tx = self.caller.tx().await?;
+        let changed =
+            flat(school_admin::update_basic_info(&mut tx, &self.caller.actor, org_id, info).await)?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// 修改手机号, first step: a code to the new mobile of the caller's own school, valid only
+    /// for that number. The number is checked first (format, not the current one, not another
+    /// school's); codes are limited per account and per number like the other codes.
+    pub async fn send_mobile_code(
+        &self,
+        codes: &Codes,
+        limiter: &RateLimiter,
+        policy: CodePolicy,
+        mobile: &str,
+    ) -> Outcome<()> {
+        let org_id = self.own_school()?;
+        let mobile = mobile.trim();
+        let mut tx = self.caller.tx().await?;
+        flat(school_admin::check_new_mobile(&mut tx, org_id, mobile).await)?;
+        let slug = &self.caller.tenant.slug;
+        let account = self.caller.viewer.account_id;
+        for key in [
+            mobile_change_key(slug, &format!("account:{account}")),
+            mobile_change_key(slug, &format!("mobile:{mobile}")),
+        ] {
+            if let Verdict::Refused { retry_after_secs } =
+                limiter.hit(&key, policy.per_mobile).await?
+            {
+                xiaobao_audit::record(
+                    &mut tx,
+                    &self.caller.actor,
+                    xiaobao_audit::Entry::new(
+                        "school.mobile_code_limited",
+                        "account",
+                        Some(account),
+                    )
+                    .detail("mobile", mobile),
+                )
+                .await
+                .map_err(Failure::internal)?;
+                tx.commit().await?;
+                return Err(Refusal::rate_limited(
+                    "rate_limited",
+                    retry_message("获取验证码", retry_after_secs),
+                    retry_after_secs,
+                )
+                .on("contact_mobile")
+                .into());
+            }
+        }
+        let ttl = chrono::Duration::minutes(i64::from(policy.ttl_mins));
+        let code = codes
+            .issue_bound_sms_code(&mut tx, account, CodePurpose::ChangeMobile, mobile, ttl)
+            .await?;
+        xiaobao_notify::queue(
+            &mut tx,
+            &Notification::sms(
+                mobile.to_string(),
+                Message::MobileChangeCode {
+                    code,
+                    minutes_valid: policy.ttl_mins,
+                },
+            ),
+        )
+        .await
+        .map_err(Failure::internal)?;
+        xiaobao_audit::record(
+            &mut tx,
+            &self.caller.actor,
+            xiaobao_audit::Entry::new("school.mobile_code_issued", "account", Some(account))
+                .detail("org_id", org_id)
+                .detail("mobile", mobile),
+        )
+        .await
+        .map_err(Failure::internal)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// 修改手机号, second step: the code sent to `mobile` changes the caller's school's contact
+    /// mobile to it. A wrong or expired code is refused on `code` and the try is kept (five
+    /// use the code up); the old and new numbers are told by SMS.
+    pub async fn confirm_mobile(&self, codes: &Codes, mobile: &str, code: &str) -> Outcome<()> {
+        let org_id = self.own_school()?;
+        let mobile = mobile.trim();
+        let account = self.caller.viewer.account_id;
+        let mut tx = self.caller.tx().await?;
+        flat(school_admin::check_new_mobile(&mut tx, org_id, mobile).await)?;
+        match codes
+            .consume_bound_sms_code(&mut tx, account, CodePurpose::ChangeMobile, mobile, code)
+            .await
+        {
+            Ok(()) => {}
+            Err(CodeError::Internal(e)) => return Err(e.into()),
+            Err(e) => {
+                xiaobao_audit::record(
+                    &mut tx,
+                    &self.caller.actor,
+                    xiaobao_audit::Entry::new(
+                        "school.mobile_code_refused",
+                        "account",
+                        Some(account),
+                    )
+                    .detail("mobile", mobile)
+                    .detail("reason", e.to_string()),
+                )
+                .await
+                .map_err(Failure::internal)?;
+                // The wrong try counts: keep it.
+                tx.commit().await?;
+                return Err(Refusal::invalid("bad_code", e.to_string())
+                    .on("code")
+                    .into());
+            }
+        }
+        let own = SchoolScope::Own { org_id };
+        let changed = flat(
+            school_admin::change_contact_mobile(&mut tx, &self.caller.actor, &own, org_id, mobile)
+                .await,
+        )?;
+        queue_mobile_changed(&mut tx, &changed, "本单位").await?;
+        tx.commit().await?;
+        tracing::info!(tenant.slug = %self.caller.tenant.slug, org.id = org_id, "contact mobile changed with a code");
+        Ok(())
     }
 
     /// Changes the contact mobile of a school of the scope.

@@ -52,37 +52,21 @@ pub(crate) struct ApiFile {
 /// A recorded registration.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RegistrationReceipt {
-    pub(super) org_id: i64,
+    pub(crate) org_id: i64,
     /// Always `pending`.
-    pub(super) status: &'static str,
+    pub(crate) status: &'static str,
     /// The department that decides.
-    pub(super) reviewer: String,
-    pub(super) message: String,
+    pub(crate) reviewer: String,
+    pub(crate) message: String,
 }
 
-/// Registers a school (anonymous). Every field is required; the first problem is answered with
-/// its field. Rate-limited per client.
-#[utoipa::path(post, path = "/api/v1/t/{slug}/registrations", tag = "identity",
-    params(("slug" = String, Path, description = "租户标识")),
-    request_body = ApiRegistration,
-    responses(
-        (status = 201, description = "已提交，等待教育部门审核", body = RegistrationReceipt),
-        (status = 422, description = "某项填写有误（field 指出哪一项）", body = crate::web::error::ErrorBody),
-        (status = 429, description = "提交过于频繁", body = crate::web::error::ErrorBody)))]
-pub(crate) async fn api_register(
-    State(state): State<AppState>,
-    ApiTenant(tenant): ApiTenant,
-    meta: ClientMeta,
+/// Reads a registration sent as JSON: its fields and its document.
+pub(crate) async fn read_api_registration(
+    state: &AppState,
     request: Request,
-) -> Result<Response, ApiError> {
-    if let Some(message) = over_limit(&state, &tenant, &meta)
-        .await
-        .map_err(crate::web::error::page_to_api)?
-    {
-        return Err(too_many(message));
-    }
+) -> Result<(RegisterFields, Option<Upload>), ApiError> {
     let body: Result<Json<ApiRegistration>, JsonRejection> =
-        Json::from_request(request, &state).await;
+        Json::from_request(request, state).await;
     let Json(body) = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge("请求内容过大：资质文件最大 10 MB".into())
@@ -111,7 +95,7 @@ pub(crate) async fn api_register(
         }
         None => None,
     };
-    let mut fields = RegisterFields {
+    let fields = RegisterFields {
         name: body.name,
         region_code: body.region_code,
         nature: body.nature,
@@ -121,7 +105,32 @@ pub(crate) async fn api_register(
         contact_name: body.contact_name,
         contact_mobile: body.contact_mobile,
     };
-    match submit(&state, &tenant, &meta, &mut fields, upload)
+    Ok((fields, upload))
+}
+
+/// Registers a school (anonymous). Every field is required; the first problem is answered with
+/// its field. Rate-limited per client.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/registrations", tag = "identity",
+    params(("slug" = String, Path, description = "租户标识")),
+    request_body = ApiRegistration,
+    responses(
+        (status = 201, description = "已提交，等待教育部门审核", body = RegistrationReceipt),
+        (status = 422, description = "某项填写有误（field 指出哪一项）", body = crate::web::error::ErrorBody),
+        (status = 429, description = "提交过于频繁", body = crate::web::error::ErrorBody)))]
+pub(crate) async fn api_register(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    meta: ClientMeta,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if let Some(message) = over_limit(&state, &tenant, &meta)
+        .await
+        .map_err(crate::web::error::page_to_api)?
+    {
+        return Err(too_many(message));
+    }
+    let (mut fields, upload) = read_api_registration(&state, request).await?;
+    match submit(&state, &tenant, &meta, &mut fields, upload, None)
         .await
         .map_err(crate::web::error::page_to_api)?
     {

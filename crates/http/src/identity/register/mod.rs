@@ -17,6 +17,7 @@ mod pages;
 pub(crate) use activate::*;
 pub(crate) use api::*;
 use pages::*;
+pub(crate) use pages::{FormFor, read_multipart, render_register_for};
 use utoipa_axum::routes;
 
 use axum::body::Bytes;
@@ -61,14 +62,14 @@ pub fn routes() -> Routes {
 /// The text fields of a registration, as typed.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RegisterFields {
-    name: String,
-    region_code: String,
-    nature: String,
-    school_type: String,
-    address: String,
-    principal: String,
-    contact_name: String,
-    contact_mobile: String,
+    pub(crate) name: String,
+    pub(crate) region_code: String,
+    pub(crate) nature: String,
+    pub(crate) school_type: String,
+    pub(crate) address: String,
+    pub(crate) principal: String,
+    pub(crate) contact_name: String,
+    pub(crate) contact_mobile: String,
 }
 
 /// A message per field (Chinese), and one for the whole form.
@@ -87,12 +88,20 @@ pub(crate) struct RegisterErrors {
 }
 
 impl RegisterErrors {
+    /// A message about the submission as a whole.
+    pub(crate) fn whole_form(message: String) -> Self {
+        Self {
+            form: Some(message),
+            ..Self::default()
+        }
+    }
+
     fn any(&self) -> bool {
         self.first().is_some()
     }
 
     /// The first problem in form order, as `(field, message)`.
-    fn first(&self) -> Option<(&'static str, &str)> {
+    pub(crate) fn first(&self) -> Option<(&'static str, &str)> {
         [
             ("form", &self.form),
             ("name", &self.name),
@@ -259,18 +268,30 @@ pub(crate) enum Submitted {
 
 /// Validates and records a registration (shared by the form and the API): the organisation
 /// `pending`, its account without a password, the document, all audited in one transaction.
-pub(super) async fn submit(
+/// `central` is a central school filing it on the school's behalf (增加所辖学校): the school
+/// must be of its own region, and the registration records it.
+pub(crate) async fn submit(
     state: &AppState,
     tenant: &std::sync::Arc<xiaobao_db::Tenant>,
     meta: &ClientMeta,
     fields: &mut RegisterFields,
     upload: Option<Upload>,
+    central: Option<&xiaobao_identity::Caller>,
 ) -> Result<Submitted, PageError> {
     let mut errors = RegisterErrors::default();
     let typed = validate(fields, &mut errors);
     errors.qualification = precheck_upload(upload.as_ref());
+    if let Some(caller) = central
+        && errors.region_code.is_none()
+        && fields.region_code != caller.viewer.region_code
+    {
+        errors.region_code = Some(RegisterProblem::OutsideCentral.to_string());
+    }
     // The database checks run even when other fields are wrong, so every message shows at once.
-    let registrations = Registrations::new(guest(state, tenant, meta));
+    let registrations = Registrations::new(match central {
+        Some(caller) => xiaobao_identity::Guest::of_caller(caller),
+        None => guest(state, tenant, meta),
+    });
     let region = errors
         .region_code
         .is_none()
@@ -307,8 +328,9 @@ pub(super) async fn submit(
         file_name: upload.file_name,
         bytes: upload.bytes,
     };
+    let registered_by = central.map(|c| c.viewer.org_id);
     match registrations
-        .register(&state.documents, &reg, qualification)
+        .register_as(&state.documents, &reg, qualification, registered_by)
         .await
     {
         Ok(registered) => Ok(Submitted::Done(registered)),

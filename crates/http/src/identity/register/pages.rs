@@ -44,6 +44,20 @@ pub(super) struct RegisterPage {
     pub(super) regions: Vec<RegionGroup>,
     pub(super) natures: Vec<Choice>,
     pub(super) types: Vec<Choice>,
+    /// A central school registering a school of its county (增加所辖学校).
+    pub(super) central: bool,
+}
+
+/// Who fills the registration form.
+pub(crate) enum FormFor<'a> {
+    /// A visitor registering its own school.
+    Visitor,
+    /// A central school on a school's behalf: only its own region is offered.
+    Central {
+        region_code: &'a str,
+        action: String,
+        back_href: String,
+    },
 }
 
 /// The regions a school registers in (a read: no one is recorded as asking).
@@ -62,7 +76,22 @@ pub(super) async fn render_register(
     f: RegisterFields,
     errors: RegisterErrors,
 ) -> Result<Html<String>, PageError> {
-    let rows = registration_regions(state, page).await?;
+    render_register_for(state, page, session, f, errors, FormFor::Visitor).await
+}
+
+/// The registration form for a visitor or a central school.
+pub(crate) async fn render_register_for(
+    state: &AppState,
+    page: &PageTenant,
+    session: &mut WebSession,
+    f: RegisterFields,
+    errors: RegisterErrors,
+    who: FormFor<'_>,
+) -> Result<Html<String>, PageError> {
+    let mut rows = registration_regions(state, page).await?;
+    if let FormFor::Central { region_code, .. } = &who {
+        rows.retain(|r| r.region_code == *region_code);
+    }
     let mut regions: Vec<RegionGroup> = Vec::new();
     for r in rows {
         let choice = Choice {
@@ -94,10 +123,29 @@ pub(super) async fn render_register(
             selected: f.school_type.parse::<SchoolType>().ok() == Some(*t),
         })
         .collect();
+    let (section, title, action, login_href, central) = match who {
+        FormFor::Visitor => (
+            Section::Login,
+            "学校注册",
+            page.href("register"),
+            page.href("login"),
+            false,
+        ),
+        FormFor::Central {
+            action, back_href, ..
+        } => (
+            Section::AssignedSchools,
+            "增加所辖学校",
+            action,
+            back_href,
+            true,
+        ),
+    };
     let view = RegisterPage {
-        layout: Layout::tenant(page, session, Section::Login, Some("学校注册")).await?,
-        action: page.href("register"),
-        login_href: page.href("login"),
+        layout: Layout::tenant(page, session, section, Some(title)).await?,
+        action,
+        login_href,
+        central,
         csrf: session.csrf_token().await?,
         f,
         errors,
@@ -135,7 +183,7 @@ pub(super) struct RegisterDonePage {
 
 /// Reads the multipart form: the text fields and the document (at most the kind's size limit
 /// plus one byte is kept, to tell "too large").
-pub(super) async fn read_multipart(
+pub(crate) async fn read_multipart(
     request: Request,
 ) -> Result<(RegisterFields, Option<Upload>), String> {
     let content_type = request
@@ -244,7 +292,7 @@ pub(super) async fn submit_register(
             .await;
         }
     };
-    match submit(&state, &page.tenant, &meta, &mut fields, upload).await? {
+    match submit(&state, &page.tenant, &meta, &mut fields, upload, None).await? {
         Submitted::Done(done) => {
             let view = RegisterDonePage {
                 layout: Layout::tenant(&page, &mut session, Section::Login, Some("注册申请已提交"))
