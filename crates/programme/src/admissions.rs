@@ -202,13 +202,16 @@ fn pairs(entries: &[AdmittedInsurer]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// A company (full name) admitted in a region (code).
+pub type Pair = (String, String);
+
 /// The (company name, region code) pairs `after` adds and removes against `before` (`None`:
 /// no rules before).
 #[must_use]
 pub fn planned_change(
     before: Option<&ProgrammeRules>,
     after: &ProgrammeRules,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Vec<Pair>, Vec<Pair>) {
     let old = before
         .map(|b| pairs(&b.enrolment().insurers))
         .unwrap_or_default();
