@@ -33,6 +33,7 @@ mod pages;
 mod platform_identity;
 mod registration;
 mod rules;
+mod rules_insurers;
 mod schemathesis;
 mod school_screens;
 mod schools;

@@ -199,6 +199,9 @@ pub async fn seed_demo_accounts(
         "人保财险",
     )
     .await?;
+    let (second_name, second_short) = crate::demo_data::SECOND_INSURER;
+    let second =
+        companies::ensure(db.clusters.main(), "insurer", second_name, second_short).await?;
     let broker = companies::ensure(
         db.clusters.main(),
         "broker",
@@ -285,11 +288,18 @@ pub async fn seed_demo_accounts(
             .await?;
         }
         ensure_checker(&mut tx, plan, &hash).await?;
-        // The demo year is open for enrolment, its insurers admitted from the branches above.
-        let companies = [xiaobao_enrolment::years::CompanyRef {
-            company_id: insurer.company_id,
-            name: insurer.name.clone(),
-        }];
+        // The demo year is open for enrolment, its insurers admitted as the rules list them
+        // (Liupanshui's tender lots name the second insurer too) or from the branches above.
+        let companies = [
+            xiaobao_enrolment::years::CompanyRef {
+                company_id: insurer.company_id,
+                name: insurer.name.clone(),
+            },
+            xiaobao_enrolment::years::CompanyRef {
+                company_id: second.company_id,
+                name: second.name.clone(),
+            },
+        ];
         for year in xiaobao_db::rules::years(&mut tx).await? {
             if xiaobao_enrolment::years::get(&mut tx, year)
                 .await?

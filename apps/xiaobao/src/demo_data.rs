@@ -46,6 +46,8 @@ use crate::demo::DemoLogin;
 const PICC: (&str, &str) = ("中国人民财产保险股份有限公司", "人保财险");
 /// The second insurer company.
 const CPIC: (&str, &str) = ("中国太平洋财产保险股份有限公司", "太保财险");
+/// The second insurer company (full and short name), which Liupanshui's rules admit for lot B.
+pub const SECOND_INSURER: (&str, &str) = CPIC;
 
 /// The audit entity marking a programme's demo data of a year as made.
 const MARKER_ENTITY: &str = "demo_data";
@@ -217,7 +219,9 @@ const PLANS: &[Plan] = &[
             login: "cpic-liupanshui",
             region_code: "520200",
             role: Role::InsurerCity,
-            admitted: &["520204", "520201", "520299"],
+            // Lot B as the rules admit it, and 盘州市 for schools there asking for a second
+            // insurer (the lot A insurer stays their first).
+            admitted: &["520204", "520201", "520299", "520281"],
         },
         insurer_of: liupanshui_insurer,
         towns: &[

@@ -54,6 +54,8 @@ pub fn demo_rules_for(
     }
     let mut doc = rules.document().clone();
     doc.academic_year = year;
+    // Admissions whose tender does not cover the year are not the year's.
+    doc.enrolment.insurers.retain(|i| i.holds_in(year));
     if let Some(days) = shift {
         let moved = |md: crate::MonthDay| -> crate::MonthDay {
             use chrono::Datelike;

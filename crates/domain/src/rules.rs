@@ -93,7 +93,63 @@
 //! name = "付款凭证或收据"
 //! kinds = ["injury"]
 //! only_if = "学校先行垫付情形"          # shown with the document: needed only in this case
+//!
+//! [[claims.compensation_items]]        # optional: absent = the standard catalogue below
+//! code = "medical"                     # [a-z_]+, unique
+//! name = "医疗费"
+//! kinds = ["injury", "hospitalised", "disability", "death"]
+//! # cap_fen = 5000000                  # optional: most paid for this item per claim
+//!
+//! [[claims.compensation_items]]
+//! code = "scar_repair"
+//! name = "疤痕修复费"
+//! kinds = ["injury", "hospitalised", "disability"]
+//! requires_confirmation = true         # paid within a reasonable range once confirmed
+//! confirmed_by = "department"          # department | broker; required with the confirmation
+//!
+//! [enrolment]                          # optional
+//! modification_reviewer = "department" # department | insurer
+//! reminder_days_before = [7, 3, 1]
+//!
+//! [[enrolment.insurers]]               # optional: absent = every company with a branch
+//! company = "中国人民财产保险股份有限公司"  # full registered name
+//! regions = ["520203", "520281"]       # GB/T 2260 codes, each with everything below it
+//! lot = "A标段"                         # optional: the tender lot (标段)
+//! tender_years = "2025-2028"           # optional: first start year – last end year
 //! ```
+//!
+//! # Admitted insurers and tender lots
+//!
+//! `[[enrolment.insurers]]` says which insurer companies schools of a region may choose. An
+//! entry names one company and its regions; a tender lot (`lot`, e.g. `"A标段"`) groups the
+//! entries of the companies that won it, and `tender_years` (`"2025-2028"`: the academic years
+//! 2025-2026 to 2027-2028) is the period the tender fixed. The checks:
+//!
+//! - a company name is required; regions are 6-digit codes, at least one, none twice in an entry;
+//! - a company is listed at most once for a region (also not in two entries of one lot);
+//! - the regions of two different lots never overlap (the same region, or one inside the
+//!   other by its code: `520200` contains `520201`), whatever the companies;
+//! - `tender_years` is `YYYY-YYYY` with 1 to 6 academic years and must cover the document's
+//!   academic year; all entries of a lot share one tender period;
+//! - a lot name is at most 20 characters.
+//!
+//! **Carry-over.** The draft of a new academic year copies the previous year's rules; entries
+//! whose `tender_years` still cover the new year are kept, entries whose tender has ended are
+//! dropped, and the draft says which (see [`EnrolmentRules::carried_into`]). Entries without a
+//! tender period are kept as they are.
+//!
+//! # Compensation items
+//!
+//! `[[claims.compensation_items]]` is the catalogue of what a claim may pay (赔偿项目): each item
+//! has a code, a name, the claim kinds it applies to, an optional cap per claim (`cap_fen`) and,
+//! for the extras bidders promise (疤痕修复, 牙齿, 无正式发票的中草药, 康复…), a confirmation step:
+//! `requires_confirmation = true` with `confirmed_by` (`department` or `broker`) — paid within a
+//! reasonable range once that party confirms. Codes are unique, at least one kind is given and
+//! no kind twice, a cap is positive, and `confirmed_by` is given exactly when a confirmation is
+//! required. Without the section the standard catalogue applies
+//! ([`default_compensation_items`]): ordinary injury — 医疗费, 住院伙食补助费, 监护人误工费,
+//! 护理费, 交通费; disability adds 残疾辅助器具费, 残疾生活补助费, 残疾护理补助; death adds
+//! 丧葬费, 死亡补偿费, 诉讼及其他必要费用.
 //!
 //! The demo programmes in `programmes/` (see [`crate::programmes`]) are complete real-world
 //! examples.
@@ -151,6 +207,16 @@ pub struct RulesDocument {
     /// company with a branch in the programme admitted in its branch's region.
     #[serde(default, skip_serializing_if = "EnrolmentRules::is_default")]
     pub enrolment: EnrolmentRules,
+}
+
+impl RulesDocument {
+    /// Parses a rules document without validating it (see [`ProgrammeRules::from_toml_str`]).
+    pub fn from_toml_str(input: &str) -> Result<RulesDocument, RulesError> {
+        toml::from_str(input).map_err(|e| RulesError::Syntax {
+            line: e.span().map(|s| line_of(input, s.start)),
+            message: translate_serde_message(e.message()),
+        })
+    }
 }
 
 /// Who reviews a school's modification request (申请修改).
@@ -219,10 +285,22 @@ impl EnrolmentRules {
     fn is_default(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The admitted insurers carried into the draft of `year` (the year after these rules'):
+    /// the entries that still hold there (no tender period, or one covering `year`), and the
+    /// ones dropped because their tender ended.
+    #[must_use]
+    pub fn carried_into(&self, year: AcademicYear) -> (Vec<AdmittedInsurer>, Vec<AdmittedInsurer>) {
+        self.insurers
+            .iter()
+            .cloned()
+            .partition(|i| i.holds_in(year))
+    }
 }
 
 /// An `[[enrolment.insurers]]` entry: a company (by its registered full name) and the region
-/// codes (with everything below them) where schools may choose it.
+/// codes (with everything below them) where schools may choose it, optionally as the winner of
+/// a tender lot for a tender period (see the [module documentation](self)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdmittedInsurer {
@@ -230,6 +308,93 @@ pub struct AdmittedInsurer {
     pub company: String,
     /// GB/T 2260 codes of the regions.
     pub regions: Vec<String>,
+    /// The tender lot (标段), e.g. A标段.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    /// The tender period, `"2025-2028"`: from the academic year starting in 2025 to the one
+    /// ending in 2028.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tender_years: Option<String>,
+}
+
+/// A tender period (`"2025-2028"`): the first academic year's start year and the last one's
+/// end year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenderYears {
+    /// Start year of the first academic year.
+    pub first_start: i32,
+    /// End year of the last academic year.
+    pub last_end: i32,
+}
+
+/// Longest tender period, in academic years.
+pub const MAX_TENDER_YEARS: i32 = 6;
+
+impl TenderYears {
+    /// Parses `YYYY-YYYY` with 1 to [`MAX_TENDER_YEARS`] academic years; the problem in Chinese.
+    pub fn parse(input: &str) -> Result<TenderYears, String> {
+        let bad = || format!("招标期限“{input}”应写作“起始年-结束年”，如“2025-2028”");
+        let (a, b) = input.trim().split_once('-').ok_or_else(bad)?;
+        let year = |t: &str| {
+            (t.len() == 4 && t.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| t.parse::<i32>().ok())
+                .flatten()
+        };
+        let (first_start, last_end) = (year(a).ok_or_else(bad)?, year(b).ok_or_else(bad)?);
+        if last_end <= first_start {
+            return Err(format!(
+                "招标期限“{input}”的结束年应晚于起始年（一学年如“2025-2026”）"
+            ));
+        }
+        if last_end - first_start > MAX_TENDER_YEARS {
+            return Err(format!("招标期限“{input}”超过{MAX_TENDER_YEARS}个学年"));
+        }
+        Ok(TenderYears {
+            first_start,
+            last_end,
+        })
+    }
+
+    /// Whether the period covers academic year `year`.
+    #[must_use]
+    pub fn covers(self, year: AcademicYear) -> bool {
+        self.first_start <= year.start_year() && year.end_year() <= self.last_end
+    }
+}
+
+impl AdmittedInsurer {
+    /// The tender period, when one is given and well formed.
+    #[must_use]
+    pub fn tender(&self) -> Option<TenderYears> {
+        self.tender_years
+            .as_deref()
+            .and_then(|t| TenderYears::parse(t).ok())
+    }
+
+    /// Whether the entry still holds in `year`: no tender period, or one covering the year.
+    #[must_use]
+    pub fn holds_in(&self, year: AcademicYear) -> bool {
+        self.tender_years.is_none() || self.tender().is_some_and(|t| t.covers(year))
+    }
+}
+
+/// The subtree prefix of a GB/T 2260 code: `520000` → `52`, `520200` → `5202`, `520201` →
+/// `520201` (a 市直 bucket `520299` is its own county-level code).
+fn code_prefix(code: &str) -> &str {
+    if let Some(p) = code.strip_suffix("0000") {
+        p
+    } else if let Some(p) = code.strip_suffix("00") {
+        p
+    } else {
+        code
+    }
+}
+
+/// Whether two region codes overlap: equal, or one inside the other.
+#[must_use]
+pub fn regions_overlap(a: &str, b: &str) -> bool {
+    let (pa, pb) = (code_prefix(a), code_prefix(b));
+    pa.starts_with(pb) || pb.starts_with(pa)
 }
 
 /// The `[cover]` section.
@@ -470,6 +635,107 @@ pub struct ClaimsRules {
     /// The documents a claim may require. Insurers may not ask for more.
     #[serde(default)]
     pub documents: Vec<DocumentRule>,
+    /// What a claim may pay (赔偿项目); absent = [`default_compensation_items`].
+    #[serde(
+        default = "default_compensation_items",
+        skip_serializing_if = "is_default_compensation_items"
+    )]
+    pub compensation_items: Vec<CompensationItem>,
+}
+
+/// Who confirms a compensation item before it is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmer {
+    /// The education department (教育主管部门).
+    Department,
+    /// The broker (保险经纪机构).
+    Broker,
+}
+
+impl Confirmer {
+    /// `department` or `broker`.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Department => "department",
+            Self::Broker => "broker",
+        }
+    }
+
+    /// 教育主管部门 or 保险经纪机构.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Department => "教育主管部门",
+            Self::Broker => "保险经纪机构",
+        }
+    }
+}
+
+/// A `[[claims.compensation_items]]` entry: one item a claim may pay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompensationItem {
+    /// Stable code, `[a-z_]+`, unique in the programme.
+    pub code: String,
+    /// Chinese name, e.g. 医疗费.
+    pub name: String,
+    /// Claim kinds the item applies to.
+    pub kinds: Vec<ClaimKind>,
+    /// Paid only within a reasonable range once [`confirmed_by`](Self::confirmed_by) confirms.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_confirmation: bool,
+    /// Who confirms; given exactly when a confirmation is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<Confirmer>,
+    /// Most paid for this item per claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_fen: Option<Fen>,
+}
+
+impl CompensationItem {
+    fn standard(code: &str, name: &str, kinds: &[ClaimKind]) -> Self {
+        Self {
+            code: code.to_string(),
+            name: name.to_string(),
+            kinds: kinds.to_vec(),
+            requires_confirmation: false,
+            confirmed_by: None,
+            cap_fen: None,
+        }
+    }
+}
+
+/// The standard catalogue (claims rules when a programme lists none): ordinary injury —
+/// 医疗费, 住院伙食补助费 (stays in hospital), 监护人误工费, 护理费, 交通费; disability adds
+/// 残疾辅助器具费, 残疾生活补助费, 残疾护理补助; death adds 丧葬费, 死亡补偿费,
+/// 诉讼及其他必要费用. None needs a confirmation or has a cap.
+#[must_use]
+pub fn default_compensation_items() -> Vec<CompensationItem> {
+    use ClaimKind::{Death, Disability, Hospitalised, Injury};
+    let all = [Injury, Hospitalised, Disability, Death];
+    let stay = [Hospitalised, Disability, Death];
+    [
+        ("medical", "医疗费", &all[..]),
+        ("hospital_meals", "住院伙食补助费", &stay[..]),
+        ("guardian_lost_income", "监护人误工费", &all[..]),
+        ("nursing", "护理费", &all[..]),
+        ("transport", "交通费", &all[..]),
+        ("disability_aids", "残疾辅助器具费", &[Disability][..]),
+        ("disability_living", "残疾生活补助费", &[Disability][..]),
+        ("disability_nursing", "残疾护理补助", &[Disability][..]),
+        ("funeral", "丧葬费", &[Death][..]),
+        ("death_compensation", "死亡补偿费", &[Death][..]),
+        ("litigation", "诉讼及其他必要费用", &[Death][..]),
+    ]
+    .into_iter()
+    .map(|(code, name, kinds)| CompensationItem::standard(code, name, kinds))
+    .collect()
+}
+
+fn is_default_compensation_items(items: &[CompensationItem]) -> bool {
+    items == default_compensation_items().as_slice()
 }
 
 /// The `[claims.prepayment]` section.
@@ -696,11 +962,7 @@ impl From<ProgrammeRules> for RulesDocument {
 impl ProgrammeRules {
     /// Parses and validates a rules document (format in the [module documentation](self)).
     pub fn from_toml_str(input: &str) -> Result<ProgrammeRules, RulesError> {
-        let doc: RulesDocument = toml::from_str(input).map_err(|e| RulesError::Syntax {
-            line: e.span().map(|s| line_of(input, s.start)),
-            message: translate_serde_message(e.message()),
-        })?;
-        ProgrammeRules::validate(doc)
+        ProgrammeRules::validate(RulesDocument::from_toml_str(input)?)
     }
 
     /// Writes the rules back as TOML; [`from_toml_str`](Self::from_toml_str) reads it back to
@@ -1096,11 +1358,11 @@ mod validation {
         check_products(&mut p, &doc.products);
         check_headcount_change(&mut p, &doc.headcount_change);
         check_claims(&mut p, &doc.claims);
-        check_enrolment(&mut p, &doc.enrolment);
+        check_enrolment(&mut p, &doc.enrolment, doc.academic_year);
         p.0
     }
 
-    fn check_enrolment(p: &mut Problems, rules: &EnrolmentRules) {
+    fn check_enrolment(p: &mut Problems, rules: &EnrolmentRules, year: AcademicYear) {
         for (i, days) in rules.reminder_days_before.iter().enumerate() {
             if !(1..=60).contains(days) {
                 p.add(
@@ -1115,11 +1377,78 @@ mod validation {
             if insurer.regions.is_empty() {
                 p.add(format!("{at}.regions"), "至少需要一个区域代码");
             }
+            let mut seen = BTreeSet::new();
             for (j, code) in insurer.regions.iter().enumerate() {
                 if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
                     p.add(
                         format!("{at}.regions[{}]", j + 1),
                         format!("区域代码“{code}”应为6位数字"),
+                    );
+                } else if !seen.insert(code.as_str()) {
+                    p.add(
+                        format!("{at}.regions[{}]", j + 1),
+                        format!("区域代码“{code}”重复"),
+                    );
+                }
+            }
+            if let Some(lot) = &insurer.lot {
+                if lot.trim().is_empty() {
+                    p.add(format!("{at}.lot"), "标段名称不能为空（不分标段时请删除）");
+                } else if lot.chars().count() > 20 {
+                    p.add(format!("{at}.lot"), "标段名称不能超过20字");
+                }
+            }
+            if let Some(text) = &insurer.tender_years {
+                match TenderYears::parse(text) {
+                    Err(message) => p.add(format!("{at}.tender_years"), message),
+                    Ok(t) if !t.covers(year) => p.add(
+                        format!("{at}.tender_years"),
+                        format!("招标期限“{text}”不包括本规则的学年{year}"),
+                    ),
+                    Ok(_) => {}
+                }
+            }
+        }
+        check_lots(p, &rules.insurers);
+    }
+
+    /// Across entries: a company once per region, lots apart, one tender period per lot.
+    fn check_lots(p: &mut Problems, insurers: &[AdmittedInsurer]) {
+        fn lot_of(i: &AdmittedInsurer) -> &str {
+            i.lot.as_deref().map_or("", str::trim)
+        }
+        for (i, a) in insurers.iter().enumerate() {
+            for (j, b) in insurers.iter().enumerate().skip(i + 1) {
+                let at = format!("enrolment.insurers[{}]", j + 1);
+                let same_company = a.company.trim() == b.company.trim();
+                let (lot_a, lot_b) = (lot_of(a), lot_of(b));
+                let different_lots = !lot_a.is_empty() && !lot_b.is_empty() && lot_a != lot_b;
+                for code in &b.regions {
+                    if same_company && a.regions.contains(code) {
+                        p.add(
+                            format!("{at}.regions"),
+                            format!(
+                                "“{}”在区域{code}已准入（第{}项），不能重复",
+                                b.company,
+                                i + 1
+                            ),
+                        );
+                    } else if different_lots
+                        && let Some(other) = a.regions.iter().find(|o| regions_overlap(o, code))
+                    {
+                        p.add(
+                            format!("{at}.regions"),
+                            format!(
+                                "{lot_b}的区域{code}与{lot_a}的区域{other}重叠（第{}项），不同标段的区域不能重叠",
+                                i + 1
+                            ),
+                        );
+                    }
+                }
+                if !lot_a.is_empty() && lot_a == lot_b && a.tender_years != b.tender_years {
+                    p.add(
+                        format!("{at}.tender_years"),
+                        format!("同一标段（{lot_b}）的招标期限应一致（第{}项）", i + 1),
                     );
                 }
             }
@@ -1278,6 +1607,7 @@ mod validation {
         );
         check_tiers(p, "claims.settle_tiers", &claims.settle_tiers);
         check_tiers(p, "claims.payment_tiers", &claims.payment_tiers);
+        check_compensation_items(p, &claims.compensation_items);
         let mut codes = BTreeSet::new();
         for (i, doc) in claims.documents.iter().enumerate() {
             let at = format!("claims.documents[{}]", i + 1);
@@ -1297,6 +1627,48 @@ mod validation {
             }
             if let Some(cond) = &doc.only_if {
                 p.non_empty(&format!("{at}.only_if"), cond, "适用条件");
+            }
+        }
+    }
+
+    fn check_compensation_items(p: &mut Problems, items: &[CompensationItem]) {
+        if items.is_empty() {
+            p.add(
+                "claims.compensation_items",
+                "至少需要一个赔偿项目（删除本节则使用标准赔偿项目）",
+            );
+        }
+        let mut codes = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("claims.compensation_items[{}]", i + 1);
+            p.code(&format!("{at}.code"), &item.code, &mut codes);
+            p.non_empty(&format!("{at}.name"), &item.name, "赔偿项目名称");
+            if !item.name.trim().is_empty() && !names.insert(item.name.trim().to_owned()) {
+                p.add(format!("{at}.name"), format!("赔偿项目“{}”重复", item.name));
+            }
+            if item.kinds.is_empty() {
+                p.add(format!("{at}.kinds"), "至少需要指定一种案件类型");
+            }
+            if let Some(dup) = first_duplicate(&item.kinds) {
+                p.add(
+                    format!("{at}.kinds"),
+                    format!("案件类型“{}”重复", dup.label()),
+                );
+            }
+            if item.cap_fen.is_some_and(|c| c.fen() <= 0) {
+                p.add(format!("{at}.cap_fen"), "单项赔偿上限必须大于0");
+            }
+            match (item.requires_confirmation, item.confirmed_by) {
+                (true, None) => p.add(
+                    format!("{at}.confirmed_by"),
+                    "需确认的赔偿项目应写明确认方（教育主管部门或保险经纪机构）",
+                ),
+                (false, Some(_)) => p.add(
+                    format!("{at}.confirmed_by"),
+                    "该赔偿项目无需确认，不应填写确认方",
+                ),
+                _ => {}
             }
         }
     }

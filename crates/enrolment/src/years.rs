@@ -342,3 +342,77 @@ async fn planned_admissions(
     }
     Ok(Ok(out))
 }
+
+/// Whether an enrolment of `year` with the company named `company` lies in the subtree of
+/// `region_code` (an admission there cannot be withdrawn: enrolments keep their insurer).
+pub async fn admission_in_use(
+    conn: &mut PgConnection,
+    year: AcademicYear,
+    company: &str,
+    region_code: &str,
+) -> Result<bool, EnrolmentError> {
+    Ok(sqlx::query_scalar!(
+        "select exists (select 1 from enrolments e join regions r on r.region_code = $3 \
+         where e.academic_year = $1 and (e.region_path || '.') like r.path || '.%' \
+         and (e.company_name = $2 or e.company_id in (select a.company_id from admitted_insurers a \
+              where a.academic_year = $1 and a.company_name = $2))) as \"used!\"",
+        year as _,
+        company,
+        region_code,
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The admissions of an opened `year` brought in line with a change of its rules: `added`
+/// admitted, `removed` (company name, region code) withdrawn; audited as one entry. The caller
+/// has checked that no enrolment uses a removed admission ([`admission_in_use`]) and that the
+/// regions exist. `Ok(false)` when the year is not open (nothing to change).
+pub async fn sync_admissions(
+    conn: &mut PgConnection,
+    year: AcademicYear,
+    added: &[(CompanyRef, String)],
+    removed: &[(String, String)],
+    actor: &Actor,
+) -> Result<bool, EnrolmentError> {
+    if get(conn, year).await?.is_none() {
+        return Ok(false);
+    }
+    let mut admitted = Vec::new();
+    for (company, code) in added {
+        if insert_admission(conn, year, company, code).await? {
+            admitted.push(format!("{} {code}", company.name));
+        }
+    }
+    let mut withdrawn = Vec::new();
+    for (company, code) in removed {
+        let done = sqlx::query!(
+            "delete from admitted_insurers \
+             where academic_year = $1 and company_name = $2 and region_code = $3",
+            year as _,
+            company,
+            code,
+        )
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() > 0 {
+            withdrawn.push(format!("{company} {code}"));
+        }
+    }
+    if !admitted.is_empty() || !withdrawn.is_empty() {
+        xiaobao_audit::record(
+            conn,
+            actor,
+            Entry::new("enrolment.admissions_changed", "academic_year", Some(year))
+                .detail("admitted", admitted)
+                .detail("withdrawn", withdrawn),
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Whether a region of this code exists in the programme.
+pub async fn region_known(conn: &mut PgConnection, code: &str) -> Result<bool, EnrolmentError> {
+    region_exists(conn, code).await
+}

@@ -14,8 +14,11 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use toml_edit::{DocumentMut, Item, TableLike, Value};
-use xiaobao_domain::rules::{ClaimKind, InsuredGroup, RuleProblem};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
+use xiaobao_domain::AcademicYear;
+use xiaobao_domain::rules::{
+    AdmittedInsurer, ClaimKind, Confirmer, InsuredGroup, RuleProblem, TenderYears,
+};
 use xiaobao_domain::school::{SchoolNature, SchoolType};
 
 /// The largest rules document accepted (the demo programmes' are about 10 KiB).
@@ -32,6 +35,10 @@ const OPTIONAL_KEYS: &[&str] = &[
     "per_person_year_fen",
     "per_school_accident_fen",
     "nature",
+    "cap_fen",
+    "confirmed_by",
+    "lot",
+    "tender_years",
 ];
 
 /// Optional fields offered in the form even when the document leaves them unset (the path of
@@ -225,6 +232,109 @@ pub fn diff(before: &str, after: &str) -> Result<Vec<Change>, RuleProblem> {
         });
     }
     Ok(changes)
+}
+
+/// `document` with its `[[enrolment.insurers]]` replaced by `entries` (in their order): the
+/// other sections as written, the comment above each entry kept by position, no section when
+/// `entries` is empty (every company with a branch is then admitted in its branch's region).
+pub fn with_insurers(document: &str, entries: &[AdmittedInsurer]) -> Result<String, RuleProblem> {
+    let mut doc = parse(document)?;
+    let root = doc.as_table_mut();
+    if !root.contains_key("enrolment") {
+        if entries.is_empty() {
+            return Ok(doc.to_string());
+        }
+        let mut table = Table::new();
+        table.set_implicit(true);
+        root.insert("enrolment", Item::Table(table));
+    }
+    let enrolment = root
+        .get_mut("enrolment")
+        .and_then(Item::as_table_mut)
+        .ok_or_else(|| problem("enrolment", "投保（enrolment）应为一节表格"))?;
+    let old: Vec<Table> = enrolment
+        .remove("insurers")
+        .and_then(|item| item.into_array_of_tables().ok())
+        .map(|a| a.into_iter().collect())
+        .unwrap_or_default();
+    if entries.is_empty() {
+        if enrolment.is_empty() {
+            root.remove("enrolment");
+        }
+        return Ok(doc.to_string());
+    }
+    let mut array = ArrayOfTables::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let mut table = Table::new();
+        table.insert("company", toml_edit::value(entry.company.trim()));
+        let mut regions = toml_edit::Array::new();
+        for code in &entry.regions {
+            regions.push(code.trim());
+        }
+        table.insert("regions", toml_edit::value(regions));
+        if let Some(lot) = &entry.lot {
+            table.insert("lot", toml_edit::value(lot.trim()));
+        }
+        if let Some(years) = &entry.tender_years {
+            table.insert("tender_years", toml_edit::value(years.trim()));
+        }
+        if let Some(before) = old.get(i) {
+            *table.decor_mut() = before.decor().clone();
+            table.set_position(before.position());
+        }
+        array.push(table);
+    }
+    enrolment.insert("insurers", Item::ArrayOfTables(array));
+    Ok(doc.to_string())
+}
+
+/// The draft of `year` copied from the year before, with the `[[enrolment.insurers]]` whose
+/// tender no longer covers `year` left out (their comments with them); returns the document
+/// and the entries left out. Entries without a tender period are kept.
+pub fn carry_over(
+    document: &str,
+    year: AcademicYear,
+) -> Result<(String, Vec<AdmittedInsurer>), RuleProblem> {
+    let mut doc = parse(document)?;
+    let mut dropped = Vec::new();
+    let Some(array) = doc
+        .get_mut("enrolment")
+        .and_then(|e| e.get_mut("insurers"))
+        .and_then(Item::as_array_of_tables_mut)
+    else {
+        return Ok((doc.to_string(), dropped));
+    };
+    let text = |t: &Table, key: &str| t.get(key).and_then(Item::as_str).map(str::to_string);
+    let mut index = 0;
+    while index < array.len() {
+        let Some(table) = array.get(index) else {
+            break;
+        };
+        let tender = text(table, "tender_years");
+        let holds = tender
+            .as_deref()
+            .is_none_or(|t| TenderYears::parse(t).is_ok_and(|t| t.covers(year)));
+        if holds {
+            index += 1;
+            continue;
+        }
+        dropped.push(AdmittedInsurer {
+            company: text(table, "company").unwrap_or_default(),
+            regions: table
+                .get("regions")
+                .and_then(Item::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            lot: text(table, "lot"),
+            tender_years: tender,
+        });
+        array.remove(index);
+    }
+    Ok((doc.to_string(), dropped))
 }
 
 fn problem(path: &str, message: impl Into<String>) -> RuleProblem {
@@ -515,6 +625,10 @@ fn choices(key: &str) -> Option<Vec<(&'static str, &'static str)>> {
             ("same_as_others", "与其他学校相同"),
         ],
         "modification_reviewer" => vec![("department", "教育主管部门"), ("insurer", "保险机构")],
+        "confirmed_by" => [Confirmer::Department, Confirmer::Broker]
+            .iter()
+            .map(|c| (c.code(), c.label()))
+            .collect(),
         _ => return None,
     };
     Some(list)
@@ -620,6 +734,11 @@ fn key_label(key: &str) -> &str {
         "reminder_days_before" => "截止前提醒（天）",
         "company" => "保险公司",
         "regions" => "区域代码",
+        "lot" => "标段",
+        "tender_years" => "招标期限（起始年-结束年）",
+        "requires_confirmation" => "需经确认后在合理范围内赔付",
+        "confirmed_by" => "确认方",
+        "cap_fen" => "单项赔偿上限（分）",
         other => other,
     }
 }
@@ -633,6 +752,7 @@ fn container_label(key: &str) -> &str {
         "payment_tiers" => "赔款支付时效档",
         "documents" => "理赔资料",
         "insurers" => "准入保险公司",
+        "compensation_items" => "赔偿项目",
         "prepayment" => "预付赔款",
         "cover" | "deadlines" | "headcount_change" | "claims" | "enrolment" => "",
         other => other,
@@ -647,6 +767,7 @@ fn section_of(path: &str) -> &'static str {
         "products" => "险种、费率与限额",
         "headcount_change" => "人员变动（批改）",
         "claims" if path.starts_with("claims.documents") => "理赔资料",
+        "claims" if path.starts_with("claims.compensation_items") => "赔偿项目",
         "claims" => "理赔服务时效",
         "enrolment" => "投保",
         _ => "基本信息",
@@ -865,6 +986,109 @@ mod tests {
             .and_then(|r| r.to_toml_string())
             .expect("canonical");
         assert_eq!(diff(&original, &canonical).expect("diff"), Vec::new());
+    }
+
+    #[test]
+    fn admitted_insurers_are_replaced_keeping_comments() {
+        let original = liupanshui();
+        let entries = vec![
+            AdmittedInsurer {
+                company: "中国人民财产保险股份有限公司".into(),
+                regions: vec!["520203".into(), "520281".into()],
+                lot: Some("A标段".into()),
+                tender_years: Some("2025-2028".into()),
+            },
+            AdmittedInsurer {
+                company: "中国平安财产保险股份有限公司".into(),
+                regions: vec!["520204".into(), "520201".into(), "520299".into()],
+                lot: Some("B标段".into()),
+                tender_years: Some("2025-2028".into()),
+            },
+        ];
+        let edited = with_insurers(&original, &entries).expect("edited");
+        assert!(
+            edited.contains("# A标段：六枝特区、盘州市。"),
+            "comments kept"
+        );
+        assert!(edited.contains("# 缴费标准：10元/人/年"));
+        let rules = ProgrammeRules::from_toml_str(&edited).expect("valid");
+        assert_eq!(rules.enrolment().insurers, entries);
+        let changes = diff(&original, &edited).expect("diff");
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].path, "enrolment.insurers[2].company");
+        assert_eq!(changes[0].label, "准入保险公司2 · 保险公司");
+        // None left: the section goes, the rest stays.
+        let none = with_insurers(&original, &[]).expect("edited");
+        let rules = ProgrammeRules::from_toml_str(&none).expect("valid");
+        assert!(rules.enrolment().insurers.is_empty());
+        assert_eq!(rules.enrolment().reminder_days_before, [7, 3, 1]);
+        // A document without the section gets one.
+        let henan = xiaobao_domain::demo_rules("henan")
+            .expect("demo")
+            .to_string();
+        let added = with_insurers(&henan, &entries[..1]).expect("edited");
+        let rules = ProgrammeRules::from_toml_str(&added).expect("valid");
+        assert_eq!(rules.enrolment().insurers.len(), 1);
+    }
+
+    #[test]
+    fn a_new_year_keeps_the_tenders_that_cover_it() {
+        let with_ended = liupanshui().replacen(
+            "lot = \"B标段\"\ntender_years = \"2025-2028\"",
+            "lot = \"B标段\"\ntender_years = \"2025-2026\"",
+            1,
+        );
+        let year = AcademicYear::parse("2026-2027").expect("year");
+        let next = for_year(&with_ended, "2026-2027").expect("draft");
+        let (kept, dropped) = carry_over(&next, year).expect("carried");
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].lot.as_deref(), Some("B标段"));
+        assert_eq!(dropped[0].regions, ["520204", "520201", "520299"]);
+        assert!(!kept.contains("# B标段"), "its comment goes with it");
+        let rules = ProgrammeRules::from_toml_str(&kept).expect("valid");
+        assert_eq!(rules.enrolment().insurers.len(), 1);
+        assert_eq!(rules.enrolment().insurers[0].lot.as_deref(), Some("A标段"));
+        // 2028-2029: the three-year tender has ended too.
+        let last = for_year(&liupanshui(), "2028-2029").expect("draft");
+        let (_, dropped) =
+            carry_over(&last, AcademicYear::parse("2028-2029").expect("year")).expect("carried");
+        assert_eq!(dropped.len(), 2);
+    }
+
+    #[test]
+    fn compensation_items_are_fields_of_their_own_section() {
+        let original = liupanshui();
+        let fields = fields(&original).expect("fields");
+        let scar = fields
+            .iter()
+            .find(|f| f.path == "claims.compensation_items[12].confirmed_by")
+            .expect("confirmer");
+        assert_eq!(scar.section, "赔偿项目");
+        assert_eq!(scar.value, "教育主管部门");
+        assert_eq!(scar.label, "赔偿项目12 · 确认方");
+        let edited = apply(
+            &original,
+            &[
+                (
+                    "claims.compensation_items[12].confirmed_by".into(),
+                    "保险经纪机构".into(),
+                ),
+                (
+                    "claims.compensation_items[1].name".into(),
+                    "医疗费用".into(),
+                ),
+            ],
+        )
+        .expect("applied");
+        let rules = ProgrammeRules::from_toml_str(&edited).expect("valid");
+        assert_eq!(
+            rules.claims().compensation_items[11].confirmed_by,
+            Some(Confirmer::Broker)
+        );
+        let changes = diff(&original, &edited).expect("diff");
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[1].before.as_deref(), Some("教育主管部门"));
+        assert_eq!(changes[1].after.as_deref(), Some("保险经纪机构"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! working-day clocks read the version in force when they are computed, so a claim's clocks use
 //! the tiers in force when each clock starts.
 
+pub mod admissions;
 pub mod edit;
 pub mod service;
 pub mod store;
@@ -18,6 +19,7 @@ pub mod store;
 use xiaobao_domain::rules::RuleProblem;
 use xiaobao_domain::{Failure, Refusal, RefusalClass, RequestStatus};
 
+pub use admissions::{AdmissionInput, InsurersView};
 pub use service::{
     Draft, ProposalDetail, ProposalView, Proposed, Rules, RulesYear, VersionMeta, VersionView,
     YearSummary, approve_as_operator, check_document,
@@ -59,6 +61,18 @@ pub enum Problem {
     NotProposer,
     #[error("本项目有两个以上主管部门账号，应由提出人以外的主管部门账号审核，平台运营方不代为审核")]
     OperatorNotNeeded,
+    #[error("平台上没有名为“{0}”的保险公司，请从保险公司列表中选择")]
+    UnknownCompany(String),
+    #[error("本项目没有区域代码为“{0}”的区域")]
+    UnknownRegion(String),
+    #[error(
+        "{year}学年已有学校选择“{company}”在{region}投保，不能取消其在{region}的准入（已投保的学校保留其保险公司）"
+    )]
+    AdmissionInUse {
+        year: String,
+        company: String,
+        region: String,
+    },
 }
 
 fn status_word(s: RequestStatus) -> &'static str {
@@ -112,6 +126,9 @@ impl Problem {
             Problem::SelfDecision => "self_decision",
             Problem::NotProposer => "not_proposer",
             Problem::OperatorNotNeeded => "operator_not_needed",
+            Problem::UnknownCompany(_) => "unknown_company",
+            Problem::UnknownRegion(_) => "unknown_region",
+            Problem::AdmissionInUse { .. } => "admission_in_use",
         }
     }
 
@@ -121,7 +138,8 @@ impl Problem {
             Problem::Pending { .. }
             | Problem::Decided(_)
             | Problem::Stale { .. }
-            | Problem::OperatorNotNeeded => RefusalClass::Conflict,
+            | Problem::OperatorNotNeeded
+            | Problem::AdmissionInUse { .. } => RefusalClass::Conflict,
             Problem::SelfDecision | Problem::NotProposer => RefusalClass::Forbidden,
             _ => RefusalClass::Invalid,
         }
@@ -134,6 +152,9 @@ impl Problem {
                 Some("document".into())
             }
             Problem::WrongYear { .. } => Some("academic_year".into()),
+            Problem::UnknownCompany(_) => Some("company".into()),
+            Problem::UnknownRegion(_) => Some("regions".into()),
+            Problem::AdmissionInUse { .. } => Some("entries".into()),
             Problem::ReasonMissing | Problem::ReasonTooLong | Problem::RefusalReasonMissing => {
                 Some("reason".into())
             }

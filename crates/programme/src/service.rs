@@ -8,10 +8,12 @@ use serde::Serialize;
 use xiaobao_audit::{Actor, Entry};
 use xiaobao_db::rules::{self, RulesVersion};
 use xiaobao_domain::ids::{Id, RulesProposalId};
-use xiaobao_domain::rules::RulesError;
+use xiaobao_domain::rules::{RulesDocument, RulesError};
 use xiaobao_domain::{AcademicYear, Failure, Outcome, ProgrammeRules, Refusal, RequestStatus};
+use xiaobao_enrolment::years::CompanyRef;
 use xiaobao_identity::Caller;
 
+use crate::admissions::{self, AdmissionInput, InsurersView};
 use crate::edit::{self, Change};
 use crate::store::{self, NewProposal, ProposalRow};
 use crate::{MAX_REASON_CHARS, Problem, status_label};
@@ -19,7 +21,7 @@ use crate::{MAX_REASON_CHARS, Problem, status_label};
 /// Proposals listed per year.
 const PROPOSALS_LISTED: i64 = 50;
 
-fn db(e: sqlx::Error) -> Failure {
+pub(crate) fn db(e: sqlx::Error) -> Failure {
     xiaobao_db::DbError::from(e).into()
 }
 
@@ -151,6 +153,8 @@ pub struct Draft {
     #[schema(value_type = Option<String>, example = "2025-2026")]
     pub copied_from: Option<AcademicYear>,
     pub copied_version: Option<i32>,
+    /// For a new year's copy: the admitted insurers left out because their tender ended.
+    pub dropped_insurers: Vec<String>,
 }
 
 /// What a proposal changes: the whole document, or fields of the version in force.
@@ -206,9 +210,11 @@ async fn approve_locked(
     tx: &mut sqlx::PgConnection,
     row: &ProposalRow,
     approver: Approver<'_>,
+    companies: &[CompanyRef],
 ) -> Outcome<ProposalRow> {
     let year = row.academic_year.to_string();
-    let current = rules::current(tx, &year).await?.map(|c| c.version);
+    let in_force = rules::current(tx, &year).await?;
+    let current = in_force.as_ref().map(|c| c.version);
     if current != row.base_version {
         return Err(Problem::Stale {
             base: row.base_version,
@@ -217,7 +223,28 @@ async fn approve_locked(
         .into());
     }
     // Checked again: what the loader accepts is what the service will read.
-    check_document(row.academic_year, &row.document)?;
+    let after = check_document(row.academic_year, &row.document)?;
+    // An opened year's admissions follow the rules, checked again against its enrolments.
+    let before = in_force
+        .as_ref()
+        .and_then(|c| ProgrammeRules::from_toml_str(&c.document).ok());
+    let (added, removed) = admissions::planned_change(before.as_ref(), &after);
+    let opened = xiaobao_enrolment::years::get(tx, row.academic_year)
+        .await
+        .map_err(Failure::from)?
+        .is_some();
+    if opened && (!added.is_empty() || !removed.is_empty()) {
+        let resolved =
+            admissions::check_change(tx, row.academic_year, companies, &added, &removed).await?;
+        xiaobao_enrolment::years::sync_admissions(
+            tx,
+            row.academic_year,
+            &resolved,
+            &removed,
+            approver.actor,
+        )
+        .await?;
+    }
     let changed_by = format!("{}提出，{}审核", row.proposed_by_name, approver.name);
     let version = rules::save_version(tx, &year, &row.document, &changed_by, &row.reason).await?;
     let decided = match approver.account_id {
@@ -269,6 +296,7 @@ pub async fn approve_as_operator(
     }
     let row = pending_locked(&mut tx, id).await?;
     let name = format!("平台运营方（{operator}）");
+    let companies = insurer_companies(database).await?;
     let decided = approve_locked(
         &mut tx,
         &row,
@@ -277,10 +305,26 @@ pub async fn approve_as_operator(
             account_id: None,
             actor: &Actor::cli(operator),
         },
+        &companies,
     )
     .await?;
     tx.commit().await?;
     Ok((decided.academic_year, decided.version.unwrap_or(0)))
+}
+
+/// The platform's insurer companies (`control.companies`, on the main cluster).
+async fn insurer_companies(database: &xiaobao_db::Db) -> Outcome<Vec<CompanyRef>> {
+    Ok(
+        xiaobao_identity::companies::list(database.clusters.main(), "insurer")
+            .await
+            .map_err(Failure::internal)?
+            .into_iter()
+            .map(|c| CompanyRef {
+                company_id: c.company_id,
+                name: c.name,
+            })
+            .collect(),
+    )
 }
 
 /// A pending proposal locked for a decision, or why there is none to decide.
@@ -410,6 +454,7 @@ impl Rules {
                 version: Some(current.version),
                 copied_from: None,
                 copied_version: None,
+                dropped_insurers: Vec::new(),
             }));
         }
         let previous = year.previous();
@@ -418,12 +463,16 @@ impl Rules {
         };
         let document = edit::for_year(&before.document, &year.to_string())
             .map_err(|p| Problem::Invalid(vec![p]))?;
+        // Tender carry-over: admissions whose tender covers the new year stay.
+        let (document, dropped) =
+            edit::carry_over(&document, year).map_err(|p| Problem::Invalid(vec![p]))?;
         Ok(Some(Draft {
             academic_year: year,
             document,
             version: None,
             copied_from: Some(previous),
             copied_version: Some(before.version),
+            dropped_insurers: dropped.iter().map(admissions::dropped_note).collect(),
         }))
     }
 
@@ -436,6 +485,7 @@ impl Rules {
         reason: &str,
     ) -> Outcome<ProposalView> {
         let reason = reason_of(reason, Problem::ReasonMissing)?;
+        let companies = insurer_companies(&self.caller.db).await?;
         let mut tx = self.caller.tx().await?;
         let current = rules::current(&mut tx, &year.to_string()).await?;
         let document = match proposed {
@@ -447,13 +497,31 @@ impl Rules {
                 edit::apply(&base.document, &changes).map_err(Problem::Invalid)?
             }
         };
-        check_document(year, &document)?;
+        let after = check_document(year, &document)?;
         if let Some(current) = &current {
             let changes =
                 edit::diff(&current.document, &document).map_err(|p| Problem::Invalid(vec![p]))?;
             if changes.is_empty() {
                 return Err(Problem::Unchanged.into());
             }
+        }
+        // What the admissions become is checked now, so a proposal that cannot be applied to
+        // the opened year is refused before anyone reviews it.
+        // Against what the year had, or for a new year what it was copied from.
+        let before = match &current {
+            Some(c) => ProgrammeRules::from_toml_str(&c.document).ok(),
+            None => rules::current(&mut tx, &year.previous().to_string())
+                .await?
+                .and_then(|c| RulesDocument::from_toml_str(&c.document).ok())
+                .and_then(|mut d| {
+                    d.academic_year = year;
+                    d.enrolment.insurers.retain(|i| i.holds_in(year));
+                    ProgrammeRules::validate(d).ok()
+                }),
+        };
+        let (added, removed) = admissions::planned_change(before.as_ref(), &after);
+        if !added.is_empty() || !removed.is_empty() {
+            admissions::check_change(&mut tx, year, &companies, &added, &removed).await?;
         }
         let base_version = current.as_ref().map(|c| c.version);
         let id = store::insert(
@@ -546,6 +614,7 @@ impl Rules {
             return Err(Problem::SelfDecision.into());
         }
         let approver = self.caller.viewer.display_name.clone();
+        let companies = insurer_companies(&self.caller.db).await?;
         let decided = approve_locked(
             &mut tx,
             &row,
@@ -554,6 +623,7 @@ impl Rules {
                 account_id: Some(self.me()),
                 actor: &self.caller.actor,
             },
+            &companies,
         )
         .await?;
         tx.commit().await?;
@@ -589,6 +659,63 @@ impl Rules {
         .map_err(Failure::internal)?;
         tx.commit().await?;
         Ok(self.view(&decided))
+    }
+
+    /// The admitted insurers of `year`'s rules (the version in force, or a new year's draft),
+    /// with the companies and regions to choose from.
+    pub async fn insurers(&self, year: AcademicYear) -> Outcome<InsurersView> {
+        let companies = insurer_companies(&self.caller.db).await?;
+        let mut tx = self.caller.tx().await?;
+        let draft = Self::draft_in(&mut tx, year)
+            .await?
+            .ok_or_else(|| Refusal::out_of_scope("rules_version", format!("{year}#current")))?;
+        let rows = store::regions(&mut tx).await.map_err(db)?;
+        let opened = xiaobao_enrolment::years::get(&mut tx, year)
+            .await
+            .map_err(Failure::from)?
+            .is_some();
+        let pending_proposal_id = store::pending_of(&mut tx, year).await.map_err(db)?;
+        tx.commit().await?;
+        // A draft carries what the year before had; read it without the checks of its year.
+        let doc = xiaobao_domain::rules::RulesDocument::from_toml_str(&draft.document)
+            .map_err(|e| Problem::Syntax(e.to_string()))?;
+        Ok(InsurersView {
+            academic_year: year,
+            version: draft.version,
+            copied_from: draft.copied_from,
+            dropped: draft.dropped_insurers,
+            entries: admissions::entries(&doc.enrolment.insurers, &rows),
+            opened,
+            pending_proposal_id,
+            companies: companies.into_iter().map(|c| c.name).collect(),
+            region_groups: admissions::region_groups(&rows),
+        })
+    }
+
+    /// Proposes `entries` as `year`'s admitted insurers: the rules document in force (or the
+    /// new year's draft) with its `[[enrolment.insurers]]` replaced, comments kept, proposed as
+    /// a whole document (so the proposal shows the field difference).
+    pub async fn propose_insurers(
+        &self,
+        year: AcademicYear,
+        entries: &[AdmissionInput],
+        reason: &str,
+    ) -> Outcome<ProposalView> {
+        reason_of(reason, Problem::ReasonMissing)?;
+        let document = self.insurers_document(year, entries).await?;
+        self.propose(year, Proposed::Document(document), reason)
+            .await
+    }
+
+    /// The document `propose_insurers` would propose (for a form's checks before proposing).
+    pub async fn insurers_document(
+        &self,
+        year: AcademicYear,
+        entries: &[AdmissionInput],
+    ) -> Outcome<String> {
+        let base = self.draft(year).await?;
+        let entries: Vec<_> = entries.iter().map(AdmissionInput::to_rules).collect();
+        Ok(edit::with_insurers(&base.document, &entries).map_err(|p| Problem::Invalid(vec![p]))?)
     }
 
     /// Withdraws one's own pending proposal.

@@ -196,3 +196,22 @@ pub async fn active_authorities(conn: &mut PgConnection) -> sqlx::Result<i64> {
     .fetch_one(conn)
     .await
 }
+
+/// A region of the programme, for choosing admissions.
+#[derive(Debug, Clone)]
+pub struct RegionRow {
+    pub region_code: String,
+    pub name: String,
+    pub parent_code: Option<String>,
+    pub level: String,
+}
+
+/// Every region of the programme, in tree order.
+pub async fn regions(conn: &mut PgConnection) -> sqlx::Result<Vec<RegionRow>> {
+    sqlx::query_as!(
+        RegionRow,
+        "select region_code, name, parent_code, level from regions order by path"
+    )
+    .fetch_all(conn)
+    .await
+}

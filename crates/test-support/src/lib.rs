@@ -486,7 +486,27 @@ impl TestApp {
         let tenant = self.state.db.active_tenant(slug).unwrap();
         let mut tx = self.state.db.tenant_tx(&tenant).await.unwrap();
         let actor = xiaobao_audit::Actor::cli("test");
-        xiaobao_enrolment::years::open(&mut tx, self.clock.academic_year(), &[], &actor)
+        // The companies the rules admit (Liupanshui's tender lots) exist on the platform.
+        let (_, rules) = xiaobao_enrolment::rules_for(&mut tx, self.clock.academic_year())
+            .await
+            .unwrap()
+            .expect("rules of the year");
+        let mut companies = Vec::new();
+        for insurer in &rules.enrolment().insurers {
+            let c = xiaobao_identity::companies::ensure(
+                self.state.db.clusters.main(),
+                "insurer",
+                &insurer.company,
+                &insurer.company,
+            )
+            .await
+            .unwrap();
+            companies.push(xiaobao_enrolment::years::CompanyRef {
+                company_id: c.company_id,
+                name: c.name,
+            });
+        }
+        xiaobao_enrolment::years::open(&mut tx, self.clock.academic_year(), &companies, &actor)
             .await
             .unwrap()
             .expect("year opens");

@@ -727,3 +727,282 @@ fn the_module_documentation_example_is_valid() {
     assert_eq!(r.settle_working_days(Fen::from_yuan(3001)), 15);
     assert_eq!(r.required_documents(ClaimKind::Death, Fen(0)).len(), 1);
 }
+
+// --- admitted insurers and tender lots --------------------------------------------------------
+
+#[test]
+fn liupanshui_lists_two_tender_lots_for_three_years() {
+    let r = rules("liupanshui");
+    let insurers = &r.enrolment().insurers;
+    assert_eq!(insurers.len(), 2);
+    assert_eq!(insurers[0].lot.as_deref(), Some("A标段"));
+    assert_eq!(insurers[0].regions, ["520203", "520281"]);
+    assert_eq!(insurers[1].lot.as_deref(), Some("B标段"));
+    assert_eq!(insurers[1].regions, ["520204", "520201", "520299"]);
+    assert_ne!(insurers[0].company, insurers[1].company);
+    let tender = insurers[0].tender().unwrap();
+    assert_eq!((tender.first_start, tender.last_end), (2025, 2028));
+    for y in ["2025-2026", "2026-2027", "2027-2028"] {
+        assert!(tender.covers(AcademicYear::parse(y).unwrap()), "{y}");
+    }
+    assert!(!tender.covers(AcademicYear::parse("2028-2029").unwrap()));
+    assert!(!tender.covers(AcademicYear::parse("2024-2025").unwrap()));
+}
+
+const LOT_B_ENTRY: &str = "[[enrolment.insurers]]
+company = \"中国太平洋财产保险股份有限公司\"
+regions = [\"520204\", \"520201\", \"520299\"]
+lot = \"B标段\"
+tender_years = \"2025-2028\"";
+
+#[test]
+fn lots_must_not_overlap_and_a_company_is_listed_once_per_region() {
+    // Lot B reaching into 盘州市 (lot A).
+    let overlap = liupanshui_with(
+        "regions = [\"520204\", \"520201\", \"520299\"]",
+        "regions = [\"520204\", \"520281\"]",
+    );
+    let problems = problems_of(&overlap);
+    assert!(
+        has_problem(
+            &problems,
+            "enrolment.insurers[2].regions",
+            "不同标段的区域不能重叠"
+        ),
+        "{problems:?}"
+    );
+    // The whole city in lot B overlaps every county of lot A.
+    let city = liupanshui_with(
+        "regions = [\"520204\", \"520201\", \"520299\"]",
+        "regions = [\"520200\"]",
+    );
+    assert!(has_problem(
+        &problems_of(&city),
+        "enrolment.insurers[2].regions",
+        "520203"
+    ));
+    // The same company twice for a region.
+    let twice = liupanshui_with(
+        LOT_B_ENTRY,
+        &format!(
+            "{LOT_B_ENTRY}\n\n[[enrolment.insurers]]\ncompany = \"中国太平洋财产保险股份有限公司\"\n\
+             regions = [\"520201\"]\nlot = \"B标段\"\ntender_years = \"2025-2028\""
+        ),
+    );
+    assert!(has_problem(
+        &problems_of(&twice),
+        "enrolment.insurers[3].regions",
+        "不能重复"
+    ));
+    // A second company in the same lot is fine (co-insurers of a lot).
+    let co = liupanshui_with(
+        LOT_B_ENTRY,
+        &format!(
+            "{LOT_B_ENTRY}\n\n[[enrolment.insurers]]\ncompany = \"中国平安财产保险股份有限公司\"\n\
+             regions = [\"520201\"]\nlot = \"B标段\"\ntender_years = \"2025-2028\""
+        ),
+    );
+    ProgrammeRules::from_toml_str(&co).unwrap();
+}
+
+#[test]
+fn tender_years_are_checked_with_chinese_messages() {
+    for (bad, needle) in [
+        ("2025/2028", "应写作"),
+        ("2028-2025", "结束年应晚于起始年"),
+        ("2025-2035", "超过6个学年"),
+        ("2026-2028", "不包括本规则的学年2025-2026"),
+    ] {
+        let doc = liupanshui_with(
+            "lot = \"A标段\"\ntender_years = \"2025-2028\"",
+            &format!("lot = \"A标段\"\ntender_years = \"{bad}\""),
+        );
+        let problems = problems_of(&doc);
+        assert!(
+            has_problem(&problems, "enrolment.insurers[1].tender_years", needle),
+            "{bad}: {problems:?}"
+        );
+    }
+    // One lot, one period.
+    let doc = liupanshui_with(
+        LOT_B_ENTRY,
+        &format!(
+            "{LOT_B_ENTRY}\n\n[[enrolment.insurers]]\ncompany = \"中国平安财产保险股份有限公司\"\n\
+             regions = [\"520201\"]\nlot = \"B标段\"\ntender_years = \"2025-2026\""
+        ),
+    );
+    assert!(has_problem(
+        &problems_of(&doc),
+        "enrolment.insurers[3].tender_years",
+        "同一标段（B标段）的招标期限应一致"
+    ));
+    let doc = liupanshui_with("lot = \"A标段\"", "lot = \" \"");
+    assert!(has_problem(
+        &problems_of(&doc),
+        "enrolment.insurers[1].lot",
+        "标段名称不能为空"
+    ));
+}
+
+#[test]
+fn a_tender_carries_into_the_years_it_covers_and_ends() {
+    let mut insurers = rules("liupanshui").enrolment().clone();
+    insurers.insurers.push(AdmittedInsurer {
+        company: "中国平安财产保险股份有限公司".into(),
+        regions: vec!["520299".into()],
+        lot: Some("C标段".into()),
+        tender_years: Some("2025-2026".into()),
+    });
+    insurers.insurers.push(AdmittedInsurer {
+        company: "某保险公司".into(),
+        regions: vec!["520201".into()],
+        lot: None,
+        tender_years: None,
+    });
+    let (kept, dropped) = insurers.carried_into(AcademicYear::parse("2026-2027").unwrap());
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].lot.as_deref(), Some("C标段"));
+    let (kept, dropped) = insurers.carried_into(AcademicYear::parse("2028-2029").unwrap());
+    assert_eq!(kept.len(), 1, "only the entry without a tender period");
+    assert_eq!(dropped.len(), 3);
+}
+
+#[test]
+fn region_codes_overlap_by_subtree() {
+    assert!(regions_overlap("520200", "520201"));
+    assert!(regions_overlap("520201", "520200"));
+    assert!(regions_overlap("520000", "520299"));
+    assert!(regions_overlap("520201", "520201"));
+    assert!(!regions_overlap("520201", "520203"));
+    assert!(!regions_overlap("520299", "520281"));
+    assert!(!regions_overlap("410100", "520200"));
+}
+
+// --- compensation items -------------------------------------------------------------------------
+
+#[test]
+fn the_standard_compensation_catalogue_applies_when_none_is_listed() {
+    let items = default_compensation_items();
+    let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "医疗费",
+            "住院伙食补助费",
+            "监护人误工费",
+            "护理费",
+            "交通费",
+            "残疾辅助器具费",
+            "残疾生活补助费",
+            "残疾护理补助",
+            "丧葬费",
+            "死亡补偿费",
+            "诉讼及其他必要费用"
+        ]
+    );
+    assert!(items.iter().all(|i| !i.requires_confirmation));
+    // The module example lists its own; a document without the section gets the standard list.
+    let src = demo_rules("henan").unwrap();
+    let start = src.find("\n# 赔偿项目").unwrap();
+    let without = &src[..start];
+    let r = ProgrammeRules::from_toml_str(without).unwrap();
+    assert_eq!(r.claims().compensation_items, items);
+    // Henan lists exactly the standard catalogue; written back, the section is left out.
+    assert_eq!(rules("henan").claims().compensation_items, items);
+    assert!(
+        !rules("henan")
+            .to_toml_string()
+            .unwrap()
+            .contains("compensation_items")
+    );
+    let death: Vec<&str> = items
+        .iter()
+        .filter(|i| i.kinds.contains(&ClaimKind::Death))
+        .map(|i| i.code.as_str())
+        .collect();
+    assert!(death.contains(&"funeral") && death.contains(&"medical"));
+    assert!(
+        !items
+            .iter()
+            .any(|i| i.code == "funeral" && i.kinds.contains(&ClaimKind::Injury))
+    );
+}
+
+#[test]
+fn liupanshui_extras_need_a_confirmation() {
+    let r = rules("liupanshui");
+    let items = &r.claims().compensation_items;
+    let scar = items.iter().find(|i| i.code == "scar_repair").unwrap();
+    assert!(scar.requires_confirmation);
+    assert_eq!(scar.confirmed_by, Some(Confirmer::Department));
+    let herbal = items
+        .iter()
+        .find(|i| i.code == "herbal_no_invoice")
+        .unwrap();
+    assert_eq!(herbal.confirmed_by, Some(Confirmer::Broker));
+    assert_eq!(items.len(), 15);
+    assert!(r.to_toml_string().unwrap().contains("scar_repair"));
+}
+
+#[test]
+fn rejects_bad_compensation_items() {
+    let dup = liupanshui_with("code = \"dental\"", "code = \"scar_repair\"");
+    let problems = problems_of(&dup);
+    assert!(
+        has_problem(
+            &problems,
+            "claims.compensation_items[13].code",
+            "代码“scar_repair”重复"
+        ),
+        "{problems:?}"
+    );
+    let unconfirmed = liupanshui_with(
+        "requires_confirmation = true\nconfirmed_by = \"department\"",
+        "requires_confirmation = true",
+    );
+    assert!(has_problem(
+        &problems_of(&unconfirmed),
+        "claims.compensation_items[12].confirmed_by",
+        "应写明确认方"
+    ));
+    let stray = liupanshui_with(
+        "code = \"transport\"\nname = \"交通费\"",
+        "code = \"transport\"\nname = \"交通费\"\nconfirmed_by = \"broker\"",
+    );
+    assert!(has_problem(
+        &problems_of(&stray),
+        "claims.compensation_items[5].confirmed_by",
+        "无需确认"
+    ));
+    let capped = liupanshui_with(
+        "code = \"transport\"\nname = \"交通费\"",
+        "code = \"transport\"\nname = \"交通费\"\ncap_fen = 0",
+    );
+    assert!(has_problem(
+        &problems_of(&capped),
+        "claims.compensation_items[5].cap_fen",
+        "必须大于0"
+    ));
+    let no_kinds = liupanshui_with(
+        "code = \"funeral\"\nname = \"丧葬费\"\nkinds = [\"death\"]",
+        "code = \"funeral\"\nname = \"丧葬费\"\nkinds = []",
+    );
+    assert!(has_problem(
+        &problems_of(&no_kinds),
+        "claims.compensation_items[9].kinds",
+        "至少需要指定一种案件类型"
+    ));
+    // An unknown kind or confirmer does not parse, in Chinese.
+    for (from, to) in [
+        ("kinds = [\"death\"]", "kinds = [\"illness\"]"),
+        ("confirmed_by = \"broker\"", "confirmed_by = \"school\""),
+    ] {
+        match ProgrammeRules::from_toml_str(&liupanshui_with(from, to)) {
+            Err(e @ RulesError::Syntax { .. }) => {
+                assert!(e.to_string().contains("无法识别的取值"), "{e}");
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+}

@@ -11,7 +11,8 @@ use xiaobao_domain::ids::RulesProposalId;
 use xiaobao_domain::{AcademicYear, Failure, Outcome, Refusal};
 use xiaobao_programme::edit::{self, Field};
 use xiaobao_programme::{
-    Draft, ProposalDetail, ProposalView, Proposed, RulesYear, VersionView, YearSummary,
+    AdmissionInput, Draft, InsurersView, ProposalDetail, ProposalView, Proposed, RulesYear,
+    VersionView, YearSummary,
 };
 
 use super::{rules, version_of};
@@ -34,6 +35,19 @@ pub(crate) struct ProposalBody {
     #[schema(value_type = Option<Object>)]
     changes: Option<BTreeMap<String, serde_json::Value>>,
     /// Why the rules change (1–500 characters).
+    #[serde(default)]
+    reason: String,
+}
+
+/// The admitted insurers proposed for a year, and why.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = RulesInsurersBody)]
+pub(crate) struct InsurersBody {
+    /// Every entry the year's rules are to list (an empty list: every company with a branch
+    /// in the programme is admitted in its branch's region).
+    #[serde(default)]
+    entries: Vec<AdmissionInput>,
+    /// Why they change (1–500 characters).
     #[serde(default)]
     reason: String,
 }
@@ -248,4 +262,44 @@ pub(crate) async fn withdraw(
     }
     .await;
     call.answer(outcome).await
+}
+
+/// The admitted insurers of a year's rules (the version in force, or a new year's draft with
+/// the tenders that still cover it), with the insurer companies and regions to choose from.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/rules/{academic_year}/insurers", operation_id = "get_rules_insurers", tag = "rules",
+    params(("slug" = String, Path, description = "租户标识"), ("academic_year" = String, Path, description = "学年，如 2026-2027")),
+    responses((status = 200, body = InsurersView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn insurers(
+    call: ApiCall,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<InsurersView>, ApiError> {
+    let outcome = async { rules(&call).insurers(AcademicYear::asked(&path.1)?).await }.await;
+    call.answer(outcome).await
+}
+
+/// Proposes the admitted insurers of a year: the rules document with its
+/// `[[enrolment.insurers]]` replaced by `entries`, as a proposal another authority account
+/// approves. For an opened year, removing an admission that an enrolment uses is refused (409
+/// `admission_in_use`); an unknown company or region is 422.
+#[utoipa::path(put, path = "/api/v1/t/{slug}/rules/{academic_year}/insurers", operation_id = "propose_rules_insurers", tag = "rules",
+    params(("slug" = String, Path, description = "租户标识"), ("academic_year" = String, Path, description = "学年，如 2026-2027")),
+    request_body = InsurersBody,
+    responses((status = 201, body = ProposalView, description = "已提交，待审核"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn propose_insurers(
+    call: ApiCall,
+    Path(path): Path<(String, String)>,
+    body: Result<Json<InsurersBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<ProposalView>), ApiError> {
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let outcome = async {
+        let year = AcademicYear::asked(&path.1)?;
+        rules(&call)
+            .propose_insurers(year, &body.entries, &body.reason)
+            .await
+    }
+    .await;
+    let Json(view) = call.answer(outcome).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }

@@ -3,13 +3,15 @@
 //! as a whole TOML document, and its approval by a second authority account (maker-checker).
 //!
 //! Pages: `/t/{slug}/rules` (the years), `/t/{slug}/rules/{academic_year}` (versions and
-//! proposals), `…/edit` (the form), `…/versions/{version}`, `/t/{slug}/rule-proposals/{id}`
-//! with approve, refuse and withdraw.
+//! proposals), `…/edit` (the form), `…/versions/{version}`, `…/insurers` (准入保险公司: the
+//! admitted insurers by tender lot, and a form proposing a change of them),
+//! `/t/{slug}/rule-proposals/{id}` with approve, refuse and withdraw.
 //!
 //! API: the same under `/api/v1/t/{slug}/…`; a proposal is a whole document or field changes
 //! applied to the version in force. Every action is one call of [`xiaobao_programme::Rules`].
 
 mod api;
+mod insurers;
 mod pages;
 
 use axum::http::Method;
@@ -52,6 +54,18 @@ pub fn routes() -> Routes {
         )
         .page(
             Method::GET,
+            "/t/{slug}/rules/{academic_year}/insurers",
+            read,
+            insurers::show,
+        )
+        .page(
+            Method::POST,
+            "/t/{slug}/rules/{academic_year}/insurers",
+            propose,
+            insurers::submit,
+        )
+        .page(
+            Method::GET,
             "/t/{slug}/rule-proposals/{id}",
             read,
             pages::show_proposal,
@@ -80,6 +94,8 @@ pub fn routes() -> Routes {
         .api(read, routes!(api::fields))
         .api(propose, routes!(api::draft))
         .api(propose, routes!(api::propose))
+        .api(read, routes!(api::insurers))
+        .api(propose, routes!(api::propose_insurers))
         .api(read, routes!(api::proposal))
         .api(decide, routes!(api::approve))
         .api(decide, routes!(api::refuse))

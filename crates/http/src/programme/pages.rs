@@ -130,6 +130,7 @@ struct YearPage {
     proposals: Vec<ProposalRow>,
     pending_href: Option<String>,
     edit_href: String,
+    insurers_href: String,
     list_href: String,
 }
 
@@ -162,6 +163,7 @@ pub(super) async fn show_year(
         versions: y.versions.into_iter().map(version_row).collect(),
         proposals,
         edit_href: page.href(&format!("rules/{year}/edit")),
+        insurers_href: page.href(&format!("rules/{year}/insurers")),
         list_href: page.href("rules"),
         year,
     };
@@ -185,6 +187,42 @@ struct VersionPage {
     before_title: String,
     after_title: String,
     year_href: String,
+    /// The compensation items (赔偿项目) of the version.
+    items: Vec<ItemRow>,
+}
+
+/// A compensation item as the version page lists it.
+struct ItemRow {
+    name: String,
+    kinds: String,
+    confirmation: String,
+    cap: String,
+}
+
+fn item_rows(document: &str) -> Vec<ItemRow> {
+    let Ok(rules) = xiaobao_domain::ProgrammeRules::from_toml_str(document) else {
+        return Vec::new();
+    };
+    rules
+        .claims()
+        .compensation_items
+        .iter()
+        .map(|i| ItemRow {
+            name: i.name.clone(),
+            kinds: i
+                .kinds
+                .iter()
+                .map(|k| k.label())
+                .collect::<Vec<_>>()
+                .join("、"),
+            confirmation: match (i.requires_confirmation, i.confirmed_by) {
+                (true, Some(who)) => format!("经{}确认后在合理范围内赔付", who.label()),
+                (true, None) => "需确认".to_string(),
+                (false, _) => "—".to_string(),
+            },
+            cap: i.cap_fen.map_or_else(|| "—".to_string(), |c| c.to_string()),
+        })
+        .collect()
 }
 
 pub(super) async fn show_version(
@@ -226,6 +264,7 @@ pub(super) async fn show_version(
         after_title: format!("第{}版", v.meta.version),
         previous: previous.map(|p| p.meta.version),
         changes,
+        items: item_rows(&v.document),
         document: v.document,
         meta: v.meta,
         year_href: call.page.href(&format!("rules/{year}")),
@@ -258,6 +297,8 @@ struct EditPage {
     /// The version in force it starts from; `None` for a new year's copy.
     version: Option<i32>,
     copied_from: Option<String>,
+    /// Admitted insurers a new year's copy left out (their tender ended).
+    dropped_insurers: Vec<String>,
     fields: Vec<FieldRow>,
     /// Problems not shown beside a field of the form.
     other_problems: Vec<String>,
@@ -375,6 +416,7 @@ async fn render_edit(
         copied_from: current
             .copied_from
             .map(|y| format!("{y} 学年第{}版", current.copied_version.unwrap_or(0))),
+        dropped_insurers: current.dropped_insurers.clone(),
         fields: rows,
         other_problems,
         document: retry.document.unwrap_or(current.document),
