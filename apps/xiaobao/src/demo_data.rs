@@ -1158,7 +1158,7 @@ fn caller(state: &AppState, tenant: &Arc<Tenant>, viewer: Viewer) -> Caller {
         actor: viewer.actor(None, None),
         viewer,
         clock: state.clock.clone(),
-        calendar: state.calendar.clone(),
+        calendar: state.calendar.current(),
     }
 }
 
