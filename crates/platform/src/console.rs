@@ -239,28 +239,27 @@ impl Console {
                 (current.document, json!({"copied_from": from, "version": current.version}))
             }
         };
-        let outcome = self
-            .caller
-            .db
-            .provisioner()
-            .create(
-                &NewTenant {
-                    slug: slug.clone(),
-                    name_zh: name.clone(),
-                    root_region_code: root.clone(),
-                    cluster: cluster.clone(),
-                },
-                &regions,
-                Some(&RulesSeed {
-                    academic_year: year.to_string(),
-                    document,
-                }),
-            )
-            .await
-            .map_err(|e| match e {
-                xiaobao_db::DbError::Invalid(m) => field("slug", m),
-                other => Failure::from(other),
-            })?;
+        let new = NewTenant {
+            slug: slug.clone(),
+            name_zh: name.clone(),
+            root_region_code: root.clone(),
+            cluster: cluster.clone(),
+        };
+        let rules = RulesSeed {
+            academic_year: year.to_string(),
+            document,
+        };
+        let db = self.caller.db.clone();
+        let outcome = provisioning(move || async move {
+            db.provisioner()
+                .create(&new, &regions, Some(&rules))
+                .await
+                .map_err(|e| match e {
+                    xiaobao_db::DbError::Invalid(m) => field("slug", m),
+                    other => Failure::from(other),
+                })
+        })
+        .await?;
         if outcome != ProvisionOutcome::Created {
             return Err(Refusal::conflict("slug_taken", format!("租户标识 {slug} 已被使用")).on("slug").into());
         }
@@ -293,7 +292,12 @@ impl Console {
         if confirm.trim() != slug {
             return Err(field("confirm", format!("请输入租户标识 {slug} 以确认归档")));
         }
-        let schema = self.caller.db.provisioner().archive(slug).await?;
+        let db = self.caller.db.clone();
+        let owned = slug.to_string();
+        let schema = provisioning(move || async move {
+            Ok(db.provisioner().archive(&owned).await?)
+        })
+        .await?;
         self.audit("tenant.archived", "tenant", Some(slug), json!({"schema": schema})).await?;
         self.tenants()
             .await?
@@ -577,4 +581,19 @@ impl Console {
         tx.commit().await.map_err(db)?;
         Ok(())
     }
+}
+
+/// Runs provisioning on a blocking thread driven by the runtime's handle: the provisioner's
+/// futures are not provably `Send` (a compiler limitation with their borrowed arguments), and
+/// a handler's future must be.
+async fn provisioning<T, F, Fut>(f: F) -> Outcome<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Outcome<T>>,
+    T: Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(f()))
+        .await
+        .map_err(Failure::internal)?
 }

@@ -145,6 +145,9 @@ pub(crate) fn is_upload_route(method: &Method, path: &str) -> bool {
             | ["register"]
             | ["registrations"]
             | ["rules", _, "edit" | "proposals"]
+            | ["platform", "tenants"]
+            | ["platform", "calendars", "preview" | "import"]
+            | ["platform", "calendars"]
     )
 }
 
