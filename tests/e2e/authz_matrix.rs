@@ -115,6 +115,38 @@ async fn call(app: &TestApp, session: &SignedInSession, method: &Method, path: &
     app.request(request.body(body).unwrap()).await.status
 }
 
+/// A signed-in platform operator (through the console's API sign-in).
+async fn operator_session(app: &TestApp) -> SignedInSession {
+    let password = "Matrix2025ops";
+    let hash = app.state.auth.hasher.hash(password).await.unwrap();
+    let main = app.db().clusters.main();
+    let id = xiaobao_platform::operators::create(main, "matrix-ops", "矩阵运营", &hash, false)
+        .await
+        .unwrap()
+        .unwrap();
+    xiaobao_platform::operators::store_password(main, id, &hash, false)
+        .await
+        .unwrap();
+    let r = app
+        .request(
+            Request::post("/api/v1/platform/session")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    serde_json::json!({"login_name": "matrix-ops", "password": password})
+                        .to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let name = &app.state.config.session.cookie_name;
+    SignedInSession {
+        cookie: format!("{name}={}", r.cookie(name).unwrap()),
+        csrf: r.json()["csrf_token"].as_str().unwrap().to_string(),
+        location: String::new(),
+    }
+}
+
 #[tokio::test]
 async fn every_route_answers_every_role_as_the_policy_says() {
     let app = TestApp::init().await.with_demo_tenants().await;
@@ -124,6 +156,9 @@ async fn every_route_answers_every_role_as_the_policy_says() {
         let account = app.account("henan", spec).await;
         sessions.push((role, spec.roles, app.sign_in("henan", &account).await));
     }
+    // The platform operator: a console session (no session in any programme).
+    const OPERATOR: &[Role] = &[Role::PlatformOperator];
+    sessions.push((Role::PlatformOperator, OPERATOR, operator_session(&app).await));
     let mut routes = xiaobao_http::route_table();
     routes.sort_by(|a, b| (&a.path, a.method.as_str()).cmp(&(&b.path, b.method.as_str())));
     assert!(!routes.is_empty());
@@ -192,6 +227,7 @@ async fn every_route_answers_every_role_as_the_policy_says() {
         specs()
             .iter()
             .map(|(r, _)| r.as_str())
+            .chain([Role::PlatformOperator.as_str()])
             .collect::<Vec<_>>()
             .join(" ")
     );
