@@ -455,8 +455,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let fail = |f: xiaobao_domain::Failure| anyhow::anyhow!("{f}");
             match command {
                 OperatorCommand::Create { login, name } => {
-                    xiaobao_platform::operators::check_login_name(&login)
-                        .map_err(|r| anyhow::anyhow!("{}", r.message))?;
+                    xiaobao_platform::operators::check_login_name(&login).map_err(fail)?;
                     let name = name.trim();
                     if name.is_empty() || name.chars().count() > 60 {
                         bail!("--name 应为 1–60 个字");

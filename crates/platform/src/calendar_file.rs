@@ -28,7 +28,9 @@ impl FileProblem {
         match self {
             Self::TooLarge => format!("文件过大，日历文件最多 {} KB", MAX_FILE_BYTES / 1024),
             Self::Format(m) => m.clone(),
-            Self::Lines(lines) => format!("日历文件有 {} 处错误：{}", lines.len(), lines.join("；")),
+            Self::Lines(lines) => {
+                format!("日历文件有 {} 处错误：{}", lines.len(), lines.join("；"))
+            }
         }
     }
 }
@@ -42,7 +44,9 @@ pub fn parse(bytes: &[u8]) -> Result<WorkCalendar, FileProblem> {
         Format::Xlsx => parse_xlsx(bytes),
         Format::Text => {
             let text = std::str::from_utf8(bytes).map_err(|_| {
-                FileProblem::Format("日历文件不是 UTF-8 编码的文本，请上传 TOML 或 XLSX 文件".into())
+                FileProblem::Format(
+                    "日历文件不是 UTF-8 编码的文本，请上传 TOML 或 XLSX 文件".into(),
+                )
             })?;
             parse_toml(text)
         }
@@ -114,14 +118,21 @@ fn date_of(cell: &Cell<'_>) -> Option<NaiveDate> {
 /// An XLSX calendar: a header row naming 日期 and 类型, then one day per row.
 pub fn parse_xlsx(bytes: &[u8]) -> Result<WorkCalendar, FileProblem> {
     let limits = Limits::DEFAULT.with_max_rows(5_000);
-    let mut book = Workbook::open(bytes, &limits).map_err(|e| FileProblem::Format(e.to_string()))?;
+    let mut book =
+        Workbook::open(bytes, &limits).map_err(|e| FileProblem::Format(e.to_string()))?;
     let mut problems = Vec::new();
     let mut columns: Option<(usize, usize)> = None;
     // date → (line, off?)
     let mut days: BTreeMap<NaiveDate, (u32, bool)> = BTreeMap::new();
     let read = book
         .for_each_row(0, |line, cells| {
-            let text = |i: usize| cells.get(i).and_then(Cell::as_text).map(str::trim).unwrap_or("");
+            let text = |i: usize| {
+                cells
+                    .get(i)
+                    .and_then(Cell::as_text)
+                    .map(str::trim)
+                    .unwrap_or("")
+            };
             let Some((date_col, kind_col)) = columns else {
                 let find = |name: &str| (0..cells.len()).find(|i| text(*i).contains(name));
                 if let (Some(d), Some(k)) = (find("日期"), find("类型")) {
@@ -131,14 +142,18 @@ pub fn parse_xlsx(bytes: &[u8]) -> Result<WorkCalendar, FileProblem> {
             };
             let date_cell = cells.get(date_col).cloned().unwrap_or(Cell::Empty);
             let Some(date) = date_of(&date_cell) else {
-                problems.push(format!("第{line}行：日期无法识别，应为 2027-01-01 这样的日期"));
+                problems.push(format!(
+                    "第{line}行：日期无法识别，应为 2027-01-01 这样的日期"
+                ));
                 return Ok(Flow::Continue);
             };
             let off = match text(kind_col) {
                 "休" | "放假" | "休息" => true,
                 "班" | "上班" | "调休上班" => false,
                 _ => {
-                    problems.push(format!("第{line}行：类型应为“休”（放假）或“班”（调休上班）"));
+                    problems.push(format!(
+                        "第{line}行：类型应为“休”（放假）或“班”（调休上班）"
+                    ));
                     return Ok(Flow::Continue);
                 }
             };
@@ -197,7 +212,11 @@ pub fn to_toml(calendar: &WorkCalendar) -> String {
     };
     for year in calendar.known_years() {
         let (off, work) = calendar.year_days(year);
-        out.push_str(&format!("[{year}]\noff = [{}]\nwork = [{}]\n\n", list(&off), list(&work)));
+        out.push_str(&format!(
+            "[{year}]\noff = [{}]\nwork = [{}]\n\n",
+            list(&off),
+            list(&work)
+        ));
     }
     out
 }
@@ -264,10 +283,17 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert!(c[0].new_year);
         assert_eq!(c[0].to_off.len(), 2);
-        assert_eq!(c[0].to_work, [NaiveDate::from_ymd_opt(2027, 9, 26).unwrap()]);
+        assert_eq!(
+            c[0].to_work,
+            [NaiveDate::from_ymd_opt(2027, 9, 26).unwrap()]
+        );
         let again = parse(to_toml(&cal).as_bytes()).unwrap();
         assert_eq!(again, cal);
-        assert!(changes(&cal, &again).iter().all(|y| y.to_off.is_empty() && y.to_work.is_empty()));
+        assert!(
+            changes(&cal, &again)
+                .iter()
+                .all(|y| y.to_off.is_empty() && y.to_work.is_empty())
+        );
     }
 
     #[test]
@@ -281,9 +307,18 @@ mod tests {
         let FileProblem::Lines(lines) = parse(weekday.as_bytes()).unwrap_err() else {
             panic!("lines expected");
         };
-        assert!(lines[0].starts_with("第2行：") && lines[0].contains("不是周末"), "{lines:?}");
-        assert!(matches!(parse(b"\x89PNG\r\n\x1a\n\0\0"), Err(FileProblem::Format(_)) | Err(FileProblem::Lines(_))));
-        assert_eq!(parse(&vec![b'#'; MAX_FILE_BYTES + 1]), Err(FileProblem::TooLarge));
+        assert!(
+            lines[0].starts_with("第2行：") && lines[0].contains("不是周末"),
+            "{lines:?}"
+        );
+        assert!(matches!(
+            parse(b"\x89PNG\r\n\x1a\n\0\0"),
+            Err(FileProblem::Format(_)) | Err(FileProblem::Lines(_))
+        ));
+        assert_eq!(
+            parse(&vec![b'#'; MAX_FILE_BYTES + 1]),
+            Err(FileProblem::TooLarge)
+        );
     }
 
     fn xlsx(rows: &[(&str, &str)]) -> Vec<u8> {

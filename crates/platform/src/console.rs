@@ -142,8 +142,22 @@ impl Console {
         OperatorActor::operator(o.operator_id, &o.display_name, self.caller.ip.clone())
     }
 
-    async fn audit(&self, action: &str, entity: &str, id: Option<&str>, detail: serde_json::Value) -> Outcome<()> {
-        audit::record(self.caller.db.clusters.main(), &self.actor(), action, entity, id, detail).await
+    async fn audit(
+        &self,
+        action: &str,
+        entity: &str,
+        id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Outcome<()> {
+        audit::record(
+            self.caller.db.clusters.main(),
+            &self.actor(),
+            action,
+            entity,
+            id,
+            detail,
+        )
+        .await
     }
 
     // -----------------------------------------------------------------------------------------
@@ -178,7 +192,12 @@ impl Console {
 
     /// The configured cluster names.
     pub fn cluster_names(&self) -> Vec<String> {
-        self.caller.db.clusters.names().map(str::to_string).collect()
+        self.caller
+            .db
+            .clusters
+            .names()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Opens a programme: checked first (slug, name, region, cluster, year, rules), then
@@ -192,7 +211,10 @@ impl Console {
         }
         let root = input.root_region_code.trim().to_string();
         if root.len() != 6 || !root.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(field("root_region_code", "根地区代码应为 6 位数字（GB/T 2260），如 410000"));
+            return Err(field(
+                "root_region_code",
+                "根地区代码应为 6 位数字（GB/T 2260），如 410000",
+            ));
         }
         let regions = regions_under(REGIONS_CSV, &root).map_err(|_| {
             field(
@@ -209,12 +231,20 @@ impl Console {
         let main = self.caller.db.clusters.main();
         self.caller.db.catalog.reload(main).await?;
         if self.caller.db.catalog.get(&slug).is_some() {
-            return Err(Refusal::conflict("slug_taken", format!("租户标识 {slug} 已被使用（含已归档的项目）"))
-                .on("slug")
-                .into());
+            return Err(Refusal::conflict(
+                "slug_taken",
+                format!("租户标识 {slug} 已被使用（含已归档的项目）"),
+            )
+            .on("slug")
+            .into());
         }
         let (document, source) = match input.rules {
-            None => return Err(field("rules_file", "请上传方案规则文件，或选择从已有项目复制")),
+            None => {
+                return Err(field(
+                    "rules_file",
+                    "请上传方案规则文件，或选择从已有项目复制",
+                ));
+            }
             Some(RulesSource::Document(doc)) => {
                 xiaobao_programme::check_document(year, &doc).map_err(|p| {
                     let mut r = Refusal::from(p);
@@ -234,9 +264,15 @@ impl Console {
                 let current = xiaobao_db::rules::current(&mut tx, &year.to_string()).await?;
                 tx.commit().await?;
                 let Some(current) = current else {
-                    return Err(field("copy_from", format!("项目 {from} 没有 {year} 学年的规则")));
+                    return Err(field(
+                        "copy_from",
+                        format!("项目 {from} 没有 {year} 学年的规则"),
+                    ));
                 };
-                (current.document, json!({"copied_from": from, "version": current.version}))
+                (
+                    current.document,
+                    json!({"copied_from": from, "version": current.version}),
+                )
             }
         };
         let new = NewTenant {
@@ -261,7 +297,11 @@ impl Console {
         })
         .await?;
         if outcome != ProvisionOutcome::Created {
-            return Err(Refusal::conflict("slug_taken", format!("租户标识 {slug} 已被使用")).on("slug").into());
+            return Err(
+                Refusal::conflict("slug_taken", format!("租户标识 {slug} 已被使用"))
+                    .on("slug")
+                    .into(),
+            );
         }
         self.audit(
             "tenant.created",
@@ -290,15 +330,23 @@ impl Console {
             return Err(Refusal::conflict("already_archived", "该项目已归档").into());
         }
         if confirm.trim() != slug {
-            return Err(field("confirm", format!("请输入租户标识 {slug} 以确认归档")));
+            return Err(field(
+                "confirm",
+                format!("请输入租户标识 {slug} 以确认归档"),
+            ));
         }
         let db = self.caller.db.clone();
         let owned = slug.to_string();
-        let schema = provisioning(move || async move {
-            Ok(db.provisioner().archive(&owned).await?)
-        })
+        let schema =
+            provisioning(move || async move { Ok(db.provisioner().archive(&owned).await?) })
+                .await?;
+        self.audit(
+            "tenant.archived",
+            "tenant",
+            Some(slug),
+            json!({"schema": schema}),
+        )
         .await?;
-        self.audit("tenant.archived", "tenant", Some(slug), json!({"schema": schema})).await?;
         self.tenants()
             .await?
             .into_iter()
@@ -387,7 +435,8 @@ impl Console {
         if document.trim().is_empty() {
             return Err(field("document", "请先上传日历文件并预览，再确认导入"));
         }
-        let calendar = calendar_file::parse(document.as_bytes()).map_err(|p| file_refusal(&p, "document"))?;
+        let calendar =
+            calendar_file::parse(document.as_bytes()).map_err(|p| file_refusal(&p, "document"))?;
         let main = self.caller.db.clusters.main();
         let mut tx = main.begin().await.map_err(db)?;
         // One import at a time: the difference audited is the one applied.
@@ -398,7 +447,11 @@ impl Console {
         let stored = xiaobao_db::load_calendar(main).await?;
         let years = calendar_file::changes(&stored, &calendar);
         let source = source.trim();
-        let source = if source.is_empty() { "运营控制台导入" } else { source };
+        let source = if source.is_empty() {
+            "运营控制台导入"
+        } else {
+            source
+        };
         let source: String = source.chars().take(200).collect();
         let stored_years = xiaobao_db::store_calendar(&mut tx, &calendar, &source).await?;
         audit::record(
@@ -406,7 +459,13 @@ impl Console {
             &self.actor(),
             "calendar.imported",
             "holiday_calendar",
-            Some(&stored_years.iter().map(i32::to_string).collect::<Vec<_>>().join(",")),
+            Some(
+                &stored_years
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             json!({"source": source, "changes": years}),
         )
         .await?;
@@ -456,12 +515,21 @@ impl Console {
         }
         xiaobao_identity::check_new_password(new, &row.login_name)
             .map_err(|p| field("new_password", p.to_string()))?;
-        if hasher.verify(new, row.password_hash.as_deref().unwrap_or_default()).await {
+        if hasher
+            .verify(new, row.password_hash.as_deref().unwrap_or_default())
+            .await
+        {
             return Err(field("new_password", "新密码不能与当前密码相同"));
         }
         let hash = hasher.hash(new).await.map_err(Failure::from)?;
         operators::store_password(main, me.operator_id, &hash, false).await?;
-        self.audit("operator.password_changed", "operator", Some(&me.operator_id.to_string()), json!({})).await?;
+        self.audit(
+            "operator.password_changed",
+            "operator",
+            Some(&me.operator_id.to_string()),
+            json!({}),
+        )
+        .await?;
         let fresh = operators::get(main, me.operator_id)
             .await?
             .ok_or_else(|| Refusal::not_found("账号不存在"))?;
@@ -492,7 +560,11 @@ impl Console {
     fn enrolment(&self, secret: &[u8]) -> Enrolment {
         Enrolment {
             secret_base32: id_totp::base32(secret),
-            otpauth_uri: id_totp::otpauth_uri(CONSOLE_LABEL, &self.caller.operator.login_name, secret),
+            otpauth_uri: id_totp::otpauth_uri(
+                CONSOLE_LABEL,
+                &self.caller.operator.login_name,
+                secret,
+            ),
         }
     }
 
@@ -506,7 +578,15 @@ impl Console {
         let secret = id_totp::new_secret();
         let sealed = keys.seal(id, &secret).map_err(Failure::internal)?;
         totp::store_pending(&mut tx, id, &sealed).await?;
-        audit::record(&mut *tx, &self.actor(), "totp.enrolment_started", "operator", Some(&id.to_string()), json!({})).await?;
+        audit::record(
+            &mut *tx,
+            &self.actor(),
+            "totp.enrolment_started",
+            "operator",
+            Some(&id.to_string()),
+            json!({}),
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(self.enrolment(&secret))
     }
@@ -532,16 +612,33 @@ impl Console {
         let mut tx = self.caller.db.clusters.main().begin().await.map_err(db)?;
         let row = totp::row_for_update(&mut tx, id).await?;
         let Some(row) = row.filter(|r| r.enabled_at.is_none()) else {
-            return Err(Refusal::conflict("no_pending_enrolment", "没有待确认的两步验证设置，请重新开始").into());
+            return Err(Refusal::conflict(
+                "no_pending_enrolment",
+                "没有待确认的两步验证设置，请重新开始",
+            )
+            .into());
         };
-        let secret = keys.open(id, &row.secret_sealed).map_err(Failure::internal)?;
+        let secret = keys
+            .open(id, &row.secret_sealed)
+            .map_err(Failure::internal)?;
         let Some(step) = id_totp::matching_step(&secret, code.trim(), now, None) else {
-            return Err(Refusal::invalid("invalid_second_factor", "动态验证码不正确，请输入身份验证器当前显示的 6 位数字")
-                .on("code")
-                .into());
+            return Err(Refusal::invalid(
+                "invalid_second_factor",
+                "动态验证码不正确，请输入身份验证器当前显示的 6 位数字",
+            )
+            .on("code")
+            .into());
         };
         let codes = totp::enable(&mut tx, id, step, now).await?;
-        audit::record(&mut *tx, &self.actor(), "totp.enabled", "operator", Some(&id.to_string()), json!({})).await?;
+        audit::record(
+            &mut *tx,
+            &self.actor(),
+            "totp.enabled",
+            "operator",
+            Some(&id.to_string()),
+            json!({}),
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(codes)
     }
@@ -567,7 +664,10 @@ impl Console {
             return Err(field("password", "密码不正确"));
         }
         let mut tx = main.begin().await.map_err(db)?;
-        let Some(t) = totp::row_for_update(&mut tx, id).await?.filter(|r| r.enabled_at.is_some()) else {
+        let Some(t) = totp::row_for_update(&mut tx, id)
+            .await?
+            .filter(|r| r.enabled_at.is_some())
+        else {
             return Err(Refusal::conflict("two_factor_disabled", "两步验证未开启").into());
         };
         if totp::check_and_use(&mut tx, keys, id, &t, code.trim(), self.caller.clock.now())
@@ -577,7 +677,15 @@ impl Console {
             return Err(field("code", "动态验证码或恢复码不正确"));
         }
         totp::remove(&mut tx, id).await?;
-        audit::record(&mut *tx, &self.actor(), "totp.disabled", "operator", Some(&id.to_string()), json!({})).await?;
+        audit::record(
+            &mut *tx,
+            &self.actor(),
+            "totp.disabled",
+            "operator",
+            Some(&id.to_string()),
+            json!({}),
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }

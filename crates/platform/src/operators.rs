@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use xiaobao_domain::{Outcome, Refusal};
+use xiaobao_domain::{Failure, Outcome, Refusal};
 
 use crate::db;
 
@@ -41,7 +41,7 @@ pub struct Standing {
 }
 
 /// Checks a login name: 3–40 lowercase letters, digits, `.`, `_`, `-`, starting with a letter.
-pub fn check_login_name(login: &str) -> Result<(), Refusal> {
+pub fn check_login_name(login: &str) -> Outcome<()> {
     let ok = (3..=40).contains(&login.len())
         && login.starts_with(|c: char| c.is_ascii_lowercase())
         && login
@@ -50,10 +50,10 @@ pub fn check_login_name(login: &str) -> Result<(), Refusal> {
     if ok {
         Ok(())
     } else {
-        Err(Refusal::invalid_field(
+        Err(Failure::from(Refusal::invalid_field(
             "login_name",
             "登录名只能使用 3–40 个小写字母、数字和 . _ -，以字母开头",
-        ))
+        )))
     }
 }
 
@@ -87,7 +87,10 @@ pub async fn get(executor: impl PgExecutor<'_>, operator_id: i64) -> Outcome<Opt
 }
 
 /// The operator's standing (`None`: no such operator).
-pub async fn standing(executor: impl PgExecutor<'_>, operator_id: i64) -> Outcome<Option<Standing>> {
+pub async fn standing(
+    executor: impl PgExecutor<'_>,
+    operator_id: i64,
+) -> Outcome<Option<Standing>> {
     Ok(sqlx::query!(
         "select session_epoch, status from control.operators where operator_id = $1",
         operator_id,

@@ -33,7 +33,11 @@ pub enum SignInStep {
 const INVALID: &str = "登录名或密码错误";
 
 fn invalid() -> Refusal {
-    Refusal::new(RefusalClass::Unauthenticated, "invalid_credentials", INVALID)
+    Refusal::new(
+        RefusalClass::Unauthenticated,
+        "invalid_credentials",
+        INVALID,
+    )
 }
 
 fn locked(until: DateTime<Utc>) -> Refusal {
@@ -45,7 +49,12 @@ fn locked(until: DateTime<Utc>) -> Refusal {
     )
 }
 
-fn identity(row: &OperatorRow, two_factor: bool, now: DateTime<Utc>, max_age: chrono::Duration) -> OperatorIdentity {
+fn identity(
+    row: &OperatorRow,
+    two_factor: bool,
+    now: DateTime<Utc>,
+    max_age: chrono::Duration,
+) -> OperatorIdentity {
     let expired = row
         .password_changed_at
         .is_some_and(|at| at + max_age <= now);
@@ -65,7 +74,12 @@ impl OperatorGuest {
     }
 
     /// Counts a failed attempt (password or second factor) and locks at the threshold.
-    async fn failed(&self, policy: &LoginPolicy, row: &OperatorRow, action: &str) -> Outcome<Refusal> {
+    async fn failed(
+        &self,
+        policy: &LoginPolicy,
+        row: &OperatorRow,
+        action: &str,
+    ) -> Outcome<Refusal> {
         let main = self.db.clusters.main();
         let failed: i32 = sqlx::query_scalar!(
             "update control.operators set failed_logins = failed_logins + 1 \
@@ -76,7 +90,15 @@ impl OperatorGuest {
         .await
         .map_err(db)?;
         let actor = self.actor(row);
-        audit::record(main, &actor, action, "operator", Some(&row.operator_id.to_string()), json!({})).await?;
+        audit::record(
+            main,
+            &actor,
+            action,
+            "operator",
+            Some(&row.operator_id.to_string()),
+            json!({}),
+        )
+        .await?;
         if i64::from(failed) >= i64::from(policy.lockout_threshold) {
             let until = self.clock.now() + policy.lockout;
             sqlx::query!(
@@ -88,7 +110,15 @@ impl OperatorGuest {
             .execute(main)
             .await
             .map_err(db)?;
-            audit::record(main, &actor, "operator.locked", "operator", Some(&row.operator_id.to_string()), json!({})).await?;
+            audit::record(
+                main,
+                &actor,
+                "operator.locked",
+                "operator",
+                Some(&row.operator_id.to_string()),
+                json!({}),
+            )
+            .await?;
             return Ok(locked(until));
         }
         Ok(invalid())
@@ -107,7 +137,10 @@ impl OperatorGuest {
         if login_name.is_empty() || password.is_empty() {
             return Err(Refusal::invalid_field("login_name", "请输入登录名和密码").into());
         }
-        let key = format!("login:operator:{}", login_name.chars().take(60).collect::<String>());
+        let key = format!(
+            "login:operator:{}",
+            login_name.chars().take(60).collect::<String>()
+        );
         if let Verdict::Refused { retry_after_secs } = limiter
             .hit(&key, policy.per_account)
             .await
@@ -127,7 +160,15 @@ impl OperatorGuest {
         };
         let now = self.clock.now();
         if let Some(until) = row.locked_until.filter(|u| *u > now) {
-            audit::record(main, &self.actor(&row), "login.refused_locked", "operator", Some(&row.operator_id.to_string()), json!({})).await?;
+            audit::record(
+                main,
+                &self.actor(&row),
+                "login.refused_locked",
+                "operator",
+                Some(&row.operator_id.to_string()),
+                json!({}),
+            )
+            .await?;
             return Err(locked(until).into());
         }
         let ok = match &row.password_hash {
@@ -147,8 +188,21 @@ impl OperatorGuest {
         let two_factor = totp::is_enabled(&mut conn, row.operator_id).await?;
         drop(conn);
         if two_factor {
-            audit::record(main, &self.actor(&row), "login.password_verified", "operator", Some(&row.operator_id.to_string()), json!({})).await?;
-            return Ok(SignInStep::SecondFactor(identity(&row, false, now, policy.password_max_age)));
+            audit::record(
+                main,
+                &self.actor(&row),
+                "login.password_verified",
+                "operator",
+                Some(&row.operator_id.to_string()),
+                json!({}),
+            )
+            .await?;
+            return Ok(SignInStep::SecondFactor(identity(
+                &row,
+                false,
+                now,
+                policy.password_max_age,
+            )));
         }
         sqlx::query!(
             "update control.operators set failed_logins = 0 where operator_id = $1",
@@ -157,8 +211,21 @@ impl OperatorGuest {
         .execute(main)
         .await
         .map_err(db)?;
-        audit::record(main, &self.actor(&row), "login.succeeded", "operator", Some(&row.operator_id.to_string()), json!({})).await?;
-        Ok(SignInStep::Done(identity(&row, false, now, policy.password_max_age)))
+        audit::record(
+            main,
+            &self.actor(&row),
+            "login.succeeded",
+            "operator",
+            Some(&row.operator_id.to_string()),
+            json!({}),
+        )
+        .await?;
+        Ok(SignInStep::Done(identity(
+            &row,
+            false,
+            now,
+            policy.password_max_age,
+        )))
     }
 
     /// The second step: a current code or a recovery code.
@@ -181,14 +248,19 @@ impl OperatorGuest {
         let Some(totp_row) = totp::row_for_update(&mut tx, row.operator_id).await? else {
             return Err(invalid().into());
         };
-        let factor = totp::check_and_use(&mut tx, keys, row.operator_id, &totp_row, input.trim(), now).await?;
+        let factor =
+            totp::check_and_use(&mut tx, keys, row.operator_id, &totp_row, input.trim(), now)
+                .await?;
         let Some(factor) = factor else {
             drop(tx);
-            let refusal = self.failed(policy, &row, "login.second_factor.failed").await?;
+            let refusal = self
+                .failed(policy, &row, "login.second_factor.failed")
+                .await?;
             return Err(if refusal.class == RefusalClass::Locked {
                 refusal
             } else {
-                Refusal::invalid("invalid_second_factor", "动态验证码或恢复码不正确").on("totp_code")
+                Refusal::invalid("invalid_second_factor", "动态验证码或恢复码不正确")
+                    .on("totp_code")
             }
             .into());
         };
@@ -201,9 +273,25 @@ impl OperatorGuest {
         .map_err(db)?;
         let actor = self.actor(&row);
         let id = row.operator_id.to_string();
-        audit::record(&mut *tx, &actor, "login.second_factor.succeeded", "operator", Some(&id), json!({})).await?;
+        audit::record(
+            &mut *tx,
+            &actor,
+            "login.second_factor.succeeded",
+            "operator",
+            Some(&id),
+            json!({}),
+        )
+        .await?;
         if factor == Factor::RecoveryCode {
-            audit::record(&mut *tx, &actor, "totp.recovery_code_used", "operator", Some(&id), json!({})).await?;
+            audit::record(
+                &mut *tx,
+                &actor,
+                "totp.recovery_code_used",
+                "operator",
+                Some(&id),
+                json!({}),
+            )
+            .await?;
         }
         tx.commit().await.map_err(db)?;
         Ok(identity(&row, true, now, policy.password_max_age))

@@ -57,7 +57,11 @@ pub async fn recovery_codes_left(conn: &mut PgConnection, operator_id: i64) -> O
 }
 
 /// Stores a pending enrolment (replacing an earlier pending one, never an enabled one).
-pub async fn store_pending(conn: &mut PgConnection, operator_id: i64, sealed: &[u8]) -> Outcome<()> {
+pub async fn store_pending(
+    conn: &mut PgConnection,
+    operator_id: i64,
+    sealed: &[u8],
+) -> Outcome<()> {
     sqlx::query!(
         "insert into control.operator_totp (operator_id, secret_sealed) values ($1, $2) \
          on conflict (operator_id) do update set secret_sealed = excluded.secret_sealed, \

@@ -25,8 +25,18 @@ struct PasswordPage {
     refusal: Option<String>,
 }
 
-async fn layout(call: &OperatorCall, session: &mut WebSession, path: &str, title: &str) -> Result<Layout, PageError> {
-    Ok(Layout::operator(&call.current.operator, session.csrf_token().await?, menu(path), title))
+async fn layout(
+    call: &OperatorCall,
+    session: &mut WebSession,
+    path: &str,
+    title: &str,
+) -> Result<Layout, PageError> {
+    Ok(Layout::operator(
+        &call.current.operator,
+        session.csrf_token().await?,
+        menu(path),
+        title,
+    ))
 }
 
 async fn password_page(
@@ -36,7 +46,10 @@ async fn password_page(
     done: bool,
     refusal: Option<String>,
 ) -> Result<Response, PageError> {
-    let operator = session.operator().cloned().unwrap_or_else(|| call.current.operator.clone());
+    let operator = session
+        .operator()
+        .cloned()
+        .unwrap_or_else(|| call.current.operator.clone());
     let page = PasswordPage {
         layout: layout(call, session, "account/password", "修改密码").await?,
         csrf: session.csrf_token().await?,
@@ -47,7 +60,10 @@ async fn password_page(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-pub(crate) async fn show_password(call: OperatorCall, mut session: WebSession) -> Result<Response, PageError> {
+pub(crate) async fn show_password(
+    call: OperatorCall,
+    mut session: WebSession,
+) -> Result<Response, PageError> {
     password_page(&call, &mut session, StatusCode::OK, false, None).await
 }
 
@@ -69,7 +85,12 @@ pub(crate) async fn change_password(
     let f = form.map(|Form(f)| f).unwrap_or_default();
     let outcome = call
         .console()
-        .change_password(&call.state.auth.hasher, &f.current_password, &f.new_password, &f.new_password_repeat)
+        .change_password(
+            &call.state.auth.hasher,
+            &f.current_password,
+            &f.new_password,
+            &f.new_password_repeat,
+        )
         .await;
     match outcome {
         Ok(operator) => {
@@ -78,7 +99,14 @@ pub(crate) async fn change_password(
             password_page(&call, &mut session, StatusCode::OK, true, None).await
         }
         Err(Failure::Refused(r)) => {
-            password_page(&call, &mut session, refusal_status(r.class), false, Some(r.message)).await
+            password_page(
+                &call,
+                &mut session,
+                refusal_status(r.class),
+                false,
+                Some(r.message),
+            )
+            .await
         }
         Err(f) => Err(f.into()),
     }
@@ -133,9 +161,11 @@ async fn two_factor_page(
         required: state.enabled_at.is_none() && crate::web::platform::totp_required(&call.state),
         refusal,
         enrolment,
-        enabled_at: state
-            .enabled_at
-            .map(|t| crate::web::time::to_cst(t).format("%Y-%m-%d %H:%M").to_string()),
+        enabled_at: state.enabled_at.map(|t| {
+            crate::web::time::to_cst(t)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        }),
         recovery_codes_left: state.recovery_codes_left,
         recovery_codes,
         start_action: "/platform/account/two-factor/start".into(),
@@ -146,20 +176,37 @@ async fn two_factor_page(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-pub(crate) async fn show_two_factor(call: OperatorCall, mut session: WebSession) -> Result<Response, PageError> {
+pub(crate) async fn show_two_factor(
+    call: OperatorCall,
+    mut session: WebSession,
+) -> Result<Response, PageError> {
     two_factor_page(&call, &mut session, StatusCode::OK, None, Vec::new()).await
 }
 
-async fn refused(call: &OperatorCall, session: &mut WebSession, f: Failure) -> Result<Response, PageError> {
+async fn refused(
+    call: &OperatorCall,
+    session: &mut WebSession,
+    f: Failure,
+) -> Result<Response, PageError> {
     match f {
         Failure::Refused(r) => {
-            two_factor_page(call, session, refusal_status(r.class), Some(r.message), Vec::new()).await
+            two_factor_page(
+                call,
+                session,
+                refusal_status(r.class),
+                Some(r.message),
+                Vec::new(),
+            )
+            .await
         }
         f => Err(f.into()),
     }
 }
 
-pub(crate) async fn start(call: OperatorCall, mut session: WebSession) -> Result<Response, PageError> {
+pub(crate) async fn start(
+    call: OperatorCall,
+    mut session: WebSession,
+) -> Result<Response, PageError> {
     let outcome: Outcome<_> = async {
         let keys = call.state.operator_totp_keys()?;
         call.console().begin_two_factor(&keys).await

@@ -63,7 +63,10 @@ pub(crate) async fn create_tenant(
     body: Result<Json<NewTenantBody>, JsonRejection>,
 ) -> Result<Json<TenantView>, ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let rules = match (body.rules_document, body.copy_from.filter(|c| !c.trim().is_empty())) {
+    let rules = match (
+        body.rules_document,
+        body.copy_from.filter(|c| !c.trim().is_empty()),
+    ) {
         (Some(_), Some(_)) => {
             return Err(Refusal::invalid_field(
                 "rules_document",
@@ -185,7 +188,11 @@ pub(crate) async fn import_calendar(
     body: Result<Json<CalendarImportBody>, JsonRejection>,
 ) -> Result<Json<CalendarPreview>, ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
-    answer(call.console().import_calendar(&body.document, &body.source).await)
+    answer(
+        call.console()
+            .import_calendar(&body.document, &body.source)
+            .await,
+    )
 }
 
 /// The operators' audit trail, newest first (at most 200 entries).

@@ -53,7 +53,12 @@ pub fn routes() -> Routes {
         .open("/platform/logout", axum::routing::post(login::logout))
         .open_api(routes!(login::api_sign_in))
         .platform_page(Method::GET, "/platform/tenants", tenants, pages::tenants)
-        .platform_page(Method::POST, "/platform/tenants", tenants, pages::create_tenant)
+        .platform_page(
+            Method::POST,
+            "/platform/tenants",
+            tenants,
+            pages::create_tenant,
+        )
         .platform_page(
             Method::POST,
             "/platform/tenants/{slug}/archive",
@@ -61,7 +66,12 @@ pub fn routes() -> Routes {
             pages::archive_tenant,
         )
         .platform_page(Method::GET, "/platform/clusters", clusters, pages::clusters)
-        .platform_page(Method::GET, "/platform/calendars", calendars, pages::calendars)
+        .platform_page(
+            Method::GET,
+            "/platform/calendars",
+            calendars,
+            pages::calendars,
+        )
         .platform_page(
             Method::POST,
             "/platform/calendars/preview",
@@ -75,12 +85,42 @@ pub fn routes() -> Routes {
             pages::import_calendar,
         )
         .platform_page(Method::GET, "/platform/audit", audit, pages::audit)
-        .platform_page(Method::GET, "/platform/account/password", own, account::show_password)
-        .platform_page(Method::POST, "/platform/account/password", own, account::change_password)
-        .platform_page(Method::GET, "/platform/account/two-factor", own, account::show_two_factor)
-        .platform_page(Method::POST, "/platform/account/two-factor/start", own, account::start)
-        .platform_page(Method::POST, "/platform/account/two-factor/confirm", own, account::confirm)
-        .platform_page(Method::POST, "/platform/account/two-factor/disable", own, account::disable)
+        .platform_page(
+            Method::GET,
+            "/platform/account/password",
+            own,
+            account::show_password,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/account/password",
+            own,
+            account::change_password,
+        )
+        .platform_page(
+            Method::GET,
+            "/platform/account/two-factor",
+            own,
+            account::show_two_factor,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/account/two-factor/start",
+            own,
+            account::start,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/account/two-factor/confirm",
+            own,
+            account::confirm,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/account/two-factor/disable",
+            own,
+            account::disable,
+        )
         .platform_api(tenants, routes!(api::tenants, api::create_tenant))
         .platform_api(tenants, routes!(api::archive_tenant))
         .platform_api(clusters, routes!(api::clusters))

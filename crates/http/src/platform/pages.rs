@@ -115,7 +115,12 @@ async fn tenants_page(
     let page = TenantsPage {
         layout: layout(call, session, "tenants", "租户").await?,
         csrf: session.csrf_token().await?,
-        tenants: console.tenants().await?.into_iter().map(tenant_row).collect(),
+        tenants: console
+            .tenants()
+            .await?
+            .into_iter()
+            .map(tenant_row)
+            .collect(),
         clusters: console.cluster_names(),
         form,
         notice,
@@ -124,7 +129,10 @@ async fn tenants_page(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-pub(crate) async fn tenants(call: OperatorCall, mut session: WebSession) -> Result<Response, PageError> {
+pub(crate) async fn tenants(
+    call: OperatorCall,
+    mut session: WebSession,
+) -> Result<Response, PageError> {
     let form = TenantForm {
         cluster: xiaobao_config::MAIN_CLUSTER.into(),
         academic_year: call.state.clock.academic_year().next().to_string(),
@@ -143,7 +151,14 @@ pub(crate) async fn create_tenant(
         let mut parts = read_multipart(request, MAX_RULES_BYTES)
             .await
             .map_err(multipart_refusal)?;
-        let mut take = |k: &str| parts.fields.remove(k).unwrap_or_default().trim().to_string();
+        let mut take = |k: &str| {
+            parts
+                .fields
+                .remove(k)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
         form = TenantForm {
             slug: take("slug"),
             name_zh: take("name_zh"),
@@ -184,7 +199,15 @@ pub(crate) async fn create_tenant(
                 "已开通租户 {}（{}），访问地址 /t/{}/",
                 t.name_zh, t.slug, t.slug
             );
-            tenants_page(&call, &mut session, StatusCode::OK, TenantForm::default(), Some(notice), None).await
+            tenants_page(
+                &call,
+                &mut session,
+                StatusCode::OK,
+                TenantForm::default(),
+                Some(notice),
+                None,
+            )
+            .await
         }
         Err(f) => {
             let (status, message) = refusal_of(f)?;
@@ -209,11 +232,27 @@ pub(crate) async fn archive_tenant(
     match call.console().archive_tenant(&slug, &confirm).await {
         Ok(t) => {
             let notice = format!("租户 {} 已归档，数据已保留", t.slug);
-            tenants_page(&call, &mut session, StatusCode::OK, TenantForm::default(), Some(notice), None).await
+            tenants_page(
+                &call,
+                &mut session,
+                StatusCode::OK,
+                TenantForm::default(),
+                Some(notice),
+                None,
+            )
+            .await
         }
         Err(f) => {
             let (status, message) = refusal_of(f)?;
-            tenants_page(&call, &mut session, status, TenantForm::default(), None, Some(message)).await
+            tenants_page(
+                &call,
+                &mut session,
+                status,
+                TenantForm::default(),
+                None,
+                Some(message),
+            )
+            .await
         }
     }
 }
@@ -229,7 +268,10 @@ struct ClustersPage {
     clusters: Vec<ClusterView>,
 }
 
-pub(crate) async fn clusters(call: OperatorCall, mut session: WebSession) -> Result<Html<String>, PageError> {
+pub(crate) async fn clusters(
+    call: OperatorCall,
+    mut session: WebSession,
+) -> Result<Html<String>, PageError> {
     let page = ClustersPage {
         layout: layout(&call, &mut session, "clusters", "数据库集群").await?,
         clusters: call.console().clusters().await?,
@@ -289,8 +331,20 @@ async fn calendars_page(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-pub(crate) async fn calendars(call: OperatorCall, mut session: WebSession) -> Result<Response, PageError> {
-    calendars_page(&call, &mut session, StatusCode::OK, None, String::new(), None, None).await
+pub(crate) async fn calendars(
+    call: OperatorCall,
+    mut session: WebSession,
+) -> Result<Response, PageError> {
+    calendars_page(
+        &call,
+        &mut session,
+        StatusCode::OK,
+        None,
+        String::new(),
+        None,
+        None,
+    )
+    .await
 }
 
 pub(crate) async fn preview_calendar(
@@ -318,10 +372,30 @@ pub(crate) async fn preview_calendar(
     }
     .await;
     match outcome {
-        Ok(preview) => calendars_page(&call, &mut session, StatusCode::OK, Some(preview), source, None, None).await,
+        Ok(preview) => {
+            calendars_page(
+                &call,
+                &mut session,
+                StatusCode::OK,
+                Some(preview),
+                source,
+                None,
+                None,
+            )
+            .await
+        }
         Err(f) => {
             let (status, message) = refusal_of(f)?;
-            calendars_page(&call, &mut session, status, None, source, None, Some(message)).await
+            calendars_page(
+                &call,
+                &mut session,
+                status,
+                None,
+                source,
+                None,
+                Some(message),
+            )
+            .await
         }
     }
 }
@@ -343,12 +417,33 @@ pub(crate) async fn import_calendar(
     match call.console().import_calendar(&f.document, &f.source).await {
         Ok(done) => {
             let years: Vec<String> = done.years.iter().map(|y| y.year.to_string()).collect();
-            let notice = format!("已导入 {} 年的节假日安排，工作日计算即时生效", years.join("、"));
-            calendars_page(&call, &mut session, StatusCode::OK, None, String::new(), Some(notice), None).await
+            let notice = format!(
+                "已导入 {} 年的节假日安排，工作日计算即时生效",
+                years.join("、")
+            );
+            calendars_page(
+                &call,
+                &mut session,
+                StatusCode::OK,
+                None,
+                String::new(),
+                Some(notice),
+                None,
+            )
+            .await
         }
         Err(e) => {
             let (status, message) = refusal_of(e)?;
-            calendars_page(&call, &mut session, status, None, f.source, None, Some(message)).await
+            calendars_page(
+                &call,
+                &mut session,
+                status,
+                None,
+                f.source,
+                None,
+                Some(message),
+            )
+            .await
         }
     }
 }
@@ -374,7 +469,10 @@ struct AuditPage {
     rows: Vec<AuditLine>,
 }
 
-pub(crate) async fn audit(call: OperatorCall, mut session: WebSession) -> Result<Html<String>, PageError> {
+pub(crate) async fn audit(
+    call: OperatorCall,
+    mut session: WebSession,
+) -> Result<Html<String>, PageError> {
     let rows = call
         .console()
         .audit_trail(None)

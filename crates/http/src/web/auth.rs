@@ -157,7 +157,10 @@ impl Routes {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        assert!(path.starts_with("/platform/"), "{path}: a console page is under /platform/");
+        assert!(
+            path.starts_with("/platform/"),
+            "{path}: a console page is under /platform/"
+        );
         let filter = MethodFilter::try_from(method.clone())
             .unwrap_or_else(|_| panic!("{method} {path}: no method filter for this method"));
         self.table.push(GuardedRoute {
@@ -181,7 +184,10 @@ impl Routes {
             panic!("an API route is one path: handlers with the same #[utoipa::path] path");
         };
         let path = path.clone();
-        assert!(path.starts_with("/api/v1/platform/"), "{path}: a console API route is under /api/v1/platform/");
+        assert!(
+            path.starts_with("/api/v1/platform/"),
+            "{path}: a console API route is under /api/v1/platform/"
+        );
         for method in operation_methods(item) {
             self.table.push(GuardedRoute {
                 method,

@@ -61,8 +61,7 @@ pub(crate) async fn signed_in_operator(
     let data = crate::web::session::load_data(session, "")
         .await
         .map_err(|_| PageError::Unavailable)?;
-    let Some((operator, signed_in_at)) =
-        data.and_then(|d| d.operator.map(|o| (o, d.signed_in_at)))
+    let Some((operator, signed_in_at)) = data.and_then(|d| d.operator.map(|o| (o, d.signed_in_at)))
     else {
         return Ok(None);
     };
@@ -70,12 +69,10 @@ pub(crate) async fn signed_in_operator(
     let lifetime = i64::try_from(state.config.session.absolute_timeout_hours)
         .unwrap_or(12)
         .saturating_mul(3600);
-    let standing = xiaobao_platform::operators::standing(
-        state.db.clusters.main(),
-        operator.operator_id,
-    )
-    .await
-    .map_err(PageError::from)?;
+    let standing =
+        xiaobao_platform::operators::standing(state.db.clusters.main(), operator.operator_id)
+            .await
+            .map_err(PageError::from)?;
     let stands = now.saturating_sub(signed_in_at) <= lifetime
         && standing.is_some_and(|s| s.active && s.epoch == operator.epoch);
     if !stands {

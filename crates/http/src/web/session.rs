@@ -266,7 +266,8 @@ impl WebSession {
         &mut self,
         operator: xiaobao_platform::OperatorIdentity,
     ) -> Result<(), PageError> {
-        self.replace_with(|data| data.operator = Some(operator)).await
+        self.replace_with(|data| data.operator = Some(operator))
+            .await
     }
 
     /// Holds an operator's sign-in until the second factor is given: nobody signed in.
