@@ -117,6 +117,9 @@ pub fn generate_password() -> String {
 pub const DEMO_BROKER_IDENTITY: &str = "broker-group";
 
 /// A demo login, for the start banner.
+/// The demo's platform operator login (运营控制台, `/platform/login`).
+pub const DEMO_OPERATOR: &str = "operator";
+
 #[derive(Debug, Clone)]
 pub struct DemoLogin {
     pub tenant: String,
@@ -211,6 +214,17 @@ pub async fn seed_demo_accounts(
     .await?;
     let hash = hasher.hash(password).await?;
     let mut logins = Vec::new();
+    // The demo's platform operator (运营控制台), made by the demo or left alone; the demo
+    // password needs no change at first sign-in.
+    sqlx::query!(
+        "insert into control.operators (login_name, display_name, password_hash, \
+         password_changed_at, must_change_password, demo) \
+         values ($1, '演示运营', $2, now(), false, true) on conflict (login_name) do nothing",
+        DEMO_OPERATOR,
+        hash,
+    )
+    .execute(db.clusters.main())
+    .await?;
     // One platform login of the broker, granted every demo programme (切换项目), made by
     // the demo (marked) or left alone.
     let main = db.clusters.main();

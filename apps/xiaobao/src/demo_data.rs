@@ -1162,7 +1162,7 @@ fn caller(state: &AppState, tenant: &Arc<Tenant>, viewer: Viewer) -> Caller {
         actor: viewer.actor(None, None),
         viewer,
         clock: state.clock.clone(),
-        calendar: state.calendar.clone(),
+        calendar: state.calendar.current(),
     }
 }
 

@@ -138,7 +138,7 @@ pub async fn build_state_at(
         objects,
         documents,
         download_key,
-        calendar: Arc::new(calendar),
+        calendar: xiaobao_db::SharedCalendar::new(calendar),
         auth,
         id_key,
         clock,
@@ -245,9 +245,11 @@ pub fn build_worker(state: &AppState) -> anyhow::Result<xiaobao_jobs::Worker> {
 pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
     let worker = build_worker(&state)?;
     let catalog_task = state.db.spawn_catalog_listener();
+    let calendar_task = spawn_calendar_listener(&state);
     tracing::info!("worker started");
     worker.run_until(shutdown_signal()).await;
     catalog_task.abort();
+    calendar_task.abort();
     state.db.clusters.close().await;
     tracing::info!("worker stopped");
     Ok(())
@@ -361,6 +363,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             )
         })?;
     let catalog_task = state.db.spawn_catalog_listener();
+    let calendar_task = spawn_calendar_listener(&state);
     let db = state.db.clone();
     // The embedded default runs the background worker in this process; it stops with the
     // server (jobs already running finish first).
@@ -400,9 +403,20 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         let _ = task.await;
     }
     catalog_task.abort();
+    calendar_task.abort();
     db.clusters.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keeps the process's working-day calendar current (see [`xiaobao_db::SharedCalendar`]).
+fn spawn_calendar_listener(state: &AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(
+        state
+            .calendar
+            .clone()
+            .listen(state.db.clusters.main().clone()),
+    )
 }
 
 async fn shutdown_signal() {

@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: identity_cli::IdentityCommand,
     },
+    /// Platform operators (the 运营控制台 at /platform/).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Audit trail checks.
     Audit {
         #[command(subcommand)]
@@ -89,6 +94,24 @@ enum TenantCommand {
     },
     /// List the catalog.
     List,
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator; prints a one-time password to change at first sign-in.
+    Create {
+        /// Login name: 3–40 lowercase letters, digits, `.`, `_`, `-`.
+        #[arg(long)]
+        login: String,
+        /// The operator's name, shown in the console and the audit trail.
+        #[arg(long)]
+        name: String,
+    },
+    /// Set a new one-time password (to change at next sign-in) and unlock the operator.
+    ResetPassword {
+        #[arg(long)]
+        login: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -417,6 +440,68 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let db = connect(&config).await?;
             identity_cli::run(&db, &config, command).await?;
         }
+        Command::Operator { command } => {
+            let db = connect(&config).await?;
+            let hasher = xiaobao_identity::PasswordHasher::new(
+                config.auth.argon2_memory_kib,
+                config.auth.argon2_iterations,
+            )?;
+            let main = db.clusters.main();
+            let actor = xiaobao_platform::OperatorActor::cli(
+                &std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            );
+            let password = xiaobao_platform::operators::one_time_password();
+            let hash = hasher.hash(&password).await?;
+            let fail = |f: xiaobao_domain::Failure| anyhow::anyhow!("{f}");
+            match command {
+                OperatorCommand::Create { login, name } => {
+                    xiaobao_platform::operators::check_login_name(&login).map_err(fail)?;
+                    let name = name.trim();
+                    if name.is_empty() || name.chars().count() > 60 {
+                        bail!("--name 应为 1–60 个字");
+                    }
+                    let Some(id) =
+                        xiaobao_platform::operators::create(main, &login, name, &hash, false)
+                            .await
+                            .map_err(fail)?
+                    else {
+                        bail!("登录名 {login} 已存在");
+                    };
+                    xiaobao_platform::audit::record(
+                        main,
+                        &actor,
+                        "operator.created",
+                        "operator",
+                        Some(&id.to_string()),
+                        serde_json::json!({"login_name": login}),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    println!("已创建运营账号 {login}（{name}）");
+                    println!("一次性密码：{password}（首次登录 /platform/login 后须修改）");
+                }
+                OperatorCommand::ResetPassword { login } => {
+                    let row = xiaobao_platform::operators::by_login(main, &login)
+                        .await
+                        .map_err(fail)?
+                        .with_context(|| format!("没有运营账号 {login}"))?;
+                    xiaobao_platform::operators::store_password(main, row.operator_id, &hash, true)
+                        .await
+                        .map_err(fail)?;
+                    xiaobao_platform::audit::record(
+                        main,
+                        &actor,
+                        "operator.password_reset",
+                        "operator",
+                        Some(&row.operator_id.to_string()),
+                        serde_json::json!({}),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    println!("已重置 {login} 的密码，一次性密码：{password}（登录后须修改）");
+                }
+            }
+        }
         Command::Audit { command } => {
             let db = connect(&config).await?;
             audit_cli::run(&db, command).await?;
@@ -496,6 +581,10 @@ fn print_banner(
         println!(
             "  演示账号（密码均为 {password}，仅供演示，保存在 {}）：",
             path.display()
+        );
+        println!(
+            "    运营控制台 {}（平台运营）：{base}/platform/login",
+            xiaobao::demo::DEMO_OPERATOR
         );
         for d in demo {
             println!(

@@ -78,6 +78,11 @@ permissions! {
     RULES_PROPOSE = ("programme_rules", "propose"), "Proposing a change of the rules, withdrawing one's own proposal.";
     RULES_DECIDE = ("programme_rules", "decide"), "Approving or refusing another account's proposal (maker-checker).";
     ROSTERS_UNMASKED = ("rosters", "unmasked"), "Seeing roster ID numbers in full (underwriting); every such view is audited.";
+    PLATFORM_ACCOUNT = ("platform_account", "manage"), "A platform operator's own password and two-factor sign-in.";
+    PLATFORM_TENANTS = ("platform_tenants", "manage"), "Listing, opening and archiving programmes (tenants).";
+    PLATFORM_CLUSTERS = ("platform_clusters", "read"), "The database clusters and their health.";
+    PLATFORM_CALENDARS = ("platform_calendars", "manage"), "Previewing and importing national holiday calendars.";
+    PLATFORM_AUDIT = ("platform_audit", "read"), "The platform operators' audit trail.";
 }
 
 impl Permission {

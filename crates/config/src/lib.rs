@@ -335,6 +335,11 @@ pub struct AuthConfig {
     /// production (等保 level 3 asks two factors of administrators).
     #[serde(default)]
     pub require_totp_for_admins: bool,
+    /// Platform operators must turn on two-factor sign-in (TOTP) before using the console
+    /// (`XIAOBAO_AUTH__REQUIRE_TOTP_FOR_OPERATORS=true`; set it in production, like
+    /// `require_totp_for_admins`).
+    #[serde(default)]
+    pub require_totp_for_operators: bool,
 }
 
 /// Log output format.
@@ -436,6 +441,7 @@ impl Default for Config {
                 secret_key: None,
                 secret_key_id: DEFAULT_KEY_ID,
                 require_totp_for_admins: false,
+                require_totp_for_operators: false,
             },
             personal_data: PersonalDataConfig::default(),
             keys: KeysConfig::default(),

@@ -16,7 +16,9 @@ pub mod rules;
 pub mod seed;
 mod tenant_tx;
 
-pub use calendar::{import_calendar_toml, load_calendar};
+pub use calendar::{
+    SharedCalendar, StoredYear, import_calendar_toml, load_calendar, store_calendar, stored_years,
+};
 pub use catalog::{Catalog, Tenant, TenantStatus};
 pub use clusters::{ClusterUrls, Clusters};
 pub use programme::Programme;

@@ -359,6 +359,7 @@ async fn compute_working_day_due(
     }
     let due = state
         .calendar
+        .current()
         .add_working_days(from.with_timezone(&Utc), q.days);
     Ok(Json(DueView {
         due_at: crate::web::time::cst_rfc3339(due.at),

@@ -10,6 +10,7 @@ mod enrolment;
 mod home;
 mod identity;
 mod onboarding;
+mod platform;
 mod programme;
 mod school_home;
 mod schools;
@@ -24,7 +25,6 @@ use axum::Router;
 use object_store::ObjectStore;
 use xiaobao_config::Config;
 use xiaobao_db::Db;
-use xiaobao_domain::calendar::WorkCalendar;
 
 pub use api::openapi_json;
 pub use auth::{AuthServices, GuardedRoute};
@@ -45,7 +45,8 @@ pub struct AppState {
     pub documents: Arc<xiaobao_storage::Documents>,
     /// Signs download links (`xiaobao_storage::DownloadToken`).
     pub download_key: Arc<[u8]>,
-    pub calendar: Arc<WorkCalendar>,
+    /// The working-day calendar in force (replaced when a calendar is imported).
+    pub calendar: xiaobao_db::SharedCalendar,
     /// Passwords, sign-in, one-time codes and the authorisation policy.
     pub auth: Arc<AuthServices>,
     /// Master key of resident ID encryption; [`AppState::sealer`] derives a tenant's keys.
@@ -70,6 +71,20 @@ impl AppState {
             &self.id_key,
             xiaobao_identity::totp::SEAL_INFO,
             &tenant.slug,
+        );
+        xiaobao_identity::totp::TotpKeys::new(&keys)
+            .ok_or_else(|| xiaobao_domain::Failure::internal("no TOTP sealing key"))
+    }
+
+    /// The keys sealing platform operators' two-factor secrets: the same derivation under a
+    /// label no tenant slug can take.
+    pub fn operator_totp_keys(
+        &self,
+    ) -> Result<xiaobao_identity::totp::TotpKeys, xiaobao_domain::Failure> {
+        let keys = xiaobao_roster::derived_keys(
+            &self.id_key,
+            xiaobao_identity::totp::SEAL_INFO,
+            "@platform",
         );
         xiaobao_identity::totp::TotpKeys::new(&keys)
             .ok_or_else(|| xiaobao_domain::Failure::internal("no TOTP sealing key"))
@@ -102,6 +117,7 @@ pub(crate) fn all_routes() -> auth::Routes {
         .merge(enrolment::conflicts::routes())
         .merge(enrolment::underwriting::routes())
         .merge(programme::routes())
+        .merge(platform::routes())
 }
 
 /// Every guarded route of the application.

@@ -62,7 +62,7 @@ fn service(call: &impl Called, state: &crate::AppState) -> Outcome<TwoFactor> {
 }
 
 /// The QR code of an otpauth URI as an SVG element for inline use (no XML declaration).
-fn qr_svg(uri: &str) -> Outcome<String> {
+pub(crate) fn qr_svg(uri: &str) -> Outcome<String> {
     let code = qrcode::QrCode::new(uri.as_bytes()).map_err(Failure::internal)?;
     let svg = code
         .render::<qrcode::render::svg::Color<'_>>()
@@ -76,7 +76,7 @@ fn qr_svg(uri: &str) -> Outcome<String> {
 }
 
 /// The secret in groups of four, easier to type.
-fn spaced(secret: &str) -> String {
+pub(crate) fn spaced(secret: &str) -> String {
     secret
         .as_bytes()
         .chunks(4)

@@ -145,6 +145,65 @@ impl Routes {
         self.documented(None, route)
     }
 
+    /// A console page (`/platform/…`) for a signed-in platform operator holding `permission`.
+    pub fn platform_page<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        permission: Permission,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        assert!(
+            path.starts_with("/platform/"),
+            "{path}: a console page is under /platform/"
+        );
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| panic!("{method} {path}: no method filter for this method"));
+        self.table.push(GuardedRoute {
+            method,
+            path: path.to_string(),
+            permission,
+        });
+        let route = on(filter, handler).route_layer(middleware::from_fn(move |request, next| {
+            crate::web::platform::guard(permission, request, next)
+        }));
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    /// A console API route (`/api/v1/platform/…`) for a signed-in platform operator holding
+    /// `permission`; method and path from the handler's `#[utoipa::path]`.
+    pub fn platform_api(mut self, permission: Permission, route: ApiRoute) -> Self {
+        let (schemas, paths, route) = route;
+        let mut declared = paths.paths.iter();
+        let (Some((path, item)), None) = (declared.next(), declared.next()) else {
+            panic!("an API route is one path: handlers with the same #[utoipa::path] path");
+        };
+        let path = path.clone();
+        assert!(
+            path.starts_with("/api/v1/platform/"),
+            "{path}: a console API route is under /api/v1/platform/"
+        );
+        for method in operation_methods(item) {
+            self.table.push(GuardedRoute {
+                method,
+                path: path.clone(),
+                permission,
+            });
+        }
+        let route = route.route_layer(middleware::from_fn(move |request, next| {
+            crate::web::platform::guard(permission, request, next)
+        }));
+        self.router = self.router.route(&path, route);
+        self.paths.merge(paths);
+        self.schemas.extend(schemas);
+        self
+    }
+
     fn documented(mut self, permission: Option<Permission>, route: ApiRoute) -> Self {
         let (schemas, paths, route) = route;
         let mut declared = paths.paths.iter();

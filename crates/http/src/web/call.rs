@@ -80,7 +80,7 @@ pub(crate) fn caller(state: &AppState, tenant: &Arc<Tenant>, current: &Current) 
         viewer: current.viewer().clone(),
         actor: current.actor(),
         clock: state.clock.clone(),
-        calendar: state.calendar.clone(),
+        calendar: state.calendar.current(),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Layout {
     pub asset_version: &'static str,
 }
 
+/// The console's name in the header.
+pub const CONSOLE_BRAND: &str = "校保 · 运营控制台";
+
 const TENANT_TAGLINE: &str = "校方责任保险 · 投保 承保 理赔全程在线服务";
 
 fn title_of(page: Option<&str>, brand: &str) -> String {
@@ -57,6 +60,40 @@ impl Layout {
             user: None,
             login_href: None,
             logout: None,
+            asset_version: assets::version(),
+        }
+    }
+
+    /// A console page of a signed-in platform operator: the console's menu with `current`
+    /// highlighted, the operator in the header.
+    pub fn operator(
+        operator: &xiaobao_platform::OperatorIdentity,
+        token: CsrfToken,
+        nav: Vec<NavItem>,
+        page: &str,
+    ) -> Self {
+        let viewer = xiaobao_identity::Viewer {
+            account_id: operator.operator_id,
+            org_id: 0,
+            org_kind: "platform".into(),
+            roles: vec![xiaobao_domain::Role::PlatformOperator],
+            region_code: String::new(),
+            region_path: "-".into(),
+            company_id: None,
+            display_name: operator.display_name.clone(),
+        };
+        Self {
+            title: title_of(Some(page), CONSOLE_BRAND),
+            brand: CONSOLE_BRAND.to_string(),
+            tagline: "平台运营控制台",
+            home: "/platform/tenants".into(),
+            nav,
+            user: Some(SignedIn::new(viewer, operator.must_change_password)),
+            login_href: None,
+            logout: Some(LogoutForm {
+                action: "/platform/logout".into(),
+                token,
+            }),
             asset_version: assets::version(),
         }
     }

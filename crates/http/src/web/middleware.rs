@@ -147,6 +147,9 @@ pub(crate) fn is_upload_route(method: &Method, path: &str) -> bool {
             | ["registrations"]
             | ["assigned-schools"]
             | ["rules", _, "edit" | "proposals"]
+            | ["platform", "tenants"]
+            | ["platform", "calendars", "preview" | "import"]
+            | ["platform", "calendars"]
     )
 }
 

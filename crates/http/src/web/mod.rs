@@ -13,6 +13,7 @@ pub(crate) mod health;
 pub(crate) mod layout;
 pub(crate) mod middleware;
 pub mod nav;
+pub(crate) mod platform;
 pub mod session;
 pub(crate) mod tenant;
 pub(crate) mod time;

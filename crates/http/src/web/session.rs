@@ -51,6 +51,21 @@ pub struct SessionData {
     /// A password was right and the account's second factor is asked for: not signed in.
     #[serde(default)]
     pub pending: Option<PendingSignIn>,
+    /// The platform operator signed in (platform sessions only, scope `""`).
+    #[serde(default)]
+    pub operator: Option<xiaobao_platform::OperatorIdentity>,
+    /// An operator whose password was right, until the second factor is given.
+    #[serde(default)]
+    pub operator_pending: Option<PendingOperator>,
+}
+
+/// "Operator's password verified, second factor pending", until `expires_at` (Unix seconds
+/// of the application's clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOperator {
+    pub operator: xiaobao_platform::OperatorIdentity,
+    pub next: String,
+    pub expires_at: i64,
 }
 
 /// "Password verified, second factor pending": who would be signed in, where to go then, and
@@ -73,6 +88,8 @@ impl SessionData {
             seen_at: now,
             signed_in_at: now,
             pending: None,
+            operator: None,
+            operator_pending: None,
         }
     }
 }
@@ -245,6 +262,69 @@ impl WebSession {
     /// Replaces the signed-in account's data (after a password change), with a new session id.
     pub async fn update_user(&mut self, user: SignedIn) -> Result<(), PageError> {
         self.sign_in(user).await
+    }
+
+    /// The platform operator signed in, if any (platform paths only).
+    pub fn operator(&self) -> Option<&xiaobao_platform::OperatorIdentity> {
+        self.data.as_ref().and_then(|d| d.operator.as_ref())
+    }
+
+    /// The operator sign-in waiting for its second factor, if any.
+    pub fn operator_pending(&self) -> Option<&PendingOperator> {
+        self.data.as_ref().and_then(|d| d.operator_pending.as_ref())
+    }
+
+    /// Signs an operator in (platform paths only): a new session id and CSRF token.
+    pub async fn sign_in_operator(
+        &mut self,
+        operator: xiaobao_platform::OperatorIdentity,
+    ) -> Result<(), PageError> {
+        self.replace_with(|data| data.operator = Some(operator))
+            .await
+    }
+
+    /// Holds an operator's sign-in until the second factor is given: nobody signed in.
+    pub async fn begin_operator_second_factor(
+        &mut self,
+        pending: PendingOperator,
+    ) -> Result<(), PageError> {
+        self.replace_with(|data| data.operator_pending = Some(pending))
+            .await
+    }
+
+    /// Replaces the signed-in operator's data keeping the session id and CSRF token.
+    pub async fn refresh_operator(
+        &mut self,
+        operator: xiaobao_platform::OperatorIdentity,
+    ) -> Result<(), PageError> {
+        if let Some(d) = &mut self.data {
+            d.operator = Some(operator);
+            self.session
+                .insert(SESSION_KEY, &*d)
+                .await
+                .map_err(store_failed)?;
+        }
+        Ok(())
+    }
+
+    /// A new session id and CSRF token holding fresh data of this scope, changed by `fill`.
+    async fn replace_with(&mut self, fill: impl FnOnce(&mut SessionData)) -> Result<(), PageError> {
+        if !self.scope.is_empty() {
+            return Err(PageError::Internal(
+                "an operator session is made on platform paths only".into(),
+            ));
+        }
+        self.session.clear().await;
+        self.session.cycle_id().await.map_err(store_failed)?;
+        let mut data = SessionData::new(&self.scope, None);
+        fill(&mut data);
+        self.session
+            .insert(SESSION_KEY, &data)
+            .await
+            .map_err(store_failed)?;
+        self.data = Some(data);
+        self.foreign = false;
+        Ok(())
     }
 
     /// The CSRF token of the current session, if any (the API's login answer).
