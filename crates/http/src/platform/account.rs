@@ -128,9 +128,13 @@ struct TwoFactorPage {
     enabled_at: Option<String>,
     recovery_codes_left: i64,
     recovery_codes: Vec<String>,
+    /// Always false: operators get new recovery codes by enrolling again.
+    regenerated: bool,
     start_action: String,
     confirm_action: String,
     disable_action: String,
+    /// Empty: the page offers no regeneration to operators.
+    regenerate_action: String,
     account_href: String,
 }
 
@@ -168,9 +172,11 @@ async fn two_factor_page(
         }),
         recovery_codes_left: state.recovery_codes_left,
         recovery_codes,
+        regenerated: false,
         start_action: "/platform/account/two-factor/start".into(),
         confirm_action: "/platform/account/two-factor/confirm".into(),
         disable_action: "/platform/account/two-factor/disable".into(),
+        regenerate_action: String::new(),
         account_href: "/platform/account/password".into(),
     };
     Ok((status, Html(page.render()?)).into_response())
