@@ -479,6 +479,24 @@ async fn a_school_changes_its_basic_information() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "address");
+    // A NUL or a line break (which PostgreSQL text cannot hold, or a one-line field should
+    // not) is refused on its field, not a server error.
+    for (field, body) in [
+        (
+            "address",
+            json!({"contact_name": "孙老师", "principal": "钱校长", "address": "金水路\u{0}9 号"}),
+        ),
+        (
+            "principal",
+            json!({"contact_name": "孙老师", "principal": "钱\n校长", "address": "金水路 9 号"}),
+        ),
+    ] {
+        let r = app
+            .json_as(&s, "PUT", "/api/v1/t/henan/me/school-info", Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], field);
+    }
     let r = app
         .json_as(
             &s,

@@ -64,11 +64,11 @@ pub enum AdminProblem {
     NotCentral,
     #[error("中心校不能再加入其他中心校")]
     CentralCannotJoin,
-    #[error("请输入联系人（明白人）姓名，最多 50 个字")]
+    #[error("请输入联系人（明白人）姓名，最多 50 个字，不含换行等特殊字符")]
     BadContactName,
-    #[error("请输入校长（园长）姓名，最多 50 个字")]
+    #[error("请输入校长（园长）姓名，最多 50 个字，不含换行等特殊字符")]
     BadPrincipal,
-    #[error("请输入学校地址，最多 200 个字")]
+    #[error("请输入学校地址，最多 200 个字，不含换行等特殊字符")]
     BadAddress,
 }
 
@@ -326,9 +326,10 @@ pub struct BasicInfo {
     pub address: String,
 }
 
-/// A required text of at most `max` characters, trimmed.
+/// A required text of at most `max` characters, trimmed, without control characters (a NUL
+/// cannot even be stored; line breaks and tabs have no place in these one-line fields).
 fn text_ok(value: &str, max: usize) -> bool {
-    !value.is_empty() && value.chars().count() <= max
+    !value.is_empty() && value.chars().count() <= max && !value.chars().any(char::is_control)
 }
 
 /// Checks the basic information (trimmed); the first problem in form order.

@@ -206,8 +206,11 @@ impl Console {
         let slug = input.slug.trim().to_string();
         xiaobao_db::validate_slug(&slug).map_err(|e| field("slug", e.to_string()))?;
         let name = input.name_zh.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(field("name_zh", "请填写项目中文名称（1–100 个字）"));
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(field(
+                "name_zh",
+                "请填写项目中文名称（1–100 个字，不含换行等特殊字符）",
+            ));
         }
         let root = input.root_region_code.trim().to_string();
         if root.len() != 6 || !root.bytes().all(|b| b.is_ascii_digit()) {
