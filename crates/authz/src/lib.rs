@@ -83,6 +83,8 @@ permissions! {
     PLATFORM_CLUSTERS = ("platform_clusters", "read"), "The database clusters and their health.";
     PLATFORM_CALENDARS = ("platform_calendars", "manage"), "Previewing and importing national holiday calendars.";
     PLATFORM_AUDIT = ("platform_audit", "read"), "The platform operators' audit trail.";
+    PLATFORM_COMPANIES = ("platform_companies", "manage"), "Listing and creating insurance and broker companies, editing their short names.";
+    PLATFORM_LOGINS = ("platform_logins", "manage"), "Platform logins of brokers and insurer head offices: creating, resetting passwords, disabling, granting in programmes.";
 }
 
 impl Permission {

@@ -4,7 +4,7 @@
 //! account's organisation, roles and region scope. Switching programme needs no new password.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use xiaobao_audit::{Actor, Entry};
 
 use xiaobao_domain::{AccountStatus, OrgStatus};
@@ -77,7 +77,7 @@ pub async fn grants(main: &PgPool, identity_id: i64) -> Result<Vec<(i64, i64)>, 
 
 /// Creates a platform login (no password yet: `set_password` with `must_change`).
 pub async fn create(
-    main: &PgPool,
+    main: impl PgExecutor<'_>,
     login_name: &str,
     display_name: &str,
     company_id: Option<i64>,
@@ -95,7 +95,7 @@ pub async fn create(
 
 /// Grants an identity a programme, acting as `account_id` of it (replacing an earlier grant).
 pub async fn grant(
-    main: &PgPool,
+    main: impl PgExecutor<'_>,
     identity_id: i64,
     tenant_id: i64,
     account_id: i64,
@@ -115,7 +115,7 @@ pub async fn grant(
 
 /// Sets an identity's password hash; `must_change` when someone other than the holder chose it.
 pub async fn store_password(
-    main: &PgPool,
+    main: impl PgExecutor<'_>,
     identity_id: i64,
     hash: &str,
     must_change: bool,
@@ -131,6 +131,97 @@ pub async fn store_password(
     .execute(main)
     .await?;
     Ok(())
+}
+
+/// A platform login as the console lists it.
+#[derive(Debug, Clone)]
+pub struct IdentityEntry {
+    pub identity_id: i64,
+    pub login_name: String,
+    pub display_name: String,
+    pub company_id: Option<i64>,
+    pub company_name: Option<String>,
+    pub must_change_password: bool,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every platform login (`identity_id` given: that one), by login name.
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    identity_id: Option<i64>,
+) -> Result<Vec<IdentityEntry>, IdentityError> {
+    Ok(sqlx::query_as!(
+        IdentityEntry,
+        r#"select i.identity_id, i.login_name, i.display_name, i.company_id,
+             c.name as "company_name?", i.must_change_password, i.status, i.created_at
+           from control.identities i left join control.companies c using (company_id)
+           where ($1::bigint is null or i.identity_id = $1)
+           order by i.login_name"#,
+        identity_id,
+    )
+    .fetch_all(executor)
+    .await?)
+}
+
+/// A grant as the console lists it.
+#[derive(Debug, Clone)]
+pub struct GrantEntry {
+    pub identity_id: i64,
+    pub tenant_id: i64,
+    pub account_id: i64,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// Every grant (`identity_id` given: that login's).
+pub async fn all_grants(
+    executor: impl PgExecutor<'_>,
+    identity_id: Option<i64>,
+) -> Result<Vec<GrantEntry>, IdentityError> {
+    Ok(sqlx::query_as!(
+        GrantEntry,
+        "select identity_id, tenant_id, account_id, granted_at from control.identity_grants \
+         where ($1::bigint is null or identity_id = $1) order by identity_id, tenant_id",
+        identity_id,
+    )
+    .fetch_all(executor)
+    .await?)
+}
+
+/// Ends a grant; whether there was one.
+pub async fn revoke(
+    executor: impl PgExecutor<'_>,
+    identity_id: i64,
+    tenant_id: i64,
+) -> Result<bool, IdentityError> {
+    Ok(sqlx::query!(
+        "delete from control.identity_grants where identity_id = $1 and tenant_id = $2",
+        identity_id,
+        tenant_id,
+    )
+    .execute(executor)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
+/// Sets a login's status (`active`, `disabled`); the status it had, `None` when there is no
+/// such login.
+pub async fn set_status(
+    executor: impl PgExecutor<'_>,
+    identity_id: i64,
+    status: &str,
+) -> Result<Option<String>, IdentityError> {
+    Ok(sqlx::query_scalar!(
+        "update control.identities i set status = $2, updated_at = now() \
+         from (select identity_id, status from control.identities where identity_id = $1 \
+               for update) old \
+         where i.identity_id = old.identity_id returning old.status",
+        identity_id,
+        status,
+    )
+    .fetch_optional(executor)
+    .await?)
 }
 
 /// The holder changes the identity's password (rules as for accounts; the current one may not

@@ -28,7 +28,7 @@ pub struct OperatorCaller {
 
 /// The console's actions for one operator.
 pub struct Console {
-    caller: OperatorCaller,
+    pub(crate) caller: OperatorCaller,
 }
 
 /// A programme of the catalog.
@@ -137,7 +137,7 @@ impl Console {
         Self { caller }
     }
 
-    fn actor(&self) -> OperatorActor {
+    pub(crate) fn actor(&self) -> OperatorActor {
         let o = &self.caller.operator;
         OperatorActor::operator(o.operator_id, &o.display_name, self.caller.ip.clone())
     }

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod calendar_file;
 pub mod console;
+pub mod directory;
 pub mod operators;
 pub mod sign_in;
 pub mod totp;

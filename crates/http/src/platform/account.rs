@@ -247,6 +247,7 @@ pub(crate) async fn confirm(
         Ok(codes) => {
             if let Some(mut operator) = session.operator().cloned() {
                 operator.two_factor = true;
+                operator.epoch = current_epoch(&call, &operator).await?;
                 session.refresh_operator(operator).await?;
             }
             two_factor_page(&call, &mut session, StatusCode::OK, None, codes).await
@@ -272,10 +273,24 @@ pub(crate) async fn disable(
         Ok(()) => {
             if let Some(mut operator) = session.operator().cloned() {
                 operator.two_factor = false;
+                operator.epoch = current_epoch(&call, &operator).await?;
                 session.refresh_operator(operator).await?;
             }
             Ok(Redirect::to("/platform/account/two-factor").into_response())
         }
         Err(f) => refused(&call, &mut session, f).await,
     }
+}
+
+/// The operator's session epoch now: turning the second factor on or off moved it (ending the
+/// operator's other sessions), and the acting session is restamped with it.
+async fn current_epoch(
+    call: &OperatorCall,
+    operator: &xiaobao_platform::OperatorIdentity,
+) -> Result<i64, PageError> {
+    Ok(
+        xiaobao_platform::operators::standing(call.state.db.clusters.main(), operator.operator_id)
+            .await?
+            .map_or(operator.epoch, |s| s.epoch),
+    )
 }

@@ -2,7 +2,8 @@
 //!
 //! Pages: `/platform/login` (password, then `/platform/login/second-factor`), `/platform/logout`,
 //! `/platform/tenants` (list, 开通租户 with an uploaded rules file or a copy, 归档),
-//! `/platform/clusters`, `/platform/calendars` (upload, preview, 确认导入), `/platform/audit`,
+//! `/platform/clusters`, `/platform/calendars` (upload, preview, 确认导入), `/platform/companies`
+//! (保险公司与经纪公司), `/platform/logins` (平台账号: one-time passwords, grants), `/platform/audit`,
 //! `/platform/account/password` and `/platform/account/two-factor` (QR enrolment).
 //!
 //! API: the same under `/api/v1/platform/…` (session cookie and `X-CSRF-Token`), the sign-in
@@ -10,6 +11,8 @@
 
 mod account;
 mod api;
+mod directory_api;
+mod directory_pages;
 mod login;
 mod pages;
 
@@ -37,6 +40,7 @@ pub fn routes() -> Routes {
         P::PLATFORM_AUDIT,
         P::PLATFORM_ACCOUNT,
     );
+    let (companies, logins) = (P::PLATFORM_COMPANIES, P::PLATFORM_LOGINS);
     Routes::new()
         .open(
             "/platform/",
@@ -87,6 +91,60 @@ pub fn routes() -> Routes {
         .platform_page(Method::GET, "/platform/audit", audit, pages::audit)
         .platform_page(
             Method::GET,
+            "/platform/companies",
+            companies,
+            directory_pages::companies,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/companies",
+            companies,
+            directory_pages::create_company,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/companies/{company_id}/short-name",
+            companies,
+            directory_pages::set_short_name,
+        )
+        .platform_page(
+            Method::GET,
+            "/platform/logins",
+            logins,
+            directory_pages::logins,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/logins",
+            logins,
+            directory_pages::create_login,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/logins/{identity_id}/password",
+            logins,
+            directory_pages::reset_password,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/logins/{identity_id}/status",
+            logins,
+            directory_pages::set_status,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/logins/{identity_id}/grants",
+            logins,
+            directory_pages::grant,
+        )
+        .platform_page(
+            Method::POST,
+            "/platform/logins/{identity_id}/grants/{tenant}/revoke",
+            logins,
+            directory_pages::revoke,
+        )
+        .platform_page(
+            Method::GET,
             "/platform/account/password",
             own,
             account::show_password,
@@ -127,6 +185,19 @@ pub fn routes() -> Routes {
         .platform_api(calendars, routes!(api::calendars, api::import_calendar))
         .platform_api(calendars, routes!(api::preview_calendar))
         .platform_api(audit, routes!(api::audit))
+        .platform_api(
+            companies,
+            routes!(directory_api::companies, directory_api::create_company),
+        )
+        .platform_api(companies, routes!(directory_api::set_company_short_name))
+        .platform_api(
+            logins,
+            routes!(directory_api::logins, directory_api::create_login),
+        )
+        .platform_api(logins, routes!(directory_api::reset_password))
+        .platform_api(logins, routes!(directory_api::set_status))
+        .platform_api(logins, routes!(directory_api::grant))
+        .platform_api(logins, routes!(directory_api::revoke))
 }
 
 /// The console's menu, `current` (a path below `/platform/`) highlighted.
@@ -135,6 +206,8 @@ pub(crate) fn menu(current: &str) -> Vec<NavItem> {
         ("租户", "tenants"),
         ("数据库集群", "clusters"),
         ("节假日日历", "calendars"),
+        ("保险公司与经纪公司", "companies"),
+        ("平台账号", "logins"),
         ("运营操作日志", "audit"),
         ("修改密码", "account/password"),
         ("两步验证", "account/two-factor"),
