@@ -29,6 +29,7 @@ mod identity;
 mod keys;
 mod onboarding;
 mod onboarding_web;
+mod operator_companies;
 mod operator_console;
 mod pages;
 mod platform_identity;
