@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use xiaobao_domain::{Failure, Outcome};
 
-use super::{OperatorCall, menu};
+use super::{OperatorCall, layout};
 use crate::identity::two_factor::{qr_svg, spaced};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::{PageError, refusal_status};
@@ -23,20 +23,6 @@ struct PasswordPage {
     done: bool,
     forced: bool,
     refusal: Option<String>,
-}
-
-async fn layout(
-    call: &OperatorCall,
-    session: &mut WebSession,
-    path: &str,
-    title: &str,
-) -> Result<Layout, PageError> {
-    Ok(Layout::operator(
-        &call.current.operator,
-        session.csrf_token().await?,
-        menu(path),
-        title,
-    ))
 }
 
 async fn password_page(

@@ -11,26 +11,12 @@ use xiaobao_platform::directory::{
     CompanyInput, LoginInput, LoginView, LoginWithPassword, company_kind_label,
 };
 
-use super::{OperatorCall, menu};
+use super::{OperatorCall, layout};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::{PageError, refusal_status};
 use crate::web::layout::Layout;
 use crate::web::session::WebSession;
 use crate::web::time::cst;
-
-async fn layout(
-    call: &OperatorCall,
-    session: &mut WebSession,
-    path: &str,
-    title: &str,
-) -> Result<Layout, PageError> {
-    Ok(Layout::operator(
-        &call.current.operator,
-        session.csrf_token().await?,
-        menu(path),
-        title,
-    ))
-}
 
 /// A refusal shown on its page, with its status; anything else is the failure's page.
 fn refusal_of(f: Failure) -> Result<(StatusCode, String), PageError> {

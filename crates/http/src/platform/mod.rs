@@ -221,6 +221,21 @@ pub(crate) fn menu(current: &str) -> Vec<NavItem> {
     .collect()
 }
 
+/// The console's page layout for the operator of `call`, the menu item `path` highlighted.
+pub(crate) async fn layout(
+    call: &OperatorCall,
+    session: &mut crate::web::session::WebSession,
+    path: &str,
+    title: &str,
+) -> Result<crate::web::layout::Layout, PageError> {
+    Ok(crate::web::layout::Layout::operator(
+        &call.current.operator,
+        session.csrf_token().await?,
+        menu(path),
+        title,
+    ))
+}
+
 /// A guarded console request: the state and the operator.
 pub(crate) struct OperatorCall {
     pub state: AppState,

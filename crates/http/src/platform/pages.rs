@@ -12,7 +12,7 @@ use xiaobao_platform::console::{
     CalendarPreview, CalendarYearView, ClusterView, RulesSource, TenantInput, TenantView,
 };
 
-use super::{MultipartProblem, OperatorCall, menu, read_multipart};
+use super::{MultipartProblem, OperatorCall, layout, read_multipart};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::{PageError, refusal_status};
 use crate::web::layout::Layout;
@@ -21,20 +21,6 @@ use crate::web::time::cst;
 
 /// The largest rules file accepted on the page (the rules context's own limit).
 const MAX_RULES_BYTES: usize = 256 * 1024;
-
-async fn layout(
-    call: &OperatorCall,
-    session: &mut WebSession,
-    path: &str,
-    title: &str,
-) -> Result<Layout, PageError> {
-    Ok(Layout::operator(
-        &call.current.operator,
-        session.csrf_token().await?,
-        menu(path),
-        title,
-    ))
-}
 
 /// A refusal shown on its page, with its status; anything else is the failure's page.
 fn refusal_of(f: Failure) -> Result<(StatusCode, String), PageError> {
