@@ -85,31 +85,33 @@ pub(crate) fn spaced(secret: &str) -> String {
         .join(" ")
 }
 
-struct EnrolmentView {
-    qr_svg: String,
-    secret_spaced: String,
+/// The pending enrolment as the page shows it.
+pub(crate) struct EnrolmentView {
+    pub(crate) qr_svg: String,
+    pub(crate) secret_spaced: String,
 }
 
+/// The two-factor page, for programme accounts and (without regeneration) platform operators.
 #[derive(Template)]
 #[template(path = "two_factor.html")]
-struct TwoFactorPage {
-    layout: Layout,
-    csrf: CsrfToken,
+pub(crate) struct TwoFactorPage {
+    pub(crate) layout: Layout,
+    pub(crate) csrf: CsrfToken,
     /// The programme requires it of this account and it is not on yet.
-    required: bool,
-    refusal: Option<String>,
-    enrolment: Option<EnrolmentView>,
-    enabled_at: Option<String>,
-    recovery_codes_left: i64,
+    pub(crate) required: bool,
+    pub(crate) refusal: Option<String>,
+    pub(crate) enrolment: Option<EnrolmentView>,
+    pub(crate) enabled_at: Option<String>,
+    pub(crate) recovery_codes_left: i64,
     /// Shown once, right after enabling or regenerating.
-    recovery_codes: Vec<String>,
+    pub(crate) recovery_codes: Vec<String>,
     /// `recovery_codes` replace earlier ones (two-factor sign-in was on already).
-    regenerated: bool,
-    start_action: String,
-    confirm_action: String,
-    disable_action: String,
-    regenerate_action: String,
-    account_href: String,
+    pub(crate) regenerated: bool,
+    pub(crate) start_action: String,
+    pub(crate) confirm_action: String,
+    pub(crate) disable_action: String,
+    pub(crate) regenerate_action: String,
+    pub(crate) account_href: String,
 }
 
 /// Whether the programme requires two-factor sign-in of this account (the authority, when

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use xiaobao_domain::{Failure, Outcome};
 
 use super::{OperatorCall, layout};
-use crate::identity::two_factor::{qr_svg, spaced};
+use crate::identity::two_factor::{EnrolmentView, TwoFactorPage, qr_svg, spaced};
 use crate::web::csrf::CsrfToken;
 use crate::web::error::{PageError, refusal_status};
 use crate::web::layout::Layout;
@@ -96,32 +96,6 @@ pub(crate) async fn change_password(
         }
         Err(f) => Err(f.into()),
     }
-}
-
-struct EnrolmentView {
-    qr_svg: String,
-    secret_spaced: String,
-}
-
-#[derive(Template)]
-#[template(path = "two_factor.html")]
-struct TwoFactorPage {
-    layout: Layout,
-    csrf: CsrfToken,
-    required: bool,
-    refusal: Option<String>,
-    enrolment: Option<EnrolmentView>,
-    enabled_at: Option<String>,
-    recovery_codes_left: i64,
-    recovery_codes: Vec<String>,
-    /// Always false: operators get new recovery codes by enrolling again.
-    regenerated: bool,
-    start_action: String,
-    confirm_action: String,
-    disable_action: String,
-    /// Empty: the page offers no regeneration to operators.
-    regenerate_action: String,
-    account_href: String,
 }
 
 async fn two_factor_page(
